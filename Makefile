@@ -1,0 +1,37 @@
+# The two commands: `make run` (set up and serve the platform) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)/platform
+
+.PHONY: run dev test lint format clean
+
+run: $(VENV)/.installed  ## Set up and serve web + worker (+ a private Redis) on http://127.0.0.1:8000
+	$(PY) -m webapp.lib.launch
+
+dev: $(VENV)/.installed-dev  ## The same with DEBUG on and auto-reload, for developers
+	$(PY) -m webapp.lib.launch --dev
+
+test: $(VENV)/.installed-dev  ## Lint, then the whole suite (starts its own Redis and worker)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Installs only when the requirements changed, so a second `make run` starts in seconds.
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "Python's venv module is missing: run 'sudo apt install python3-venv' and try again."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+clean:  ## Remove the virtualenv and collected static files (never the data directory)
+	rm -rf $(VENV) .staticfiles

@@ -1,0 +1,54 @@
+"""Account endpoints of the JSON API, and the bearer-token authentication it uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Router, Schema, Status
+from ninja.security import HttpBearer
+
+from webapp.accounts.models import ApiToken
+from webapp.lib.ownership import get_owned_or_404
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>`` with a personal API token."""
+
+    def authenticate(self, request, token: str):
+        user = ApiToken.user_for_key(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+router = Router(tags=["account"])
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    email: str
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created: datetime
+    last_used: datetime | None
+
+
+@router.get("/me", response=UserOut, summary="The account the request is authenticated as")
+def me(request):
+    return request.user
+
+
+@router.get("/tokens", response=list[TokenOut], summary="Your API tokens (never their keys)")
+def list_tokens(request):
+    return ApiToken.objects.owned_by(request.user)
+
+
+@router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke one of your tokens")
+def revoke_token(request, token_id: int):
+    get_owned_or_404(ApiToken, request.user, pk=token_id).delete()
+    return Status(204, None)

@@ -1,0 +1,36 @@
+"""The JSON API under ``/api/v1/``, with its OpenAPI schema and interactive docs.
+
+Every endpoint needs a personal token (``Authorization: Bearer <token>``) or a logged-in
+session; anything else gets a 401 with a JSON message. Each app adds its own router.
+"""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.security import django_auth
+
+from webapp.accounts.api import TokenAuth
+from webapp.accounts.api import router as accounts_router
+
+api = NinjaAPI(
+    title="AutoML platform API",
+    version="1",
+    description=(
+        "Upload data, train models and call them. Authenticate with a personal token from "
+        "your account page: `Authorization: Bearer <token>`."
+    ),
+    auth=[TokenAuth(), django_auth],
+    urls_namespace="api",
+    docs_url="/docs",
+)
+api.add_router("/", accounts_router)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request, exc):
+    message = (
+        "Authentication required: send 'Authorization: Bearer <token>' with a token from "
+        "your account page, or log in."
+    )
+    return api.create_response(request, {"detail": message}, status=401)

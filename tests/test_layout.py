@@ -1,0 +1,56 @@
+"""The layout's two promises: ``platform/`` never shadows the standard library, and the engine
+stays importable without Django (docs/architecture.md)."""
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_platform_folder_is_not_a_package():
+    assert not (ROOT / "platform" / "__init__.py").exists()
+
+
+def test_stdlib_platform_module_still_works():
+    assert Path(platform.__file__).parent != ROOT / "platform"
+    assert platform.machine()
+
+
+def test_sklearn_imports_with_the_platform_folder_on_the_path():
+    # As in production: the repo root and platform/ both on sys.path (docs/architecture.md).
+    code = "import sklearn, platform; print(platform.machine())"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'platform'}"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == platform.machine()
+
+
+def test_automl_imports_without_django():
+    code = (
+        "import sys; assert not any(m.split('.')[0] in ('django', 'celery') for m in sys.modules);"
+        "import automl;"
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'celery'));"
+        "print(leaked)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_no_engine_module_imports_django():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "automl").rglob("*.py")
+        if any(
+            line.lstrip().startswith(
+                ("import django", "from django", "import celery", "from celery")
+            )
+            for line in path.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
