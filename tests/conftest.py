@@ -9,14 +9,18 @@ database, started once and stopped at the end.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import quote
+from urllib.request import urlopen
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test.utils import override_settings
 
 from webapp.celery_app import app as celery_app
@@ -55,28 +59,80 @@ def _database_url(db: dict) -> str:
     return f"postgres://{credentials}{db['HOST'] or ''}:{db['PORT'] or ''}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, redis_url):
-    """A real worker, as ``make run`` starts it, on the test database and the test Redis."""
+def procfile_command(name: str) -> list[str]:
+    """The command the Procfile runs for ``name``, so tests start exactly what users run."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            return shlex.split(command)
+    raise KeyError(name)
+
+
+def _service_env(redis_url: str, **extra: str) -> dict[str, str]:
     from django.db import connection
 
-    env = {
+    return {
         **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)]),
         "REDIS_URL": redis_url,
         "DATABASE_URL": _database_url(connection.settings_dict),
+        **extra,
     }
-    command = [sys.executable, "-m", "celery", "--app", "webapp.celery_app", "worker"]
-    process = subprocess.Popen(
-        [*command, "--loglevel", "WARNING", "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=ROOT,
-        env=env,
-    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory):
+    """Static files collected as ``make run`` collects them, for the manifest storage."""
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", "--noinput", verbosity=0)
+        yield root
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, redis_url):
+    """A real worker, started by the Procfile's command, on the test database and Redis."""
+    command = [*procfile_command("worker"), "--hostname", f"test-{os.getpid()}@%h"]
+    process = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url))
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(timeout=0.5, limit=1):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail("The Celery worker did not start: see its output above.")
     yield process
-    process.terminate()
-    process.wait(timeout=30)
+    _stop(process)
+
+
+@pytest.fixture(scope="session")
+def web_server(django_db_setup, redis_url, static_root):
+    """The real web server (gunicorn, by the Procfile's command) on the test database.
+
+    Tests that use it see only committed data, so they need ``transactional_db``.
+    """
+    port = redis_server.free_port()
+    env = _service_env(redis_url, PORT=str(port), STATIC_ROOT=str(static_root))
+    process = subprocess.Popen(procfile_command("web"), cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urlopen(f"{url}/healthz", timeout=5)
+            break
+        except HTTPError:
+            break  # it answers; whether everything is up is for the tests to judge
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("The web server did not start: see its output above.")
+            time.sleep(0.2)
+    yield url
+    _stop(process)

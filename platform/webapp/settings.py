@@ -41,7 +41,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment (`make run` generates one in "
             "the data directory on first start)."
         )
-    SECRET_KEY = "insecure-development-key"  # noqa: S105 - only ever used with DEBUG on
+    SECRET_KEY = "insecure-development-key"  # only ever used with DEBUG on
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

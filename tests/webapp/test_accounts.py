@@ -32,12 +32,12 @@ def test_first_account_administers_the_install_and_later_ones_do_not(client):
     assert response.status_code == 302
     assert response.url == reverse("datasets:index")
     ada = User.objects.get(username="ada")
-    assert ada.is_superuser and ada.is_staff
+    assert (ada.is_superuser, ada.is_staff) == (True, True)
 
     client.logout()
     client.post(signup, {**form, "username": "grace"})
     grace = User.objects.get(username="grace")
-    assert not grace.is_superuser and not grace.is_staff
+    assert (grace.is_superuser, grace.is_staff) == (False, False)
 
 
 @pytest.mark.django_db
