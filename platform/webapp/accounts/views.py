@@ -72,10 +72,19 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return super().form_valid(form)
 
 
+def _profile(request, form=None, status=200):
+    context = {
+        "tokens": ApiToken.objects.owned_by(request.user),
+        "form": form or TokenForm(),
+        # Set by create_token just before its redirect, and shown this once.
+        "new_token": request.session.pop("new_token", None),
+    }
+    return render(request, "accounts/profile.html", context, status=status)
+
+
 @login_required
 def profile(request):
-    tokens = ApiToken.objects.owned_by(request.user)
-    return render(request, "accounts/profile.html", {"tokens": tokens, "form": TokenForm()})
+    return _profile(request)
 
 
 @login_required
@@ -83,14 +92,11 @@ def profile(request):
 def create_token(request):
     form = TokenForm(request.POST)
     if not form.is_valid():
-        tokens = ApiToken.objects.owned_by(request.user)
-        return render(
-            request, "accounts/profile.html", {"tokens": tokens, "form": form}, status=400
-        )
+        return _profile(request, form, status=400)
     token, key = ApiToken.issue(request.user, form.cleaned_data["name"])
-    tokens = ApiToken.objects.owned_by(request.user)
-    ctx = {"tokens": tokens, "form": TokenForm(), "new_token": token, "new_key": key}
-    return render(request, "accounts/profile.html", ctx)
+    # Redirect rather than render, so that reloading the page cannot create a second token.
+    request.session["new_token"] = {"name": token.name, "key": key}
+    return redirect("accounts:profile")
 
 
 @login_required
