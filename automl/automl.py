@@ -1,0 +1,367 @@
+"""``AutoML``: from a table and a target to a leaderboard of tuned models and the best one."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from automl import kinds as K
+from automl.exceptions import AutoMLError, DataError, NotFittedError
+from automl.features import make_preprocessor
+from automl.learners import LEARNERS
+from automl.metrics import get_metric
+from automl.model import Model
+from automl.profiling import DatasetProfile, profile
+from automl.search import Event, Search, make_splits
+
+VALIDATIONS = ("auto", "cv", "holdout", "time")
+MIN_ROWS = 10
+# Known categories kept in the schema, enough for a form's choices and a prediction check.
+MAX_CATEGORIES_IN_SCHEMA = 1000
+LEADERBOARD_COLUMNS = [
+    "rank", "model_id", "family", "score", "score_std", "test_score", "fit_seconds",
+    "predict_ms_per_1k", "state", "params", "error",
+]  # fmt: skip
+
+
+class AutoML:
+    """Search model families and hyperparameters for a table, within a time budget.
+
+    Parameters
+    ----------
+    task : {"auto", "binary", "multiclass", "regression"}
+        What to predict; "auto" reads it from the target.
+    metric : str
+        "auto" (ROC AUC, log loss or RMSE by task) or a name from ``automl.metrics.METRICS``.
+    time_budget : float
+        Seconds for the whole ``fit``, final refit included.
+    seed : int
+        Seed for splits, sampling and models.
+    n_jobs : int
+        Cores for models that use several; -1 for all.
+    families : list of str, optional
+        Model families to try (default: all of ``automl.learners.LEARNERS``).
+    validation : {"auto", "cv", "holdout", "time"}
+        "auto": 5-fold CV up to 10,000 rows, 3 folds up to 100,000, a holdout beyond.
+        "time": validate on the latest ``holdout_size`` share of rows by ``time_column``.
+    n_splits : int
+        Folds for "cv".
+    holdout_size : float
+        Validation share for "holdout" and "time".
+    time_column : str, optional
+        Date column ordering rows for "time".
+    test_size : float, optional
+        Share of rows kept out of the search and scored once per candidate at the end.
+    kinds : dict, optional
+        Column kinds overriding inference, ``{"zip": "categorical"}``.
+    exclude : list of str, optional
+        Columns to leave out.
+    n_trials : int, optional
+        Stop after this many candidates even with budget left.
+
+    Attributes
+    ----------
+    leaderboard_ : DataFrame
+        One row per candidate, best first (see ``LEADERBOARD_COLUMNS``).
+    model_ : Model
+        The best candidate refit on all training rows.
+    profile_ : DatasetProfile
+    metric_ : automl.metrics.Metric
+    classes_ : ndarray or None
+    cancelled_ : bool
+        Whether ``should_stop`` ended the search early.
+    fit_seconds_ : float
+
+    Examples
+    --------
+    >>> run = AutoML(time_budget=30).fit(df, target="churned")    # doctest: +SKIP
+    >>> run.leaderboard_.head()                                   # doctest: +SKIP
+    >>> run.predict(new_rows)                                     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        task: str = "auto",
+        metric: str = "auto",
+        time_budget: float = 60,
+        seed: int = 0,
+        n_jobs: int = -1,
+        families: list[str] | None = None,
+        validation: str = "auto",
+        n_splits: int = 5,
+        holdout_size: float = 0.2,
+        time_column: str | None = None,
+        test_size: float | None = None,
+        kinds: dict[str, str] | None = None,
+        exclude: list[str] | None = None,
+        n_trials: int | None = None,
+    ):
+        self.task = task
+        self.metric = metric
+        self.time_budget = time_budget
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.families = families
+        self.validation = validation
+        self.n_splits = n_splits
+        self.holdout_size = holdout_size
+        self.time_column = time_column
+        self.test_size = test_size
+        self.kinds = kinds
+        self.exclude = exclude
+        self.n_trials = n_trials
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y=None,
+        *,
+        target: str | None = None,
+        callbacks: list[Callable[[Event], None]] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> AutoML:
+        """Search for the best model of ``target`` (a column of ``X``) or ``y``.
+
+        ``callbacks`` receive an ``Event`` when the search starts, after each candidate (with
+        its leaderboard row), when the best changes, and when it finishes. ``should_stop`` is
+        asked between and during candidates; when it returns True the search ends and keeps
+        what finished.
+
+        Raises
+        ------
+        DataError
+            The data or the arguments cannot be used; the message says why in plain words.
+        AutoMLError
+            Every candidate failed, or the run was cancelled before any finished.
+        """
+        started = time.monotonic()
+        self._check_arguments()
+        data, target = _with_target(X, y, target)
+        self.profile_ = profile(
+            data, target, kinds=self.kinds, exclude=self.exclude or [], task=self.task
+        )
+        data = data[data[target].notna()].reset_index(drop=True)
+        self.metric_ = get_metric(self.metric, self.profile_.task)
+        features = [c.name for c in self.profile_.features]
+        if not features:
+            raise DataError(
+                "No column can be used to predict: every column is the target, excluded, an "
+                "identifier or constant."
+            )
+        if len(data) < MIN_ROWS:
+            raise DataError(
+                f"The table has {len(data)} rows with a target value; at least {MIN_ROWS} are "
+                "needed to train and validate a model."
+            )
+        X_all, y_all = data[features], self._encode_target(data[target])
+
+        X_train, y_train, X_test, y_test = self._test_split(X_all, y_all)
+        order = None
+        if self._validation(len(y_train)) == "time":
+            column = self.profile_.column(self.time_column)
+            order = K.convert(data[self.time_column], "datetime", column.date_format)
+            order = order.loc[X_train.index].to_numpy("datetime64[ns]").astype("int64")
+        X_train, X_test = X_train.reset_index(drop=True), _reset(X_test)
+        splits = make_splits(
+            y_train,
+            self.profile_.task,
+            validation=self._validation(len(y_train)),
+            n_splits=self._n_splits(len(y_train)),
+            holdout_size=self.holdout_size,
+            order=order,
+            seed=self.seed,
+        )
+        search = Search(
+            self.profile_,
+            self.metric_,
+            self.families or list(LEARNERS),
+            splits,
+            deadline=started + self.time_budget,
+            seed=self.seed,
+            n_jobs=_cores(self.n_jobs),
+            n_trials=self.n_trials,
+            callbacks=callbacks or [],
+            should_stop=should_stop,
+        )
+        candidates = search.run(X_train, y_train, X_test, y_test)
+        self.cancelled_ = search.cancelled
+        self.leaderboard_ = self._leaderboard(candidates)
+        if search.best is None:
+            raise _no_model_error(candidates, search.cancelled)
+        self.model_ = self._refit(search.best, X_train, y_train, data, features)
+        self.fit_seconds_ = time.monotonic() - started
+        return self
+
+    def _check_arguments(self) -> None:
+        if self.validation not in VALIDATIONS:
+            raise DataError(
+                f"Unknown validation {self.validation!r}; use {', '.join(VALIDATIONS)}."
+            )
+        if self.validation == "time" and not self.time_column:
+            raise DataError("A time-ordered validation needs a time_column (a date column).")
+        if not (self.time_budget and self.time_budget > 0):
+            raise DataError("The time budget must be a positive number of seconds.")
+        unknown = sorted(set(self.families or []) - set(LEARNERS))
+        if unknown:
+            raise DataError(f"Unknown model family {unknown[0]!r}; use {', '.join(LEARNERS)}.")
+        for name, share in (("holdout_size", self.holdout_size), ("test_size", self.test_size)):
+            if share is not None and not 0 < share < 0.9:
+                raise DataError(f"{name} must be a share between 0 and 0.9, not {share!r}.")
+
+    def _validation(self, n_rows: int) -> str:
+        if self.validation != "auto":
+            return self.validation
+        return "holdout" if n_rows > 100_000 else "cv"
+
+    def _n_splits(self, n_rows: int) -> int:
+        if self.validation == "auto" and n_rows > 10_000:
+            return 3
+        return self.n_splits
+
+    def _encode_target(self, y: pd.Series) -> np.ndarray:
+        if self.profile_.task == "regression":
+            self.classes_ = None
+            return K.parse_numbers(y).to_numpy(float)
+        values = y.to_numpy()
+        if not all(isinstance(v, (int, float, np.number, bool)) for v in values[:1000]):
+            values = y.astype(str).str.strip().to_numpy()
+        self.classes_, codes = np.unique(values, return_inverse=True)
+        counts = np.bincount(codes)
+        if counts.min() < 2:
+            lonely = self.classes_[counts.argmin()]
+            raise DataError(
+                f"The class {lonely!r} of the target has a single row: a model cannot learn "
+                "it and validate it. Remove that row or merge the class into another."
+            )
+        return codes
+
+    def _test_split(self, X, y):
+        if not self.test_size:
+            return X, y, None, None
+        stratify = y if self.profile_.task != "regression" else None
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=self.test_size, random_state=self.seed, stratify=stratify
+        )
+        return X_train, y_train, X_test, y_test
+
+    def _refit(self, best, X_train, y_train, data, features) -> Model:
+        learner = LEARNERS[best.family]
+        n_jobs = _cores(self.n_jobs)
+        pipeline = Pipeline(
+            [
+                ("features", make_preprocessor(self.profile_, best.family)),
+                ("model", learner.make(best.params, self.profile_.task, self.seed, n_jobs)),
+            ]
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline.fit(X_train, y_train)
+        info = {
+            "model_id": best.model_id,
+            "family": best.family,
+            "params": best.params,
+            "metric": self.metric_.name,
+            "greater_is_better": self.metric_.greater_is_better,
+            "score": best.score,
+            "score_std": best.score_std,
+            "test_score": best.test_score,
+            "n_rows": len(X_train),
+            "fingerprint": _fingerprint(data),
+        }
+        schema = _schema(self.profile_, data, features)
+        return Model(
+            pipeline,
+            task=self.profile_.task,
+            target=self.profile_.target,
+            classes=self.classes_,
+            schema=schema,
+            info=info,
+        )
+
+    def _leaderboard(self, candidates) -> pd.DataFrame:
+        rows = pd.DataFrame([c.to_row() for c in candidates], columns=LEADERBOARD_COLUMNS[1:])
+        done = rows[rows["state"] == "complete"].sort_values(
+            "score", ascending=not self.metric_.greater_is_better, kind="stable"
+        )
+        rest = rows[rows["state"] != "complete"]
+        board = pd.concat([done, rest], ignore_index=True)
+        board.insert(0, "rank", [*range(1, len(done) + 1), *[None] * len(rest)])
+        return board
+
+    # The fitted model's face: sklearn-like shortcuts to ``model_``.
+    def _fitted(self) -> Model:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("This AutoML has not been fitted yet: call fit first.")
+        return self.model_
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self._fitted().predict(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._fitted().predict_proba(X)
+
+    def save(self, path, *, signing_key: bytes | None = None):
+        """Write the best model to the directory ``path``; ``automl.load`` reads it back."""
+        return self._fitted().save(path, signing_key=signing_key)
+
+
+def _with_target(X, y, target) -> tuple[pd.DataFrame, str]:
+    if not isinstance(X, pd.DataFrame):
+        raise DataError("Expected a table (a pandas DataFrame).")
+    if target is not None:
+        if target not in X.columns:
+            raise DataError(f"The target column {target!r} is not in the table.")
+        return X, target
+    if y is None:
+        raise DataError("Say what to predict: pass target='column name' (or y).")
+    if isinstance(y, str):
+        return _with_target(X, None, y)
+    if len(y) != len(X):
+        raise DataError(f"The table has {len(X)} rows but y has {len(y)} values.")
+    name = getattr(y, "name", None) or "target"
+    if name in X.columns:
+        raise DataError(f"The table already has a column named {name!r}; pass target= instead.")
+    return X.assign(**{name: np.asarray(y)}), name
+
+
+def _cores(n_jobs: int) -> int:
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+
+
+def _reset(X):
+    return None if X is None else X.reset_index(drop=True)
+
+
+def _no_model_error(candidates, cancelled: bool) -> AutoMLError:
+    if cancelled:
+        return AutoMLError("The run was cancelled before any model finished.")
+    failed = [c for c in candidates if c.state == "failed"]
+    if failed:
+        return AutoMLError(f"Every model failed to train; the first error was: {failed[0].error}")
+    return AutoMLError("No model finished within the time budget; allow more time.")
+
+
+def _schema(p: DatasetProfile, data: pd.DataFrame, features: list[str]) -> list[dict]:
+    schema = []
+    for name in features:
+        column = p.column(name)
+        entry = {"name": name, "kind": column.kind, "date_format": column.date_format}
+        if column.kind in ("categorical", "boolean"):
+            values = K.convert(data[name], "categorical").dropna().value_counts()
+            entry["categories"] = [str(v) for v in values.index[:MAX_CATEGORIES_IN_SCHEMA]]
+        schema.append(entry)
+    return schema
+
+
+def _fingerprint(data: pd.DataFrame) -> str:
+    import hashlib
+
+    hashed = pd.util.hash_pandas_object(data, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()

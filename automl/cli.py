@@ -1,0 +1,127 @@
+"""The command line: ``python -m automl fit|predict|profile``.
+
+Expected problems (bad data, bad arguments, a damaged model) print one plain sentence on
+stderr and exit with status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from automl.automl import AutoML
+from automl.exceptions import AutoMLError
+from automl.model import load
+from automl.profiling import profile
+from automl.reading import read_table
+
+SHOWN_COLUMNS = ["rank", "model_id", "family", "score", "score_std", "test_score",
+                 "fit_seconds", "predict_ms_per_1k", "state"]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except AutoMLError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+
+
+def fit(args) -> int:
+    data = read_table(args.train)
+    run = AutoML(
+        task=args.task,
+        metric=args.metric,
+        time_budget=args.time_budget,
+        seed=args.seed,
+        test_size=args.test_size,
+    )
+    run.fit(data, target=args.target)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(run.leaderboard_[SHOWN_COLUMNS].to_string(index=False, float_format="%.4g"))
+    run.save(args.out)
+    best = run.model_.info
+    print(
+        f"\nBest: {best['model_id']} ({best['family']}), {run.metric_.name} "
+        f"{best['score']:.4g} in cross-validation. Fit took {run.fit_seconds_:.1f} s of a "
+        f"{args.time_budget:g} s budget. Model saved to {args.out}."
+    )
+    return 0
+
+
+def predict(args) -> int:
+    model = load(args.model)
+    data = read_table(args.data)
+    out = pd.DataFrame({"prediction": model.predict(data)})
+    if model.is_classifier:
+        proba = model.predict_proba(data)
+        for i, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, i]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(args.out, index=False)
+    print(f"Wrote {len(out)} predictions to {args.out}.")
+    return 0
+
+
+def show_profile(args) -> int:
+    data = read_table(args.data)
+    result = profile(data, args.target)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return 0
+    print(f"{result.n_rows} rows, {result.n_columns} columns, {result.duplicate_rows} duplicates")
+    table = pd.DataFrame(
+        [
+            {
+                "column": c.name,
+                "kind": c.kind,
+                "missing": f"{c.missing:.1%}",
+                "distinct": c.distinct,
+                "examples": ", ".join(map(str, c.examples[:3]))[:50],
+            }
+            for c in result.columns
+        ]
+    )
+    print(table.to_string(index=False))
+    if result.target:
+        print(f"\nTarget {result.target!r}: {result.task}, {result.target_summary}")
+    for warning in result.warnings:
+        print(f"\nwarning ({warning.code}): {warning.message}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m automl", description="Tabular AutoML.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = commands.add_parser("fit", help="train models and save the best")
+    p.add_argument("train", help="training table (.csv, .csv.gz, .tsv, .parquet)")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    p.add_argument("--metric", default="auto", help="e.g. roc_auc, log_loss, rmse, accuracy")
+    p.add_argument("--time-budget", type=float, default=60, help="seconds (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-size", type=float, default=None, help="share kept for a final test")
+    p.add_argument("--out", required=True, help="directory to save the model to")
+    p.set_defaults(command=fit)
+
+    p = commands.add_parser("predict", help="predict with a saved model")
+    p.add_argument("model", help="directory written by fit")
+    p.add_argument("data", help="table to predict")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.set_defaults(command=predict)
+
+    p = commands.add_parser("profile", help="describe a table's columns and problems")
+    p.add_argument("data", help="table to profile")
+    p.add_argument("--target", default=None, help="adds the task and target-aware warnings")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(command=show_profile)
+    return parser

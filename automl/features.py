@@ -1,0 +1,153 @@
+"""Feature engineering as scikit-learn transformers, fitted inside each validation fold.
+
+``make_preprocessor(profile, family)`` turns raw table columns into model inputs: it reads each
+column as its profiled kind, imputes with missing-value indicators, one-hot encodes
+low-cardinality categories, target-encodes high-cardinality ones (scikit-learn's
+``TargetEncoder`` cross-fits, so a row's encoding never uses its own target), expands dates into
+parts and text into TF-IDF terms. Linear models get scaled inputs; trees do not need them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold
+from sklearn.pipeline import FunctionTransformer, Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+
+from automl import kinds as K
+from automl.profiling import DatasetProfile
+
+# Above this many categories one-hot columns outnumber what trees can use: target-encode.
+MAX_ONE_HOT = 20
+DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour")
+
+
+class KindReader(BaseEstimator, TransformerMixin):
+    """Read raw columns as their profiled kinds (numbers from text, yes/no as 1/0, dates).
+
+    Parameters
+    ----------
+    schema : list of dict
+        ``{"name", "kind", "date_format"}`` for each feature column.
+    """
+
+    def __init__(self, schema: list[dict]):
+        self.schema = schema
+
+    def fit(self, X, y=None):
+        self.feature_names_in_ = np.array([c["name"] for c in self.schema], dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        columns = {}
+        for column in self.schema:
+            name = column["name"]
+            raw = X[name] if name in X.columns else pd.Series(np.nan, index=X.index)
+            columns[name] = K.convert(raw, column["kind"], column.get("date_format"))
+        return pd.DataFrame(columns, index=X.index)
+
+    def get_feature_names_out(self, input_features=None):
+        return self.feature_names_in_
+
+
+class DateParts(BaseEstimator, TransformerMixin):
+    """Expand datetime columns into calendar parts; the hour only where times vary."""
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.columns_ = list(X.columns)
+        self.parts_ = {
+            name: [p for p in DATE_PARTS if p != "hour" or X[name].dt.hour.nunique() > 1]
+            for name in self.columns_
+        }
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        out = [
+            getattr(X[name].dt, part).astype(float).to_numpy()
+            for name in self.columns_
+            for part in self.parts_[name]
+        ]
+        return np.column_stack(out) if out else np.empty((len(X), 0))
+
+    def get_feature_names_out(self, input_features=None):
+        names = [f"{name}_{part}" for name in self.columns_ for part in self.parts_[name]]
+        return np.array(names, dtype=object)
+
+
+def _as_text(X) -> np.ndarray:
+    # One text column at a time: a 1-D array of strings with missing as empty.
+    return pd.Series(np.asarray(X).ravel()).fillna("").astype(str).to_numpy()
+
+
+def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
+    """The feature pipeline for one model ``family`` ("linear" or a tree family)."""
+    is_linear = family == "linear"
+    by_kind: dict[str, list[str]] = {}
+    for column in profile.features:
+        kind = column.kind
+        if kind == "categorical" and column.distinct > MAX_ONE_HOT:
+            kind = "many_categories"
+        by_kind.setdefault(kind, []).append(column.name)
+
+    numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]
+    if is_linear:
+        numeric_steps.append(StandardScaler())
+    blocks = []
+    numbers = by_kind.get("numeric", []) + by_kind.get("boolean", [])
+    if numbers:
+        blocks.append(("numbers", make_pipeline(*numeric_steps), numbers))
+    if by_kind.get("categorical"):
+        # Rare categories make unstable one-hot weights for linear models; trees shrug them off.
+        min_frequency = 5 if is_linear else 1
+        categories = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="(missing)"),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency),
+        )
+        blocks.append(("categories", categories, by_kind["categorical"]))
+    if by_kind.get("many_categories"):
+        encoded = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="(missing)"),
+            TargetEncoder(
+                target_type=_target_type(profile), cv=KFold(5, shuffle=True, random_state=0)
+            ),
+            *([StandardScaler()] if is_linear else []),
+        )
+        blocks.append(("many_categories", encoded, by_kind["many_categories"]))
+    if by_kind.get("datetime"):
+        dates = make_pipeline(DateParts(), *numeric_steps)
+        blocks.append(("dates", dates, by_kind["datetime"]))
+    for name in by_kind.get("text", []):
+        tfidf = TfidfVectorizer(
+            max_features=20000 if is_linear else 300,
+            ngram_range=(1, 2),
+            min_df=2,
+            sublinear_tf=True,
+            strip_accents="unicode",
+        )
+        blocks.append(
+            (
+                f"text_{name}",
+                make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"), tfidf),
+                [name],
+            )
+        )
+
+    schema = [
+        {"name": c.name, "kind": c.kind, "date_format": c.date_format} for c in profile.features
+    ]
+    # Histogram boosting needs dense input; the others take sparse matrices as they come.
+    columns = ColumnTransformer(
+        blocks,
+        sparse_threshold=0.0 if family == "hist_gradient_boosting" else 0.3,
+        verbose_feature_names_out=False,
+    )
+    return Pipeline([("read", KindReader(schema)), ("columns", columns)])
+
+
+def _target_type(profile: DatasetProfile) -> str:
+    return {"regression": "continuous"}.get(profile.task, profile.task)

@@ -1,0 +1,216 @@
+"""Model families: how to build each one, where to search, and what to try first.
+
+A registry of small classes instead of if-chains (FLAML's idea). Each learner gives a
+``portfolio`` of configurations that are strong on most tables, tried first so a useful model
+exists within seconds, and a ``search_space`` whose bounds depend on the data's size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+
+
+class Learner:
+    name: str
+    portfolio: list[dict] = []
+
+    def make(self, params: dict, task: str, seed: int, n_jobs: int):
+        raise NotImplementedError
+
+    def search_space(self, trial, n_rows: int) -> dict:
+        raise NotImplementedError
+
+
+class Linear(Learner):
+    name = "linear"
+    portfolio = [{"C": 1.0}]
+
+    def make(self, params, task, seed, n_jobs):
+        if task == "regression":
+            return Ridge(alpha=1.0 / params["C"])
+        return LogisticRegression(C=params["C"], max_iter=2000)
+
+    def search_space(self, trial, n_rows):
+        return {"C": trial.suggest_float("linear__C", 1e-3, 1e2, log=True)}
+
+
+class _Forest(Learner):
+    classes: tuple[type, type]
+    portfolio = [{"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1}]
+
+    def make(self, params, task, seed, n_jobs):
+        classifier, regressor = self.classes
+        model = regressor if task == "regression" else classifier
+        max_features = params["max_features"]
+        if task == "regression" and max_features == "sqrt":
+            max_features = 1.0 / 3  # the usual default for regression forests
+        return model(
+            n_estimators=params["n_estimators"],
+            max_features=max_features,
+            min_samples_leaf=params["min_samples_leaf"],
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
+
+    def search_space(self, trial, n_rows):
+        p = self.name
+        return {
+            "n_estimators": trial.suggest_int(f"{p}__n_estimators", 100, 500, step=100),
+            "max_features": trial.suggest_categorical(f"{p}__max_features", ["sqrt", 0.5, 1.0]),
+            "min_samples_leaf": trial.suggest_int(f"{p}__min_samples_leaf", 1, 20, log=True),
+        }
+
+
+class RandomForest(_Forest):
+    name = "random_forest"
+    classes = (RandomForestClassifier, RandomForestRegressor)
+
+
+class ExtraTrees(_Forest):
+    name = "extra_trees"
+    classes = (ExtraTreesClassifier, ExtraTreesRegressor)
+
+
+class HistGradientBoosting(Learner):
+    name = "hist_gradient_boosting"
+    portfolio = [
+        {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2": 1e-6},
+        {"learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 40, "l2": 1.0},
+    ]
+
+    def make(self, params, task, seed, n_jobs):
+        model = (
+            HistGradientBoostingRegressor
+            if task == "regression"
+            else (HistGradientBoostingClassifier)
+        )
+        # Early stopping on an inner validation split of the training fold: the rounds are
+        # chosen without seeing the rows the fold is scored on.
+        return model(
+            learning_rate=params["learning_rate"],
+            max_iter=2000,
+            max_leaf_nodes=params["max_leaf_nodes"],
+            min_samples_leaf=params["min_samples_leaf"],
+            l2_regularization=params["l2"],
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=30,
+            random_state=seed,
+        )
+
+    def search_space(self, trial, n_rows):
+        p = self.name
+        return {
+            "learning_rate": trial.suggest_float(f"{p}__learning_rate", 0.01, 0.3, log=True),
+            "max_leaf_nodes": trial.suggest_int(f"{p}__max_leaf_nodes", 4, 128, log=True),
+            "min_samples_leaf": trial.suggest_int(f"{p}__min_samples_leaf", 2, 100, log=True),
+            "l2": trial.suggest_float(f"{p}__l2", 1e-6, 10.0, log=True),
+        }
+
+
+class EarlyStoppedXGB(BaseEstimator):
+    """XGBoost that picks its number of rounds on an inner split of the data it is fitted on.
+
+    The sklearn wrapper needs an explicit evaluation set; taking it from the training rows
+    keeps the validation fold unseen, and the final model trains on all rows with the rounds
+    found here.
+    """
+
+    def __init__(self, task="binary", params=None, seed=0, n_jobs=1):
+        self.task = task
+        self.params = params
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def _model(self, n_estimators, early_stopping_rounds=None):
+        import xgboost as xgb
+
+        kind = xgb.XGBRegressor if self.task == "regression" else xgb.XGBClassifier
+        return kind(
+            n_estimators=n_estimators,
+            early_stopping_rounds=early_stopping_rounds,
+            tree_method="hist",
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+            verbosity=0,
+            **(self.params or {}),
+        )
+
+    def fit(self, X, y):
+        stratify = y if self.task != "regression" and np.bincount(y).min() >= 2 else None
+        X_fit, X_stop, y_fit, y_stop = train_test_split(
+            X, y, test_size=0.1, random_state=self.seed, stratify=stratify
+        )
+        if self.task != "regression" and len(np.unique(y_fit)) < len(np.unique(y)):
+            X_fit, y_fit = X, y  # a class lost to the split: stop on training rows instead
+        probe = self._model(2000, early_stopping_rounds=50)
+        probe.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
+        self.n_rounds_ = int(probe.best_iteration) + 1
+        # Refit on every row: 10% more data deserves slightly more rounds.
+        self.model_ = self._model(max(1, int(self.n_rounds_ * 1.1)))
+        self.model_.fit(X, y, verbose=False)
+        if self.task != "regression":
+            self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+class XGBClassifierES(ClassifierMixin, EarlyStoppedXGB):
+    pass
+
+
+class XGBRegressorES(RegressorMixin, EarlyStoppedXGB):
+    pass
+
+
+class XGBoost(Learner):
+    name = "xgboost"
+    portfolio = [
+        {"learning_rate": 0.05, "max_depth": 6, "subsample": 0.8, "colsample_bytree": 0.8,
+         "min_child_weight": 1.0, "reg_lambda": 1.0},
+        {"learning_rate": 0.03, "max_depth": 4, "subsample": 0.9, "colsample_bytree": 0.6,
+         "min_child_weight": 3.0, "reg_lambda": 3.0},
+    ]  # fmt: skip
+
+    def make(self, params, task, seed, n_jobs):
+        kind = XGBRegressorES if task == "regression" else XGBClassifierES
+        return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
+
+    def search_space(self, trial, n_rows):
+        p = self.name
+        return {
+            "learning_rate": trial.suggest_float(f"{p}__learning_rate", 0.01, 0.3, log=True),
+            "max_depth": trial.suggest_int(f"{p}__max_depth", 2, 10),
+            "subsample": trial.suggest_float(f"{p}__subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float(f"{p}__colsample_bytree", 0.3, 1.0),
+            "min_child_weight": trial.suggest_float(f"{p}__min_child_weight", 0.5, 20, log=True),
+            "reg_lambda": trial.suggest_float(f"{p}__reg_lambda", 1e-3, 10.0, log=True),
+        }
+
+
+LEARNERS: dict[str, Learner] = {
+    learner.name: learner
+    for learner in [HistGradientBoosting(), XGBoost(), RandomForest(), ExtraTrees(), Linear()]
+}
+
+
+def params_from_trial(family: str, trial_params: dict) -> dict:
+    """A learner's own parameters from Optuna's prefixed names (``xgboost__max_depth``)."""
+    prefix = f"{family}__"
+    return {k[len(prefix) :]: v for k, v in trial_params.items() if k.startswith(prefix)}

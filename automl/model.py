@@ -1,0 +1,124 @@
+"""A trained model that predicts on raw tables: what ``AutoML.fit`` builds and ``load`` returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from automl import kinds as K
+from automl.artifacts import load_artifact, save_artifact
+from automl.exceptions import ArtifactError, DataError
+
+# Enough rows named in an error to find the problem, few enough to read.
+ROWS_IN_ERRORS = 5
+
+
+class Model:
+    """A fitted pipeline with its input schema, classes and scores.
+
+    ``predict`` and ``predict_proba`` take a DataFrame with the training columns: missing
+    columns count as missing values, extra columns are ignored, unseen categories are handled,
+    and values that cannot be read as their column's kind raise a ``DataError`` naming the
+    column and rows.
+    """
+
+    def __init__(self, pipeline, *, task: str, target: str, classes, schema: list[dict], info):
+        self.pipeline = pipeline
+        self.task = task
+        self.target = target
+        self.classes_ = None if classes is None else np.asarray(classes)
+        self.schema = schema
+        self.info = info
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
+
+    def validate(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` restricted to the model's columns, or a ``DataError`` saying what is wrong."""
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("Expected a table (a pandas DataFrame) of rows to predict.")
+        if len(X) == 0:
+            raise DataError("There are no rows to predict.")
+        names = [c["name"] for c in self.schema]
+        if not set(names) & set(X.columns):
+            raise DataError(
+                f"None of the model's columns are in the data; it expects {_listing(names)}."
+            )
+        problems = []
+        for column in self.schema:
+            if column["name"] not in X.columns:
+                continue
+            bad = K.invalid_rows(X[column["name"]], column["kind"], column.get("date_format"))
+            if bad.any():
+                positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
+                values = ", ".join(
+                    f"row {i + 1} ({X[column['name']].iloc[i]!r})" for i in positions
+                )
+                expected = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}
+                problems.append(
+                    f"column {column['name']!r} expects {expected[column['kind']]} but has {values}"
+                )
+        if problems:
+            raise DataError("Some values cannot be used: " + "; ".join(problems) + ".")
+        return X.reindex(columns=names)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted classes (as in the training target) or values, one per row, in order."""
+        X = self.validate(X)
+        if self.is_classifier:
+            return self.classes_[self.pipeline.predict_proba(X).argmax(axis=1)]
+        return self.pipeline.predict(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, one column per class in the order of ``classes_``."""
+        if not self.is_classifier:
+            raise DataError("A regression model predicts values, not class probabilities.")
+        return self.pipeline.predict_proba(self.validate(X))
+
+    def manifest(self) -> dict:
+        classes = None if self.classes_ is None else [_plain(c) for c in self.classes_]
+        return {
+            "task": self.task,
+            "target": self.target,
+            "classes": classes,
+            "schema": self.schema,
+            **self.info,
+        }
+
+    def save(self, path, *, signing_key: bytes | None = None) -> Path:
+        """Write the model to the directory ``path`` (see ``automl.load``)."""
+        return save_artifact(path, self, self.manifest(), signing_key=signing_key)
+
+
+def load(path, *, signing_key: bytes | None = None) -> Model:
+    """Load a model saved by ``AutoML.save`` or ``Model.save``.
+
+    Every file's SHA-256 (and, with ``signing_key``, the manifest's signature) is checked
+    before anything is unpickled, so a tampered artifact is refused rather than run.
+
+    Raises
+    ------
+    ArtifactError
+        Missing, tampered or incompatible artifact.
+
+    Examples
+    --------
+    >>> model = load("models/churn")          # doctest: +SKIP
+    >>> model.predict(new_customers)          # doctest: +SKIP
+    """
+    model, _ = load_artifact(path, signing_key=signing_key)
+    if not isinstance(model, Model):
+        raise ArtifactError(f"{path} does not hold a model saved by this engine.")
+    return model
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:10])
+    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,387 @@
+"""Profile a table: what each column holds, what the target asks for, and what looks wrong."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from automl import kinds as K
+from automl.exceptions import DataError
+
+TASKS = ("binary", "multiclass", "regression")
+# An integer target with at most this many values is read as classes (wine quality 3..9).
+MAX_CLASSES_FROM_NUMBERS = 20
+MOSTLY_MISSING = 0.5
+IMBALANCE = 0.05
+LEAKAGE_SCORE = 0.99
+LEAKAGE_SAMPLE = 5000
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What one column holds. ``missing`` is a share in [0, 1]."""
+
+    name: str
+    kind: str
+    inferred_kind: str
+    dtype: str
+    count: int
+    missing: float
+    distinct: int
+    examples: list
+    date_format: str | None = None
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def is_feature(self) -> bool:
+        return self.kind in K.FEATURE_KINDS
+
+
+@dataclass(frozen=True)
+class ProfileWarning:
+    """Something an analyst should know, in plain words, naming the columns concerned."""
+
+    code: str
+    message: str
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """The profile of a table, and of its target when one was given.
+
+    Attributes
+    ----------
+    columns : tuple of ColumnProfile, in the table's order (the target included).
+    task : "binary", "multiclass" or "regression" when a target was given, else None.
+    target_summary : class counts for classification; min, max, mean, std for regression.
+    warnings : tuple of ProfileWarning.
+    """
+
+    n_rows: int
+    n_columns: int
+    columns: tuple[ColumnProfile, ...]
+    duplicate_rows: int
+    target: str | None = None
+    task: str | None = None
+    target_summary: dict = field(default_factory=dict)
+    warnings: tuple[ProfileWarning, ...] = ()
+
+    def column(self, name: str) -> ColumnProfile:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def features(self) -> list[ColumnProfile]:
+        """Columns a model learns from: every feature kind but the target."""
+        return [c for c in self.columns if c.is_feature and c.name != self.target]
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+def profile(
+    df: pd.DataFrame,
+    target: str | None = None,
+    *,
+    kinds: dict[str, str] | None = None,
+    exclude: list[str] | tuple[str, ...] = (),
+    task: str = "auto",
+) -> DatasetProfile:
+    """Profile ``df``: the kind of each column, the task its ``target`` asks for, and warnings.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table, one row per example.
+    target : str, optional
+        The column to predict. Adds the task, the target's summary and target-aware warnings.
+    kinds : dict, optional
+        Kinds chosen by the caller, overriding inference: ``{"zip": "categorical"}``.
+    exclude : list of str
+        Columns to leave out of the model; their kind becomes "excluded".
+    task : {"auto", "binary", "multiclass", "regression"}
+        Overrides the task inferred from the target.
+
+    Returns
+    -------
+    DatasetProfile
+
+    Raises
+    ------
+    DataError
+        Unknown columns or kinds, or a target that cannot be learned.
+
+    Examples
+    --------
+    >>> p = profile(pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "a"]}), target="y")
+    >>> p.task, p.column("x").kind
+    ('binary', 'numeric')
+    """
+    _check_table(df)
+    kinds = dict(kinds or {})
+    unknown = sorted((set(kinds) | set(exclude)) - set(df.columns))
+    if unknown:
+        raise DataError(f"These columns are not in the table: {', '.join(map(repr, unknown))}.")
+    bad = sorted({k for k in kinds.values() if k not in K.KINDS})
+    if bad:
+        raise DataError(f"Unknown column kind {bad[0]!r}; use one of {', '.join(K.KINDS)}.")
+    if target is not None and target not in df.columns:
+        raise DataError(f"The target column {target!r} is not in the table.")
+
+    columns = tuple(
+        _profile_column(df[name], kinds.get(name), name in exclude and name != target)
+        for name in df.columns
+    )
+    duplicates = int(df.duplicated().sum())
+    result = DatasetProfile(len(df), df.shape[1], columns, duplicates)
+    notes = _table_warnings(result)
+    if target is not None:
+        detected, summary = _target_task(df[target], result.column(target), task)
+        result = replace(result, target=target, task=detected, target_summary=summary)
+        notes += _target_warnings(df, result)
+    return replace(result, warnings=tuple(notes))
+
+
+def _check_table(df: pd.DataFrame) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise DataError("Expected a table (a pandas DataFrame).")
+    if df.shape[1] == 0:
+        raise DataError("The table has no columns.")
+    if len(df) == 0:
+        raise DataError("The table has no rows.")
+    names = pd.Index(df.columns)
+    if not names.is_unique:
+        repeated = names[names.duplicated()].unique()[0]
+        count = int((names == repeated).sum())
+        raise DataError(f"Column names must be unique: {repeated!r} appears {count} times.")
+
+
+def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> ColumnProfile:
+    inferred, date_format = K.infer_kind(series, str(series.name))
+    chosen = "excluded" if excluded else (kind or inferred)
+    if chosen == "datetime" and date_format is None and not excluded:
+        date_format = K.find_date_format(series)
+    present = series.dropna()
+    values = K.convert(series, chosen, date_format) if chosen in K.FEATURE_KINDS else series
+    return ColumnProfile(
+        name=str(series.name),
+        kind=chosen,
+        inferred_kind=inferred,
+        dtype=str(series.dtype),
+        count=int(present.size),
+        missing=float(1 - present.size / max(len(series), 1)),
+        distinct=int(present.nunique()),
+        examples=[_plain(v) for v in present.drop_duplicates().head(5)],
+        date_format=date_format,
+        stats=_stats(values, chosen),
+    )
+
+
+def _stats(values: pd.Series, kind: str) -> dict:
+    if kind == "numeric" and values.notna().any():
+        described = values.describe()
+        keys = ["min", "25%", "50%", "75%", "max", "mean", "std"]
+        return {k: _plain(described[k]) for k in keys}
+    if kind in ("categorical", "boolean", "identifier", "text", "constant"):
+        top = values.value_counts().head(10)
+        return {"top": [[_plain(v), int(n)] for v, n in top.items()]}
+    if kind == "datetime" and values.notna().any():
+        return {"min": str(values.min()), "max": str(values.max())}
+    return {}
+
+
+def _table_warnings(p: DatasetProfile) -> list[ProfileWarning]:
+    notes = []
+    ids = tuple(c.name for c in p.columns if c.kind == "identifier")
+    if ids:
+        notes.append(
+            ProfileWarning(
+                "identifier",
+                "These columns hold a different value on every row, like an ID, and are left out: "
+                f"{_names(ids)}. A model cannot learn from them.",
+                ids,
+            )
+        )
+    constants = tuple(c.name for c in p.columns if c.kind == "constant")
+    if constants:
+        notes.append(
+            ProfileWarning(
+                "constant",
+                f"These columns hold a single value and are left out: {_names(constants)}.",
+                constants,
+            )
+        )
+    sparse = tuple(c.name for c in p.columns if c.missing > MOSTLY_MISSING)
+    if sparse:
+        notes.append(
+            ProfileWarning(
+                "mostly_missing",
+                f"Most values are missing in {_names(sparse)}. The model fills the gaps and notes "
+                "where a value was missing, but these columns carry little information.",
+                sparse,
+            )
+        )
+    if p.duplicate_rows:
+        notes.append(
+            ProfileWarning(
+                "duplicate_rows",
+                f"{p.duplicate_rows} rows are exact copies of another row. Copies can make "
+                "validation scores look better than the model will do on new data.",
+            )
+        )
+    return notes
+
+
+def _target_task(y: pd.Series, column: ColumnProfile, task: str) -> tuple[str, dict]:
+    name = column.name
+    present = y.dropna()
+    if len(present) == 0:
+        raise DataError(f"The target column {name!r} has no values.")
+    if task not in ("auto", *TASKS):
+        raise DataError(f"Unknown task {task!r}; use auto, binary, multiclass or regression.")
+    numbers = K.parse_numbers(present)
+    is_numeric = numbers.notna().mean() >= K.PARSE_SHARE
+    n_classes = present.nunique()
+    if task == "auto":
+        integral = is_numeric and bool(np.all(np.mod(numbers.dropna(), 1) == 0))
+        if n_classes == 2:
+            task = "binary"
+        elif is_numeric and not (integral and n_classes <= MAX_CLASSES_FROM_NUMBERS):
+            task = "regression"
+        else:
+            task = "multiclass"
+    if task == "regression":
+        if not is_numeric:
+            example = present[numbers.isna()].iloc[0]
+            raise DataError(
+                f"The target {name!r} must hold numbers for a regression, but has values such "
+                f"as {example!r}."
+            )
+        values = numbers.dropna()
+        summary = {k: float(getattr(values, k)()) for k in ("min", "max", "mean", "std")}
+        return task, summary
+    if n_classes < 2:
+        raise DataError(
+            f"The target {name!r} has a single value ({present.iloc[0]!r}): there is nothing to "
+            "predict. Choose another target or add rows of other classes."
+        )
+    if task == "binary" and n_classes > 2:
+        raise DataError(f"The target {name!r} has {n_classes} classes, not 2: choose multiclass.")
+    counts = present.astype(str).value_counts()
+    return task, {"classes": {str(k): int(v) for k, v in counts.items()}}
+
+
+def _target_warnings(df: pd.DataFrame, p: DatasetProfile) -> list[ProfileWarning]:
+    notes = []
+    target = p.target
+    missing = int(df[target].isna().sum())
+    if missing:
+        notes.append(
+            ProfileWarning(
+                "target_missing",
+                f"{missing} rows have no value in the target {target!r}; they are left out of "
+                "training.",
+                (target,),
+            )
+        )
+    if p.task != "regression":
+        counts = pd.Series(p.target_summary["classes"])
+        share = counts / counts.sum()
+        rare = share[share < IMBALANCE]
+        if len(rare):
+            notes.append(
+                ProfileWarning(
+                    "class_imbalance",
+                    f"Some classes of {target!r} are rare ({_names(rare.index)}: "
+                    f"{', '.join(f'{s:.1%}' for s in rare)} of rows). Accuracy will look high "
+                    "even for a model that never predicts them; judge it by ROC AUC or balanced "
+                    "accuracy.",
+                    (target,),
+                )
+            )
+        few = counts[counts < 5]
+        if len(few):
+            notes.append(
+                ProfileWarning(
+                    "too_few_rows",
+                    f"Classes {_names(few.index)} of {target!r} have fewer than 5 rows: too few to "
+                    "learn them and to validate on them. Collect more rows or merge rare classes.",
+                    (target,),
+                )
+            )
+    leaks = _leaky_columns(df, p)
+    if leaks:
+        notes.append(
+            ProfileWarning(
+                "leakage",
+                f"{_names(leaks)} alone predict {target!r} almost perfectly. Such a column is "
+                "often recorded after the outcome (a leak) and will not be known when you predict; "
+                "check it, and exclude it if so.",
+                leaks,
+            )
+        )
+    return notes
+
+
+def _leaky_columns(df: pd.DataFrame, p: DatasetProfile) -> tuple[str, ...]:
+    """Columns from which a shallow tree alone predicts the target almost perfectly."""
+    from sklearn.model_selection import cross_val_score
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    data = df[df[p.target].notna()]
+    if len(data) > LEAKAGE_SAMPLE:
+        data = data.sample(LEAKAGE_SAMPLE, random_state=0)
+    if len(data) < 20:
+        return ()
+    is_regression = p.task == "regression"
+    y = K.parse_numbers(data[p.target]) if is_regression else data[p.target].astype(str)
+    if not is_regression and y.value_counts().min() < 3:
+        return ()
+    if not is_regression and y.value_counts(normalize=True).max() > 0.95:
+        return ()  # near-constant targets make any column look predictive
+    leaks = []
+    for column in p.features:
+        x = _as_codes(K.convert(data[column.name], column.kind, column.date_format))
+        model = (DecisionTreeRegressor if is_regression else DecisionTreeClassifier)(
+            max_depth=4, random_state=0
+        )
+        scoring = "r2" if is_regression else "balanced_accuracy"
+        score = cross_val_score(model, x.reshape(-1, 1), y, cv=3, scoring=scoring).mean()
+        if score >= LEAKAGE_SCORE:
+            leaks.append(column.name)
+    return tuple(leaks)
+
+
+def _as_codes(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("int64").where(values.notna(), -1).to_numpy(float)
+    if pd.api.types.is_numeric_dtype(values):
+        return values.fillna(values.min() - 1 if values.notna().any() else 0).to_numpy(float)
+    return pd.Series(pd.factorize(values)[0], index=values.index).to_numpy(float)
+
+
+def _names(names) -> str:
+    return ", ".join(repr(str(n)) for n in names)
+
+
+def _plain(value):
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    return value
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return _plain(value)

@@ -1,0 +1,464 @@
+"""Read an analyst's table (CSV-like text or Parquet) into a DataFrame.
+
+The same reader serves the engine and the platform's ingestion, so both see the same columns
+and the same errors. Sniffing looks only at a sample of the first megabyte: the dialect it finds
+is stored in ``df.attrs["dialect"]`` so a user can correct it and read the file again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import dataclasses
+import gzip
+import io
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from automl.exceptions import DataError
+
+__all__ = ["DEFAULT_MAX_BYTES", "Dialect", "read_table", "sniff"]
+
+DEFAULT_MAX_BYTES = 10 * 1024**3
+
+_SAMPLE_BYTES = 1024**2
+_SAMPLE_ROWS = 500
+# Ties between equally consistent delimiters go to the rarer character: a semicolon file full
+# of decimal commas splits just as evenly on ",".
+_DELIMITERS = ("\t", ";", "|", ",")
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+_ACCEPTED = ".csv, .tsv, .txt (each optionally gzip-compressed as .gz) and .parquet"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+_NUMBER = re.compile(r"[+-]?(\d[\d.,]*|[.,]\d[\d.,]*)([eE][+-]?\d+)?")
+_COMMA_DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")
+_DOT_DECIMAL = re.compile(r"[+-]?\d*\.\d+")
+_DOT_GROUPED = re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d+)?")
+_PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """How a text table is written: the options ``read_table`` needs to parse it.
+
+    Parameters
+    ----------
+    delimiter : str
+        Field separator, one of ``","``, ``";"``, ``"\\t"`` and ``"|"``.
+    decimal : str
+        Decimal mark, ``"."`` or ``","``. With ``","`` a dot between digit groups
+        (``1.234,56``) is read as a thousands separator when the sample shows one.
+    encoding : str
+        A Python codec name such as ``"utf-8"``, ``"utf-8-sig"``, ``"utf-16"`` or ``"cp1252"``.
+    has_header : bool
+        Whether the first row holds the column names.
+    quotechar : str, default='"'
+        Character that quotes fields containing delimiters, quotes or newlines.
+
+    Raises
+    ------
+    DataError
+        If an option is not one of the accepted values.
+
+    Examples
+    --------
+    >>> dialect = Dialect(delimiter=";", decimal=",", encoding="cp1252", has_header=True)
+    >>> dialect.to_dict()["delimiter"]
+    ';'
+    """
+
+    delimiter: str
+    decimal: str
+    encoding: str
+    has_header: bool
+    quotechar: str = '"'
+
+    def __post_init__(self) -> None:
+        if self.delimiter not in _DELIMITERS:
+            raise DataError(f"The delimiter must be one of , ; tab |, not {self.delimiter!r}.")
+        if self.decimal not in (".", ",") or self.decimal == self.delimiter:
+            raise DataError("The decimal mark must be '.' or ',' and differ from the delimiter.")
+        if len(self.quotechar) != 1 or self.quotechar == self.delimiter:
+            raise DataError("The quote character must be one character, not the delimiter.")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise DataError(f"Unknown encoding {self.encoding!r}.") from None
+
+    def to_dict(self) -> dict:
+        """Return the options as a plain JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+
+_PARQUET_DIALECT = Dialect(delimiter=",", decimal=".", encoding="utf-8", has_header=True)
+
+
+def sniff(path: str | PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Dialect:
+    """Guess the dialect of a table file from its first megabyte.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv``, ``.tsv`` or ``.txt`` file, optionally ending in ``.gz``, or a ``.parquet``
+        file (whose dialect is a fixed placeholder).
+    max_bytes : int, default=DEFAULT_MAX_BYTES
+        Largest (decompressed) size accepted.
+
+    Returns
+    -------
+    Dialect
+        The delimiter, decimal mark, encoding and header flag that fit the sample best.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty, too large, binary or of an unsupported type.
+
+    Examples
+    --------
+    >>> dialect = sniff("sales.csv")
+    >>> dialect.delimiter, dialect.decimal
+    (';', ',')
+    """
+    path = Path(path)
+    kind, compressed = _file_kind(path)
+    _require_file(path)
+    if kind == "parquet":
+        return _PARQUET_DIALECT
+    data, at_eof = _read_sample(path, compressed, max_bytes)
+    return _sniff_sample(data, at_eof, prefer_tab=kind == "tsv")
+
+
+def read_table(
+    path: str | PathLike[str],
+    dialect: Dialect | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> pd.DataFrame:
+    """Read a table file into a DataFrame, sniffing its dialect unless one is given.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv``, ``.tsv`` or ``.txt`` file, optionally ending in ``.gz``, or a ``.parquet``
+        file.
+    dialect : Dialect, optional
+        Options to parse a text file with; by default ``sniff(path)`` chooses them.
+    max_bytes : int, default=DEFAULT_MAX_BYTES
+        Largest (decompressed) size accepted; a larger file is refused rather than exhausting
+        memory or disk.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per field, with pandas' type inference (dates stay text). The dialect used
+        is stored as a dict in ``df.attrs["dialect"]``.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read as a table; the message says why in one sentence.
+
+    Examples
+    --------
+    >>> df = read_table("sales.csv")
+    >>> df.attrs["dialect"]["delimiter"]
+    ';'
+    """
+    path = Path(path)
+    kind, compressed = _file_kind(path)
+    _require_file(path)
+    if kind == "parquet":
+        frame = _read_parquet(path, max_bytes)
+        dialect = _PARQUET_DIALECT
+    else:
+        data, at_eof = _read_sample(path, compressed, max_bytes)
+        if dialect is None:
+            dialect = _sniff_sample(data, at_eof, prefer_tab=kind == "tsv")
+        sample = _decode(data, dialect.encoding, at_eof)
+        frame = _read_text(path, compressed, dialect, max_bytes, sample)
+    frame.attrs["dialect"] = dialect.to_dict()
+    return frame
+
+
+def _file_kind(path: Path) -> tuple[str, bool]:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet", False
+    compressed = name.endswith(".gz")
+    stem = name.removesuffix(".gz")
+    for suffix in _TEXT_SUFFIXES:
+        if stem.endswith(suffix):
+            return suffix[1:], compressed
+    raise DataError(f"Cannot read {path.name!r}: accepted formats are {_ACCEPTED}.")
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"The file {path.name!r} does not exist.")
+
+
+def _describe_size(size: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"
+
+
+class _LimitedReader(io.RawIOBase):
+    """Raises once more than ``limit`` bytes came out of ``source``: a gzip bomb stops early."""
+
+    def __init__(self, source: gzip.GzipFile, limit: int) -> None:
+        self._source, self._limit, self._seen = source, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = self._source.readinto(buffer)
+        self._seen += count
+        if self._seen > self._limit:
+            raise DataError(
+                f"The file holds more than {_describe_size(self._limit)} once decompressed, "
+                "which is over the size limit."
+            )
+        return count
+
+
+@contextlib.contextmanager
+def _open_binary(path: Path, compressed: bool, max_bytes: int) -> Iterator[BinaryIO]:
+    if not compressed:
+        if path.stat().st_size > max_bytes:
+            raise DataError(f"The file is larger than {_describe_size(max_bytes)}.")
+        with path.open("rb") as raw:
+            yield raw
+        return
+    with path.open("rb") as raw:
+        if raw.read(2) != _GZIP_MAGIC:
+            raise DataError(f"The file name ends in .gz but {path.name!r} is not gzip-compressed.")
+        raw.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=raw) as unzipped:
+                yield io.BufferedReader(_LimitedReader(unzipped, max_bytes))
+        except (gzip.BadGzipFile, EOFError, zlib.error):
+            raise DataError("The compressed file is damaged or truncated.") from None
+
+
+def _read_sample(path: Path, compressed: bool, max_bytes: int) -> tuple[bytes, bool]:
+    with _open_binary(path, compressed, max_bytes) as handle:
+        data = handle.read(_SAMPLE_BYTES + 1)
+    return data[:_SAMPLE_BYTES], len(data) <= _SAMPLE_BYTES
+
+
+def _sniff_sample(data: bytes, at_eof: bool, *, prefer_tab: bool) -> Dialect:
+    encoding = _detect_encoding(data, at_eof)
+    text = _decode(data, encoding, at_eof)
+    delimiter = _detect_delimiter(text, prefer_tab=prefer_tab)
+    rows = [row for _, row in _parse_rows(text, delimiter, '"')]
+    if not rows:
+        raise DataError("The file is empty.")
+    decimal = _detect_decimal(rows) if delimiter != "," else "."
+    return Dialect(delimiter, decimal, encoding, _detect_header(rows))
+
+
+def _detect_encoding(data: bytes, at_eof: bool) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    even, odd = data[0::2], data[1::2]
+    # ASCII text in UTF-16 has a NUL in every other byte; which half says the byte order.
+    if len(data) >= 4 and odd.count(0) >= 0.95 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if len(data) >= 4 and even.count(0) >= 0.95 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            codecs.getincrementaldecoder(encoding)("strict").decode(data, final=at_eof)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "latin-1"
+
+
+def _decode(data: bytes, encoding: str, at_eof: bool) -> str:
+    # An incremental decoder holds back a character cut in half at the end of the sample.
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    try:
+        text = decoder.decode(data, final=at_eof)
+    except UnicodeDecodeError:
+        raise _undecodable(encoding) from None
+    if "\x00" in text:
+        raise DataError(
+            "The file contains NUL bytes, so it is probably not a text table "
+            "(or its encoding is wrong)."
+        )
+    if not at_eof and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
+    if not text.strip():
+        raise DataError("The file is empty.")
+    return text
+
+
+def _undecodable(encoding: str) -> DataError:
+    return DataError(f"The file cannot be decoded as {encoding}; choose its encoding explicitly.")
+
+
+def _parse_rows(text: str, delimiter: str, quotechar: str) -> list[tuple[int, list[str]]]:
+    """Sample rows that are not blank, each with the line on which it ends."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar)
+    rows: list[tuple[int, list[str]]] = []
+    # A field over csv's size limit ends the sample early; the rows before it are enough.
+    with contextlib.suppress(csv.Error):
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                rows.append((reader.line_num, row))
+            if len(rows) >= _SAMPLE_ROWS:
+                break
+    return rows
+
+
+def _detect_delimiter(text: str, *, prefer_tab: bool) -> str:
+    best, best_score = ",", (0.0, 0)
+    for rank, delimiter in enumerate(reversed(_DELIMITERS)):
+        widths = Counter(len(row) for _, row in _parse_rows(text, delimiter, '"'))
+        if not widths:
+            continue
+        width, count = widths.most_common(1)[0]
+        if width <= 1:
+            continue
+        if prefer_tab and delimiter == "\t":
+            return delimiter
+        score = (count / widths.total(), rank)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _detect_decimal(rows: list[list[str]]) -> str:
+    values = [value.strip() for row in rows for value in row]
+    comma = sum(bool(_COMMA_DECIMAL.fullmatch(value)) for value in values)
+    dot = sum(_is_dot_decimal(value) for value in values)
+    return "," if comma > dot else "."
+
+
+def _is_dot_decimal(value: str) -> bool:
+    # "1.234" could be either mark; it votes for neither.
+    return bool(_DOT_DECIMAL.fullmatch(value)) and not _DOT_GROUPED.fullmatch(value)
+
+
+def _thousands(rows: list[list[str]], dialect: Dialect) -> str | None:
+    # pandas drops a thousands separator wherever it sits ("1.5" becomes 15), so use one only
+    # when the sample shows dot-grouped numbers and no dot that could be a decimal mark.
+    if dialect.decimal != ",":
+        return None
+    values = [value.strip() for row in rows for value in row]
+    grouped = any(_DOT_GROUPED.fullmatch(value) for value in values)
+    return "." if grouped and not any(map(_is_dot_decimal, values)) else None
+
+
+def _detect_header(rows: list[list[str]]) -> bool:
+    first, body = [value.strip() for value in rows[0]], rows[1:]
+    if any(_NUMBER.fullmatch(value) for value in first):
+        return False
+    if not body:
+        return all(first)
+    for index, name in enumerate(first):
+        column = [row[index].strip() for row in body if index < len(row) and row[index].strip()]
+        numeric = sum(bool(_NUMBER.fullmatch(value)) for value in column)
+        if name and column and numeric * 2 > len(column):
+            return True
+    if not all(first) or len(set(first)) < len(first):
+        return False
+    return not any(
+        name in {row[index].strip() for row in body if index < len(row)}
+        for index, name in enumerate(first)
+    )
+
+
+def _column_names(first_row: list[str], has_header: bool) -> list[str]:
+    if not has_header:
+        return [f"column_{number}" for number in range(1, len(first_row) + 1)]
+    names = [value.replace("\ufeff", "").strip() for value in first_row]
+    for name, count in Counter(name for name in names if name).items():
+        if count > 1:
+            raise DataError(f"Column names must be unique: {name!r} appears {count} times.")
+    return [name or f"column_{number}" for number, name in enumerate(names, start=1)]
+
+
+def _ragged(line: int, fields: int, width: int, has_header: bool) -> DataError:
+    reference = "the header" if has_header else "the first line"
+    return DataError(f"Line {line} has {fields} fields but {reference} has {width}.")
+
+
+def _read_text(
+    path: Path, compressed: bool, dialect: Dialect, max_bytes: int, sample: str
+) -> pd.DataFrame:
+    numbered = _parse_rows(sample, dialect.delimiter, dialect.quotechar)
+    rows = [row for _, row in numbered]
+    names = _column_names(rows[0], dialect.has_header)
+    # pandas silently drops the extra fields of the first data row, so check the sample here.
+    for line, row in numbered[1 if dialect.has_header else 0 :]:
+        if len(row) > len(names):
+            raise _ragged(line, len(row), len(names), dialect.has_header)
+    with (
+        _open_binary(path, compressed, max_bytes) as raw,
+        io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text,
+    ):
+        try:
+            frame = pd.read_csv(
+                text,
+                sep=dialect.delimiter,
+                decimal=dialect.decimal,
+                thousands=_thousands(rows, dialect),
+                quotechar=dialect.quotechar,
+                header=0 if dialect.has_header else None,
+                names=names,
+                index_col=False,
+                compression=None,
+                # One pass over the whole column gives one dtype instead of mixed chunks.
+                low_memory=False,
+            )
+        except UnicodeDecodeError:
+            raise _undecodable(dialect.encoding) from None
+        except pd.errors.EmptyDataError:
+            raise DataError("The file is empty.") from None
+        except pd.errors.ParserError as exc:
+            raise _translate_parser_error(exc, dialect.has_header) from None
+    if frame.empty:
+        raise DataError("The file has a header but no data rows.")
+    return frame
+
+
+def _translate_parser_error(exc: pd.errors.ParserError, has_header: bool) -> DataError:
+    match = _PANDAS_RAGGED.search(str(exc))
+    if match:
+        width, line, fields = map(int, match.groups())
+        return _ragged(line, fields, width, has_header)
+    return DataError("The file cannot be split into rows and columns; check its quoting.")
+
+
+def _read_parquet(path: Path, max_bytes: int) -> pd.DataFrame:
+    if path.stat().st_size > max_bytes:
+        raise DataError(f"The file is larger than {_describe_size(max_bytes)}.")
+    try:
+        # ParquetFile, unlike pq.read_table, accepts duplicate names, so they get our message.
+        frame = pq.ParquetFile(path).read().to_pandas()
+    except (pa.ArrowException, OSError):
+        raise DataError(f"{path.name!r} is not a readable Parquet file.") from None
+    if frame.shape[1] == 0:
+        raise DataError("The file is empty.")
+    frame.columns = _column_names([str(name) for name in frame.columns], has_header=True)
+    if frame.empty:
+        raise DataError("The file has column names but no data rows.")
+    return frame

@@ -1,0 +1,184 @@
+"""End to end: real fits on small generated tables, with a few seconds of budget each."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import r2_score, roc_auc_score
+
+from automl import AutoML, AutoMLError, DataError, Event, NotFittedError, load
+from tests.automl.conftest import make_table
+
+BUDGET = 6
+
+
+@pytest.fixture(scope="module")
+def binary_run():
+    train = make_table("binary", n_rows=400, seed=1)
+    return AutoML(time_budget=BUDGET, seed=0, test_size=0.2).fit(train, target="y")
+
+
+def test_binary_fit_finds_the_signal_within_budget(binary_run):
+    fresh = make_table("binary", n_rows=300, seed=2)
+    proba = binary_run.predict_proba(fresh)
+    assert list(binary_run.model_.classes_) == ["churned", "stayed"]
+    assert roc_auc_score(fresh["y"] == "stayed", proba[:, 1]) > 0.85
+    assert set(binary_run.predict(fresh)) <= {"churned", "stayed"}
+    assert binary_run.fit_seconds_ <= BUDGET * 1.1
+
+
+def test_leaderboard_is_sorted_and_complete(binary_run):
+    board = binary_run.leaderboard_
+    done = board[board["state"] == "complete"]
+    assert len(done) >= 3
+    assert done["score"].is_monotonic_decreasing  # ROC AUC: greater is better
+    assert done["rank"].tolist() == list(range(1, len(done) + 1))
+    assert done["test_score"].between(0.5, 1).all()
+    assert (done["fit_seconds"] > 0).all() and (done["predict_ms_per_1k"] > 0).all()
+    assert binary_run.model_.info["model_id"] == done["model_id"].iloc[0]
+    assert binary_run.metric_.name == "roc_auc"
+
+
+def test_multiclass_fit_beats_chance_on_log_loss(multiclass_table):
+    run = AutoML(time_budget=BUDGET, families=["hist_gradient_boosting", "linear"]).fit(
+        multiclass_table, target="y"
+    )
+    assert run.metric_.name == "log_loss"
+    board = run.leaderboard_
+    assert board["score"].iloc[0] < np.log(3) * 0.8  # chance is log(3)
+    assert board[board["state"] == "complete"]["score"].is_monotonic_increasing
+    assert run.predict_proba(multiclass_table).shape == (len(multiclass_table), 3)
+
+
+def test_regression_fit_explains_the_target(regression_table):
+    run = AutoML(time_budget=BUDGET, metric="r2").fit(regression_table, target="y")
+    fresh = make_table("regression", n_rows=300, seed=5)
+    assert r2_score(fresh["y"], run.predict(fresh)) > 0.8
+    assert run.fit_seconds_ <= BUDGET * 1.1
+    with pytest.raises(DataError, match="not class probabilities"):
+        run.predict_proba(fresh)
+
+
+def test_callbacks_see_the_search_and_should_stop_cancels(binary_table):
+    events: list[Event] = []
+    run = AutoML(time_budget=60).fit(
+        binary_table,
+        target="y",
+        callbacks=[events.append],
+        should_stop=lambda: sum(e.kind == "candidate_finished" for e in events) >= 2,
+    )
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "search_started"
+    assert kinds[-1] == "finished"
+    assert events[-1].data["cancelled"] is True
+    assert kinds.count("candidate_finished") == 2
+    assert "best_changed" in kinds
+    assert run.cancelled_ is True
+    assert len(run.leaderboard_) == 2
+    assert run.predict(binary_table).shape == (len(binary_table),)
+    row = next(e for e in events if e.kind == "candidate_finished").data["row"]
+    assert {"model_id", "family", "score", "score_std", "fit_seconds", "params"} <= set(row)
+
+
+def test_a_crashing_learner_is_a_failed_row_not_a_failed_run(binary_table, monkeypatch):
+    from automl.learners import LEARNERS
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of cheese")
+
+    monkeypatch.setattr(LEARNERS["xgboost"], "make", broken)
+    run = AutoML(time_budget=BUDGET, families=["xgboost", "linear"], n_trials=4).fit(
+        binary_table, target="y"
+    )
+    failed = run.leaderboard_[run.leaderboard_["state"] == "failed"]
+    assert len(failed) >= 1
+    assert "out of cheese" in failed["error"].iloc[0]
+    assert run.model_.info["family"] == "linear"
+
+
+def test_every_learner_failing_is_a_plain_error(binary_table, monkeypatch):
+    from automl.learners import LEARNERS
+
+    monkeypatch.setattr(LEARNERS["linear"], "make", lambda *a, **k: 1 / 0)
+    with pytest.raises(AutoMLError, match=r"Every model failed.*ZeroDivisionError"):
+        AutoML(time_budget=BUDGET, families=["linear"], n_trials=2).fit(binary_table, target="y")
+
+
+@pytest.mark.parametrize("validation", ["holdout", "time"])
+def test_other_validation_choices(binary_table, validation):
+    run = AutoML(
+        time_budget=4, validation=validation, time_column="signup", families=["linear"]
+    ).fit(binary_table, target="y")
+    assert run.leaderboard_["score"].iloc[0] > 0.8
+    assert run.leaderboard_["score_std"].iloc[0] == 0  # one validation split
+
+
+def test_y_may_be_given_as_values(binary_table):
+    X, y = binary_table.drop(columns="y"), binary_table["y"]
+    run = AutoML(time_budget=3, families=["linear"]).fit(X, y)
+    assert run.model_.target == "y"
+
+
+def test_save_and_load_give_the_same_predictions(binary_run, tmp_path):
+    binary_run.save(tmp_path / "model")
+    model = load(tmp_path / "model")
+    fresh = make_table("binary", n_rows=50, seed=3)
+    assert np.allclose(model.predict_proba(fresh), binary_run.predict_proba(fresh))
+    manifest = model.manifest()
+    assert manifest["task"] == "binary"
+    assert manifest["classes"] == ["churned", "stayed"]
+    assert {c["name"]: c["kind"] for c in manifest["schema"]}["signup"] == "datetime"
+    city = next(c for c in manifest["schema"] if c["name"] == "city")
+    assert set(city["categories"]) == {"Paris", "Lyon", "Nice", "Lille"}
+
+
+def test_prediction_checks_its_input(binary_run):
+    rows = make_table("binary", n_rows=5, seed=4)
+    rows["x2"] = ["1.5", "oops", "2", "?", "3"]
+    with pytest.raises(DataError, match=r"'x2' expects numbers but has row 2 \('oops'\), row 4"):
+        binary_run.predict(rows)
+    # Missing columns become missing values; extra ones are ignored; new categories are fine.
+    lenient = make_table("binary", n_rows=5, seed=4).drop(columns=["x1"])
+    lenient = lenient.assign(extra=1, city="Tokyo")
+    assert len(binary_run.predict(lenient)) == 5
+    with pytest.raises(DataError, match="None of the model's columns"):
+        binary_run.predict(pd.DataFrame({"other": [1]}))
+    with pytest.raises(DataError, match="no rows"):
+        binary_run.predict(rows.iloc[:0])
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(NotFittedError, match="call fit first"):
+        AutoML().predict(pd.DataFrame({"a": [1]}))
+
+
+def test_unicode_column_names_work():
+    df = make_table("regression", n_rows=120).rename(columns={"x1": "Prix (€)", "city": "都市"})
+    run = AutoML(time_budget=3, families=["linear"]).fit(df, target="y")
+    assert "Prix (€)" in [c["name"] for c in run.model_.schema]
+
+
+@pytest.mark.parametrize(
+    ("df", "kwargs", "message"),
+    [
+        (pd.DataFrame({"a": [], "y": []}), {}, "no rows"),
+        (pd.DataFrame({"a": [1], "y": [1]}), {}, "single value"),
+        (pd.DataFrame({"a": range(20)}), {}, "'y' is not in the table"),
+        (pd.DataFrame({"a": range(20), "y": [None] * 20}), {}, "has no values"),
+        (pd.DataFrame({"a": range(20), "y": ["x"] * 20}), {}, "single value"),
+        (pd.DataFrame({"a": range(20), "y": list("ab") * 10}), {"task": "regression"},
+         "must hold numbers"),
+        (pd.DataFrame({"a": [3, 1, 4, 1, 5] * 4, "y": [*"ab" * 9, "c", "d"]}), {},
+         "class 'c'.*single row"),
+        (pd.DataFrame({"a": range(6), "y": [0, 1] * 3}), {}, "at least 10"),
+        (pd.DataFrame({"id": range(30), "y": [0, 1] * 15}), {}, "No column can be used"),
+        (pd.DataFrame([[1, 2, 0]] * 20, columns=["a", "a", "y"]), {}, "'a' appears 2 times"),
+        (pd.DataFrame({"a": range(20), "y": [0, 1] * 10}), {"metric": "rmse"},
+         "does not apply to binary"),
+        (pd.DataFrame({"a": range(20), "y": [0, 1] * 10}), {"families": ["svm"]},
+         "Unknown model family 'svm'"),
+        (pd.DataFrame({"a": range(20), "y": [0, 1] * 10}), {"time_budget": 0}, "positive"),
+    ],
+)  # fmt: skip
+def test_bad_input_gets_a_specific_plain_error(df, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        AutoML(**{"time_budget": 3, **kwargs}).fit(df, target="y")

@@ -1,0 +1,117 @@
+"""Profiling: kinds, the task, and the warnings a non-expert needs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl import DataError, profile
+
+
+def codes(p):
+    return {w.code: w for w in p.warnings}
+
+
+def test_profile_infers_kinds_and_task(binary_table):
+    p = profile(binary_table, target="y")
+    kinds = {c.name: c.kind for c in p.columns}
+    assert kinds == {
+        "customer_id": "identifier",
+        "x1": "numeric",
+        "x2": "numeric",
+        "city": "categorical",
+        "member": "boolean",
+        "signup": "datetime",
+        "y": "categorical",
+    }
+    assert p.task == "binary"
+    assert set(p.target_summary["classes"]) == {"churned", "stayed"}
+    assert [c.name for c in p.features] == ["x1", "x2", "city", "member", "signup"]
+    x1 = p.column("x1")
+    assert x1.missing == pytest.approx(0.1)
+    assert x1.stats["min"] < x1.stats["max"]
+
+
+def test_task_detection():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=60)})
+    assert profile(df.assign(y=rng.normal(size=60)), "y").task == "regression"
+    assert profile(df.assign(y=rng.integers(3, 9, size=60)), "y").task == "multiclass"
+    assert profile(df.assign(y=rng.integers(0, 2, size=60)), "y").task == "binary"
+    assert profile(df.assign(y=rng.integers(0, 1000, size=60)), "y").task == "regression"
+    assert profile(df.assign(y=rng.integers(3, 9, size=60)), "y", task="regression").task == (
+        "regression"
+    )
+
+
+def test_warnings_name_their_columns(binary_table):
+    df = binary_table.assign(
+        country="FR", notes=[None] * 250 + ["x", "z"] * 25, leak=binary_table["y"].map(
+            {"churned": 1, "stayed": 0}
+        )
+    )  # fmt: skip
+    found = codes(profile(df, target="y"))
+    assert found["identifier"].columns == ("customer_id",)
+    assert found["constant"].columns == ("country",)
+    assert found["mostly_missing"].columns == ("notes",)
+    assert found["leakage"].columns == ("leak",)
+    assert "'leak'" in found["leakage"].message
+    assert "duplicate_rows" not in found
+
+
+def test_duplicate_rows_are_counted(binary_table):
+    df = pd.concat([binary_table, binary_table.head(3)], ignore_index=True)
+    assert "3 rows are exact copies" in codes(profile(df, target="y"))["duplicate_rows"].message
+
+
+def test_no_leakage_warning_for_honest_columns(binary_table):
+    assert "leakage" not in codes(profile(binary_table, target="y"))
+
+
+def test_class_imbalance_and_too_few_rows():
+    df = pd.DataFrame({"x": range(200), "y": ["a"] * 196 + ["b"] * 4})
+    found = codes(profile(df, target="y"))
+    assert "class_imbalance" in found
+    assert "'b'" in found["too_few_rows"].message
+
+
+def test_kinds_can_be_overridden_and_columns_excluded(binary_table):
+    p = profile(binary_table, "y", kinds={"customer_id": "categorical"}, exclude=["city"])
+    assert p.column("customer_id").kind == "categorical"
+    assert p.column("customer_id").inferred_kind == "identifier"
+    assert p.column("city").kind == "excluded"
+    assert "city" not in [c.name for c in p.features]
+
+
+def test_to_dict_is_json_ready(binary_table):
+    import json
+
+    assert json.loads(json.dumps(profile(binary_table, "y").to_dict()))["task"] == "binary"
+
+
+@pytest.mark.parametrize(
+    ("df", "target", "message"),
+    [
+        (pd.DataFrame(), None, "no columns"),
+        (pd.DataFrame({"a": []}), None, "no rows"),
+        (pd.DataFrame({"a": [1, 2]}), "y", "'y' is not in the table"),
+        (pd.DataFrame({"a": [1, 2], "y": [None, None]}), "y", "has no values"),
+        (pd.DataFrame({"a": [1, 2], "y": ["x", "x"]}), "y", "single value"),
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), None, "'a' appears 2 times"),
+    ],
+)
+def test_bad_tables_get_plain_errors(df, target, message):
+    with pytest.raises(DataError, match=message):
+        profile(df, target)
+
+
+def test_regression_target_must_be_numeric():
+    df = pd.DataFrame({"a": range(30), "y": ["cheap", "dear", "fair"] * 10})
+    with pytest.raises(DataError, match="must hold numbers"):
+        profile(df, "y", task="regression")
+
+
+def test_unknown_kind_or_column_is_refused(binary_table):
+    with pytest.raises(DataError, match="Unknown column kind 'number'"):
+        profile(binary_table, "y", kinds={"x1": "number"})
+    with pytest.raises(DataError, match="'nope'"):
+        profile(binary_table, "y", exclude=["nope"])

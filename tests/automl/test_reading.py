@@ -1,0 +1,357 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from automl.exceptions import DataError
+from automl.reading import Dialect, read_table, sniff
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def read_error(path: Path, *args: Dialect, **kwargs: int) -> str:
+    with pytest.raises(DataError) as info:
+        read_table(path, *args, **kwargs)
+    return str(info.value)
+
+
+def test_comma_file_keeps_numbers_and_strings_apart(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "id,price,city\n1,2.5,Paris\n2,3.75,Lyon\n")
+
+    df = read_table(path)
+
+    assert list(df.columns) == ["id", "price", "city"]
+    assert df["id"].tolist() == [1, 2]
+    assert df["price"].tolist() == [2.5, 3.75]
+    assert df["city"].tolist() == ["Paris", "Lyon"]
+    assert df.attrs["dialect"] == {
+        "delimiter": ",",
+        "decimal": ".",
+        "encoding": "utf-8",
+        "has_header": True,
+        "quotechar": '"',
+    }
+
+
+def test_dates_are_left_as_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "day,n\n2024-01-01,1\n2024-01-02,2\n")
+
+    df = read_table(path)
+
+    assert df["day"].tolist() == ["2024-01-01", "2024-01-02"]
+    assert not pd.api.types.is_datetime64_any_dtype(df["day"])
+
+
+def test_semicolon_and_decimal_comma_are_detected(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "name;amount;rate\na;1.234,56;-0,5\nb;12,5;3,25\nc;7;1\n")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["delimiter"] == ";"
+    assert df.attrs["dialect"]["decimal"] == ","
+    assert df["amount"].tolist() == [1234.56, 12.5, 7.0]
+    assert df["rate"].tolist() == [-0.5, 3.25, 1.0]
+
+
+def test_semicolon_file_with_decimal_commas_everywhere_splits_on_semicolon(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "data.csv", "1,5;2,5\n3,5;4,5\n")
+
+    dialect = sniff(path)
+
+    assert (dialect.delimiter, dialect.decimal, dialect.has_header) == (";", ",", False)
+
+
+def test_tab_file_is_detected(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.txt", "a\tb, with comma\n1\tx, y\n2\tz, w\n")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["delimiter"] == "\t"
+    assert list(df.columns) == ["a", "b, with comma"]
+    assert df["b, with comma"].tolist() == ["x, y", "z, w"]
+
+
+def test_tsv_prefers_tab_even_when_commas_split_evenly(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.tsv", "a,b\tc,d\n1,2\t3,4\n5,6\t7,8\n")
+
+    assert sniff(path).delimiter == "\t"
+
+
+def test_pipe_file_is_detected(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "a|b|c\n1|2|x\n3|4|y\n")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["delimiter"] == "|"
+    assert df["b"].tolist() == [2, 4]
+
+
+def test_single_column_file_is_valid(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "value\n1\n2\n3\n")
+
+    df = read_table(path)
+
+    assert list(df.columns) == ["value"]
+    assert df["value"].tolist() == [1, 2, 3]
+    assert df.attrs["dialect"]["delimiter"] == ","
+
+
+def test_utf8_bom_is_detected_and_not_part_of_the_first_name(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\xef\xbb\xbfname,n\nx,1\n")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["encoding"] == "utf-8-sig"
+    assert list(df.columns) == ["name", "n"]
+
+
+def test_utf16_with_bom_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "ville;prix\nSète;1,5\n", encoding="utf-16")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["encoding"] == "utf-16"
+    assert df["ville"].tolist() == ["Sète"]
+    assert df["prix"].tolist() == [1.5]
+
+
+def test_utf16_without_bom_is_detected_from_the_nul_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "a,b\n1,2\n", encoding="utf-16-le")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["encoding"] == "utf-16-le"
+    assert df["b"].tolist() == [2]
+
+
+def test_cp1252_file_is_decoded(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "nom;montant\ncafé;5 €\n", encoding="cp1252")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["encoding"] == "cp1252"
+    assert df["nom"].tolist() == ["café"]
+    assert df["montant"].tolist() == ["5 €"]
+
+
+def test_unicode_column_names_are_preserved(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "Prix (€), 温度 \n1,20.5\n2,21\n")
+
+    df = read_table(path)
+
+    assert list(df.columns) == ["Prix (€)", "温度"]
+    assert df["温度"].tolist() == [20.5, 21.0]
+
+
+def test_quoted_fields_with_delimiters_quotes_and_newlines(tmp_path: Path) -> None:
+    text = 'id,comment,n\n1,"a, b",10\n2,"she said ""hi""",20\n3,"two\nlines",30\n'
+    path = write(tmp_path / "data.csv", text)
+
+    df = read_table(path)
+
+    assert df["comment"].tolist() == ["a, b", 'she said "hi"', "two\nlines"]
+    assert df["n"].tolist() == [10, 20, 30]
+
+
+def test_file_without_header_gets_numbered_columns(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "1,2.5,x\n2,3.5,y\n")
+
+    df = read_table(path)
+
+    assert df.attrs["dialect"]["has_header"] is False
+    assert list(df.columns) == ["column_1", "column_2", "column_3"]
+    assert df["column_1"].tolist() == [1, 2]
+
+
+def test_text_header_above_text_rows_is_detected(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "name,city\nAlice,Paris\nBob,Lyon\n")
+
+    assert sniff(path).has_header is True
+
+
+def test_gzip_csv_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(b"a;b\n1,5;x\n2,5;y\n"))
+
+    df = read_table(path)
+
+    assert df["a"].tolist() == [1.5, 2.5]
+    assert df["b"].tolist() == ["x", "y"]
+
+
+def test_gzip_bomb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n" + b"0\n" * 200_000))
+
+    assert "more than 100 KB once decompressed" in read_error(path, max_bytes=100 * 1024)
+
+
+def test_gzip_larger_than_limit_after_the_sample_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n" + b"0\n" * 2_000_000))
+
+    assert "once decompressed" in read_error(path, max_bytes=3_000_000)
+
+
+def test_gz_file_that_is_not_gzip_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv.gz", "a,b\n1,2\n")
+
+    assert "ends in .gz but 'data.csv.gz' is not gzip-compressed" in read_error(path)
+
+
+def test_truncated_gzip_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1000)[:40])
+
+    assert "damaged or truncated" in read_error(path)
+
+
+def test_plain_file_over_the_limit_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "a\n" + "1\n" * 1000)
+
+    assert "larger than 1000 bytes" in read_error(path, max_bytes=1000)
+
+
+def test_parquet_round_trip(tmp_path: Path) -> None:
+    original = pd.DataFrame({"x": [1, 2, 3], " label ": ["a", "b", "c"], "y": [0.5, None, 2.0]})
+    path = tmp_path / "data.parquet"
+    original.to_parquet(path)
+
+    df = read_table(path)
+
+    assert list(df.columns) == ["x", "label", "y"]
+    assert df["x"].tolist() == [1, 2, 3]
+    assert df["label"].tolist() == ["a", "b", "c"]
+    assert df["y"].isna().tolist() == [False, True, False]
+    assert df.attrs["dialect"]["delimiter"] == ","
+
+
+def test_corrupt_parquet_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"PAR1 this is not really parquet PAR1")
+
+    assert "is not a readable Parquet file" in read_error(path)
+
+
+def test_parquet_with_duplicate_columns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table([pa.array([1]), pa.array([2])], names=["price", "price"]), path)
+
+    assert read_error(path) == "Column names must be unique: 'price' appears 2 times."
+
+
+def test_parquet_without_rows_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"a": pa.array([], pa.int64())}), path)
+
+    assert read_error(path) == "The file has column names but no data rows."
+
+
+def test_explicit_dialect_overrides_the_sniffed_one(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "1;2\n3;4\n")
+    dialect = Dialect(delimiter=";", decimal=".", encoding="utf-8", has_header=True)
+
+    df = read_table(path, dialect)
+
+    assert sniff(path).has_header is False
+    assert list(df.columns) == ["1", "2"]
+    assert df["2"].tolist() == [4]
+    assert df.attrs["dialect"] == dialect.to_dict()
+
+
+def test_invalid_dialect_is_refused() -> None:
+    with pytest.raises(DataError, match="Unknown encoding 'klingon'"):
+        Dialect(delimiter=",", decimal=".", encoding="klingon", has_header=True)
+    with pytest.raises(DataError, match="decimal mark"):
+        Dialect(delimiter=",", decimal=",", encoding="utf-8", has_header=True)
+
+
+def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.xlsx", "a,b\n1,2\n")
+
+    assert "accepted formats are .csv, .tsv, .txt" in read_error(path)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    assert read_error(tmp_path / "nope.csv") == "The file 'nope.csv' does not exist."
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+def test_empty_file_is_refused(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / "data.csv", text)
+
+    assert read_error(path) == "The file is empty."
+
+
+def test_header_without_rows_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "price,city\n")
+
+    assert read_error(path) == "The file has a header but no data rows."
+
+
+def test_ragged_row_in_the_sample_is_refused_with_its_line(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{i},{i},{i}\n" for i in range(5))
+    path = write(tmp_path / "data.csv", "a,b,c,d\n" + rows + "1,2,3,4,5\n")
+
+    assert read_error(path) == "Line 7 has 5 fields but the header has 4."
+
+
+def test_extra_field_on_the_first_data_row_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "a,b\n1,2,3\n4,5\n")
+
+    assert read_error(path) == "Line 2 has 3 fields but the header has 2."
+
+
+def test_ragged_row_beyond_the_sample_is_refused_with_its_line(tmp_path: Path) -> None:
+    # 600 rows put the bad line past the sniffing sample, so pandas' error is translated.
+    rows = "".join(f"{i},{i}\n" for i in range(600))
+    path = write(tmp_path / "data.csv", "a,b\n" + rows + "1,2,3\n")
+
+    assert read_error(path) == "Line 602 has 3 fields but the header has 2."
+
+
+def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "price, price ,city\n1,2,x\n")
+
+    assert read_error(path) == "Column names must be unique: 'price' appears 2 times."
+
+
+def test_blank_column_names_get_numbered_names(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", ",a, \n0,1,2\n1,3,4\n")
+
+    df = read_table(path)
+
+    assert list(df.columns) == ["column_1", "a", "column_3"]
+    assert df["column_3"].tolist() == [2, 4]
+
+
+def test_nul_bytes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b\n1,\x002\n3,4\n" * 10)
+
+    assert "contains NUL bytes, so it is probably not a text table" in read_error(path)
+
+
+def test_wrong_explicit_encoding_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "nom\ncafé\n", encoding="cp1252")
+    dialect = Dialect(delimiter=",", decimal=".", encoding="utf-8", has_header=True)
+
+    assert "cannot be decoded as utf-8" in read_error(path, dialect)
+
+
+def test_invalid_bytes_after_the_sample_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b\n" + b"xxxxxxxxxx,1\n" * 100_000 + b"caf\xe9,2\n")
+
+    assert "cannot be decoded as utf-8" in read_error(path)
