@@ -123,8 +123,10 @@ def find_date_format(series: pd.Series) -> str | None:
 def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str | None]:
     """Return ``(kind, date_format)`` for a column, the date format only for datetimes."""
     values = series.dropna()
-    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
-        values = values[values.astype(str).str.strip() != ""]
+    is_text = pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+    if is_text:
+        values = values.astype(str).str.strip()
+        values = values[values != ""]
     n_distinct = values.nunique()
     if n_distinct <= 1:
         return "constant", None
@@ -132,20 +134,21 @@ def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str | None]:
         return "boolean", None
     if pd.api.types.is_datetime64_any_dtype(values):
         return "datetime", None
-    if pd.api.types.is_numeric_dtype(values):
+    if not is_text:
         return _numeric_kind(values, name), None
 
-    text = values.astype(str).str.strip()
-    if n_distinct == 2 and text.str.lower().isin(TRUE_WORDS | FALSE_WORDS).all():
+    if n_distinct == 2 and {v.lower() for v in values.unique()} <= TRUE_WORDS | FALSE_WORDS:
         return "boolean", None
-    if parse_numbers(text).notna().mean() >= PARSE_SHARE:
-        return _numeric_kind(parse_numbers(text).dropna(), name), None
-    date_format = find_date_format(text)
+    # Decide on a sample; parse every value only once a column is known to hold numbers.
+    sample = values.sample(SAMPLE, random_state=0) if len(values) > SAMPLE else values
+    if parse_numbers(sample).notna().mean() >= PARSE_SHARE:
+        return _numeric_kind(parse_numbers(values).dropna(), name), None
+    date_format = find_date_format(sample)
     if date_format is not None:
         return "datetime", date_format
-    if _looks_like_text(text):
+    if _looks_like_text(sample):
         return "text", None
-    if _looks_like_identifier(text, name):
+    if _looks_like_identifier(values, name):
         return "identifier", None
     return "categorical", None
 

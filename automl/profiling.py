@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -17,6 +18,13 @@ MOSTLY_MISSING = 0.5
 IMBALANCE = 0.05
 LEAKAGE_SCORE = 0.99
 LEAKAGE_SAMPLE = 5000
+HISTOGRAM_BINS = 20
+# Column names that usually hold what a table is about, in the words people use.
+TARGET_NAME = re.compile(
+    r"^(y|target|label|class|outcome|result|response|status|churn\w*|default|survived|"
+    r"price|sales|revenue|quality|score|exited|fraud|approved)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,30 @@ def profile(
     return replace(result, warnings=tuple(notes))
 
 
+def suggest_targets(columns: list[dict], limit: int = 3) -> list[str]:
+    """Likely targets among profiled columns (``DatasetProfile.to_dict()["columns"]``), best first.
+
+    A name such as "target", "label" or "churned" first, then yes/no columns, then the last
+    column (where most tables keep their outcome); never IDs, constants or free text.
+    """
+    usable = [
+        (position, column)
+        for position, column in enumerate(columns)
+        if column["kind"] in ("numeric", "categorical", "boolean")
+    ]
+
+    def rank(item):
+        position, column = item
+        return (
+            not TARGET_NAME.match(str(column["name"]).strip()),
+            column["kind"] != "boolean",
+            position != len(columns) - 1,
+            position,
+        )
+
+    return [column["name"] for _, column in sorted(usable, key=rank)][:limit]
+
+
 def _check_table(df: pd.DataFrame) -> None:
     if not isinstance(df, pd.DataFrame):
         raise DataError("Expected a table (a pandas DataFrame).")
@@ -183,16 +215,32 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
 
 
 def _stats(values: pd.Series, kind: str) -> dict:
-    if kind == "numeric" and values.notna().any():
-        described = values.describe()
+    present = values.dropna()
+    if kind == "numeric" and len(present):
+        described = present.describe()
         keys = ["min", "25%", "50%", "75%", "max", "mean", "std"]
-        return {k: _plain(described[k]) for k in keys}
+        counts, edges = np.histogram(present, bins=min(HISTOGRAM_BINS, present.nunique()))
+        histogram = {"counts": counts.tolist(), "edges": [_plain(e) for e in edges]}
+        return {**{k: _plain(described[k]) for k in keys}, "histogram": histogram}
     if kind in ("categorical", "boolean", "identifier", "text", "constant"):
         top = values.value_counts().head(10)
         return {"top": [[_plain(v), int(n)] for v, n in top.items()]}
-    if kind == "datetime" and values.notna().any():
-        return {"min": str(values.min()), "max": str(values.max())}
+    if kind == "datetime" and len(present):
+        return {
+            "min": str(present.min()),
+            "max": str(present.max()),
+            "timeline": _timeline(present),
+        }
     return {}
+
+
+def _timeline(dates: pd.Series) -> list[list]:
+    """Rows per period, the period (day, month or year) chosen to give a readable curve."""
+    span_days = (dates.max() - dates.min()).days
+    period = "D" if span_days <= 90 else "M" if span_days <= 365 * 5 else "Y"
+    counts = dates.dt.to_period(period).value_counts().sort_index()
+    full = counts.reindex(pd.period_range(counts.index.min(), counts.index.max()), fill_value=0)
+    return [[str(p), int(n)] for p, n in full.items()]
 
 
 def _table_warnings(p: DatasetProfile) -> list[ProfileWarning]:

@@ -37,7 +37,7 @@ _SAMPLE_ROWS = 500
 # of decimal commas splits just as evenly on ",".
 _DELIMITERS = ("\t", ";", "|", ",")
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-_ACCEPTED = ".csv, .tsv, .txt (each optionally gzip-compressed as .gz) and .parquet"
+_ACCEPTED = ".csv, .tsv, .txt (each optionally gzip-compressed as .gz), .xlsx and .parquet"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _NUMBER = re.compile(r"[+-]?(\d[\d.,]*|[.,]\d[\d.,]*)([eE][+-]?\d+)?")
@@ -178,8 +178,8 @@ def read_table(
     path = Path(path)
     kind, compressed = _file_kind(path)
     _require_file(path)
-    if kind == "parquet":
-        frame = _read_parquet(path, max_bytes)
+    if kind in ("parquet", "xlsx"):
+        frame = (_read_parquet if kind == "parquet" else _read_excel)(path, max_bytes)
         dialect = _PARQUET_DIALECT
     else:
         data, at_eof = _read_sample(path, compressed, max_bytes)
@@ -195,6 +195,8 @@ def _file_kind(path: Path) -> tuple[str, bool]:
     name = path.name.lower()
     if name.endswith(".parquet"):
         return "parquet", False
+    if name.endswith(".xlsx"):
+        return "xlsx", False
     compressed = name.endswith(".gz")
     stem = name.removesuffix(".gz")
     for suffix in _TEXT_SUFFIXES:
@@ -446,6 +448,26 @@ def _translate_parser_error(exc: pd.errors.ParserError, has_header: bool) -> Dat
         width, line, fields = map(int, match.groups())
         return _ragged(line, fields, width, has_header)
     return DataError("The file cannot be split into rows and columns; check its quoting.")
+
+
+def _read_excel(path: Path, max_bytes: int) -> pd.DataFrame:
+    """The first sheet of an Excel workbook, its first row as column names."""
+    if path.stat().st_size > max_bytes:
+        raise DataError(f"The file is larger than {_describe_size(max_bytes)}.")
+    try:
+        frame = pd.read_excel(path, sheet_name=0, header=None, dtype=object, engine="openpyxl")
+    except Exception:  # openpyxl raises many kinds of errors for a damaged workbook
+        raise DataError(f"{path.name!r} is not a readable Excel (.xlsx) workbook.") from None
+    frame = frame.dropna(how="all").dropna(axis=1, how="all")
+    if frame.empty:
+        raise DataError("The file is empty.")
+    header = [("" if pd.isna(v) else str(v)) for v in frame.iloc[0]]
+    frame = frame.iloc[1:].reset_index(drop=True)
+    frame.columns = _column_names(header, has_header=True)
+    if frame.empty:
+        raise DataError("The file has a header but no data rows.")
+    # Cells arrive as Python objects; let pandas find numbers and text per column again.
+    return frame.infer_objects()
 
 
 def _read_parquet(path: Path, max_bytes: int) -> pd.DataFrame:

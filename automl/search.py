@@ -192,10 +192,13 @@ class Search:
 
     def _too_slow(self, family: str) -> bool:
         """Whether a trial of ``family`` would likely overrun the time left, from past trials."""
-        past = [c.seconds for c in self.candidates if c.family == family and c.state == "complete"]
-        if not past or self.best is None:
+        if self.best is None:
             return False
-        return time.monotonic() + float(np.median(past)) > self._search_deadline()
+        done = [c for c in self.candidates if c.state == "complete"]
+        past = [c.seconds for c in done if c.family == family]
+        # A family not tried yet is assumed as slow as the slowest so far.
+        expected = float(np.median(past)) if past else max(c.seconds for c in done)
+        return time.monotonic() + expected > self._search_deadline()
 
     def _evaluate(self, candidate, trial, X, y, classes, X_test) -> float | None:
         started = time.monotonic()

@@ -46,9 +46,7 @@ def score(task: str, y_true: pd.Series, prediction: np.ndarray, classes) -> floa
     if task == "regression":
         return metric(y_true.to_numpy(float), prediction)
     codes = pd.Categorical(y_true.astype(str), categories=classes).codes
-    proba = prediction[:, 1] if task == "binary" else prediction
-    return metric(codes, np.column_stack([1 - proba, proba]) if task == "binary" else proba,
-                  list(range(len(classes))))  # fmt: skip
+    return metric(codes, prediction, list(range(len(classes))))
 
 
 def engine(train, test, target, task, budget, seed, workdir: Path):
@@ -69,7 +67,7 @@ def engine(train, test, target, task, budget, seed, workdir: Path):
     columns = sorted(c for c in pred.columns if c.startswith("proba_"))
     classes = [c[len("proba_") :] for c in columns]
     proba = pred[columns].to_numpy(float)
-    return (proba[:, 1] if task == "binary" else proba), seconds, classes
+    return proba, seconds, classes
 
 
 def floor(train, test, target, task, seed):
@@ -90,7 +88,7 @@ def floor(train, test, target, task, seed):
     model.fit(X, y.astype(str))
     proba = model.predict_proba(test.drop(columns=[target]))
     classes = list(model.classes_)
-    return (proba[:, 1] if task == "binary" else proba), time.monotonic() - started, classes
+    return proba, time.monotonic() - started, classes
 
 
 def flaml(train, test, target, task, budget, seed):
@@ -108,7 +106,7 @@ def flaml(train, test, target, task, budget, seed):
         return automl.predict(test.drop(columns=[target])), seconds, None
     proba = automl.predict_proba(test.drop(columns=[target]))
     classes = [str(c) for c in automl.classes_]
-    return (proba[:, 1] if task == "binary" else proba), seconds, classes
+    return proba, seconds, classes
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from ninja.security import django_auth
 
 from webapp.accounts.api import TokenAuth
 from webapp.accounts.api import router as accounts_router
+from webapp.datasets.api import router as datasets_router
 
 api = NinjaAPI(
     title="AutoML platform API",
@@ -25,6 +26,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/", accounts_router)
+api.add_router("/", datasets_router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -152,6 +152,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / ".staticfiles")))
 MEDIA_ROOT = DATA_DIR / "media"
+# Uploads stream to files beside their destination, so storing one is a rename, not a copy.
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_HANDLERS = ["webapp.lib.uploads.LimitedUploadHandler"]
+MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=2 * 1024**3)
+# A compressed upload may not expand past this when read (a gzip bomb stops here).
+MAX_DECOMPRESSED_SIZE = env.int("MAX_DECOMPRESSED_SIZE", default=20 * 1024**3)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

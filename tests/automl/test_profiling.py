@@ -115,3 +115,28 @@ def test_unknown_kind_or_column_is_refused(binary_table):
         profile(binary_table, "y", kinds={"x1": "number"})
     with pytest.raises(DataError, match="'nope'"):
         profile(binary_table, "y", exclude=["nope"])
+
+
+def test_stats_carry_charts(binary_table):
+    p = profile(binary_table, "y")
+    histogram = p.column("x1").stats["histogram"]
+    assert sum(histogram["counts"]) == p.column("x1").count
+    assert len(histogram["edges"]) == len(histogram["counts"]) + 1
+    timeline = p.column("signup").stats["timeline"]
+    assert timeline[0][0] == "2020-01"  # 300 days: one point a month
+    assert sum(n for _, n in timeline) == 300
+    assert p.column("city").stats["top"][0][1] >= 300 / 4
+
+
+def test_suggested_targets():
+    from automl.profiling import suggest_targets
+
+    columns = [
+        {"name": "id", "kind": "identifier"},
+        {"name": "age", "kind": "numeric"},
+        {"name": "member", "kind": "boolean"},
+        {"name": "Churned", "kind": "boolean"},
+        {"name": "notes", "kind": "text"},
+        {"name": "spend", "kind": "numeric"},
+    ]
+    assert suggest_targets(columns) == ["Churned", "member", "spend"]

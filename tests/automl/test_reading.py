@@ -278,7 +278,7 @@ def test_invalid_dialect_is_refused() -> None:
 
 
 def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.xlsx", "a,b\n1,2\n")
+    path = write(tmp_path / "data.docx", "a,b\n1,2\n")
 
     assert "accepted formats are .csv, .tsv, .txt" in read_error(path)
 
@@ -355,3 +355,18 @@ def test_invalid_bytes_after_the_sample_are_refused(tmp_path: Path) -> None:
     path.write_bytes(b"a,b\n" + b"xxxxxxxxxx,1\n" * 100_000 + b"caf\xe9,2\n")
 
     assert "cannot be decoded as utf-8" in read_error(path)
+
+
+def test_excel_workbook_first_sheet(tmp_path):
+    path = tmp_path / "sales.xlsx"
+    pd.DataFrame({"region": ["north", "south"], "amount": [1.5, 2.5]}).to_excel(path, index=False)
+    frame = read_table(path)
+    assert list(frame.columns) == ["region", "amount"]
+    assert frame["amount"].tolist() == [1.5, 2.5]
+
+
+def test_damaged_excel_workbook(tmp_path):
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match="not a readable Excel"):
+        read_table(path)

@@ -9,6 +9,14 @@ def _static_files(static_root):
 
 
 @pytest.fixture
+def eager(monkeypatch):
+    """Tasks run in the test's process when enqueued, so unit tests see their results."""
+    from webapp.celery_app import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
 def alice(db):
     return make_user("alice")
 

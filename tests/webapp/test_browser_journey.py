@@ -4,17 +4,10 @@ on the empty Datasets page. Headless Chromium (Debian's package) driven by Playw
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.webapp.browser import browser_page
+
 PASSWORD = "a-long-and-fresh-passphrase"
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -22,12 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 @pytest.fixture
 def page(web_server, celery_worker, transactional_db):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
+    with browser_page() as page:
         yield page
-        browser.close()
 
 
 def test_sign_up_log_in_and_see_the_empty_datasets_page(page, web_server):
@@ -64,7 +53,6 @@ def test_sign_up_log_in_and_see_the_empty_datasets_page(page, web_server):
 
 @pytest.fixture
 def ada(transactional_db, django_user_model):
-    # Made before the page: Playwright's sync API runs an event loop that the ORM refuses.
     return django_user_model.objects.create_user("ada", password=PASSWORD)
 
 

@@ -1,0 +1,125 @@
+"""Dataset endpoints of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import File, Form, Router, Schema, Status
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+
+from automl.kinds import KINDS
+from webapp.datasets.models import Dataset
+from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.uploads import limit_message, too_large
+
+router = Router(tags=["datasets"])
+
+
+class ColumnOut(Schema):
+    name: str
+    kind: str
+    inferred_kind: str
+    missing: float
+    distinct: int
+    count: int
+    examples: list
+    stats: dict
+
+
+class WarningOut(Schema):
+    code: str
+    message: str
+    columns: list[str]
+
+
+class DatasetOut(Schema):
+    id: int
+    name: str
+    filename: str
+    size: int
+    status: str
+    error: str
+    created: datetime
+    n_rows: int | None
+    n_columns: int | None
+
+
+class DatasetDetail(DatasetOut):
+    dialect: dict | None
+    columns: list[ColumnOut]
+    warnings: list[WarningOut]
+    target: str
+    target_profile: dict | None
+
+    @staticmethod
+    def resolve_columns(dataset):
+        return dataset.columns()
+
+    @staticmethod
+    def resolve_warnings(dataset):
+        return dataset.warnings()
+
+
+class Message(Schema):
+    detail: str
+
+
+class ColumnsIn(Schema):
+    kinds: dict[str, str] = {}
+    exclude: list[str] = []
+
+
+@router.post(
+    "/datasets",
+    response={201: DatasetOut, 400: Message, 413: Message},
+    summary="Upload a table (multipart field `file`); it is ingested on a worker",
+)
+def create_dataset(request, file: File[UploadedFile] = None, name: Form[str] = ""):
+    if too_large(request):
+        return Status(413, {"detail": limit_message()})
+    if file is None:
+        return Status(400, {"detail": "Send the table in the multipart field 'file'."})
+    try:
+        dataset = Dataset.create_from_upload(request.user, file, name.strip())
+    except ValueError as err:
+        return Status(400, {"detail": str(err)})
+    return Status(201, dataset)
+
+
+@router.get("/datasets", response=list[DatasetOut], summary="Your datasets, newest first")
+def list_datasets(request):
+    return Dataset.objects.owned_by(request.user)
+
+
+@router.get("/datasets/{dataset_id}", response=DatasetDetail, summary="A dataset and its profile")
+def get_dataset(request, dataset_id: int):
+    return get_owned_or_404(Dataset, request.user, pk=dataset_id)
+
+
+@router.patch(
+    "/datasets/{dataset_id}/columns",
+    response={200: DatasetDetail, 400: Message, 409: Message},
+    summary="Correct column kinds (`kinds`) or leave columns out (`exclude`)",
+)
+def update_columns(request, dataset_id: int, payload: ColumnsIn):
+    dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
+    if dataset.status != Dataset.Status.READY:
+        return Status(409, {"detail": f"The dataset is {dataset.status}, not ready."})
+    names = {c["name"] for c in dataset.profile["columns"]}
+    changes = {**payload.kinds, **dict.fromkeys(payload.exclude, "excluded")}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise HttpError(400, f"Unknown columns: {', '.join(map(repr, unknown))}.")
+    bad = sorted({k for k in changes.values() if k not in (*KINDS, "excluded")})
+    if bad:
+        raise HttpError(400, f"Unknown kind {bad[0]!r}; use {', '.join(KINDS)} or excluded.")
+    dataset.kinds.update(changes)
+    dataset.save(update_fields=["kinds", "updated"])
+    return dataset
+
+
+@router.delete("/datasets/{dataset_id}", response={204: None}, summary="Delete a dataset and files")
+def delete_dataset(request, dataset_id: int):
+    get_owned_or_404(Dataset, request.user, pk=dataset_id).delete()
+    return Status(204, None)

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from webapp.lib.ownership import OwnedModel
+
+# What the engine's reader accepts, by the end of the client's file name.
+SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx")
+
+
+class Dataset(OwnedModel):
+    """An uploaded table: its file, its ingestion state and the engine's profile of it.
+
+    The row is the truth about ingestion: uploaded → processing → ready, or failed with a
+    reason a person can read.
+    """
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    # Files live under a random key, never under anything the client sent.
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255, help_text="The uploaded file's name, shown only.")
+    suffix = models.CharField(max_length=10)
+    size = models.BigIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    error = models.TextField(blank=True)
+    dialect = models.JSONField(null=True, blank=True)
+    n_rows = models.IntegerField(null=True, blank=True)
+    n_columns = models.IntegerField(null=True, blank=True)
+    profile = models.JSONField(null=True, blank=True)
+    preview = models.JSONField(null=True, blank=True)
+    # The analyst's corrections: {column: kind}, where the kind "excluded" leaves it out.
+    kinds = models.JSONField(default=dict, blank=True)
+    target = models.CharField(max_length=255, blank=True)
+    target_profile = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "datasets" / str(self.key)
+
+    @property
+    def upload_path(self) -> Path:
+        return self.directory / f"upload{self.suffix}"
+
+    @property
+    def parquet_path(self) -> Path:
+        return self.directory / "data.parquet"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.READY, self.Status.FAILED)
+
+    @classmethod
+    def create_from_upload(cls, owner, uploaded, name: str = "") -> Dataset:
+        """Store an uploaded file (already streamed to disk) and queue its ingestion."""
+        from webapp.datasets.tasks import ingest_dataset
+
+        suffix = suffix_of(uploaded.name)
+        dataset = cls(
+            owner=owner,
+            name=(name or uploaded.name)[:200],
+            filename=uploaded.name[:255],
+            suffix=suffix,
+            size=uploaded.size,
+        )
+        dataset.directory.mkdir(parents=True, exist_ok=True)
+        _store(uploaded, dataset.upload_path)
+        dataset.save()
+        transaction.on_commit(lambda: ingest_dataset.delay(dataset.pk))
+        return dataset
+
+    def claim(self) -> bool:
+        """Take the ingestion: True for the one caller that moves it to processing."""
+        claimable = [self.Status.UPLOADED, self.Status.PROCESSING]
+        claimed = Dataset.objects.filter(pk=self.pk, status__in=claimable).update(
+            status=self.Status.PROCESSING, error=""
+        )
+        self.refresh_from_db()
+        return bool(claimed)
+
+    def reingest(self, dialect: dict | None = None) -> None:
+        """Read the file again, with corrected reading options when given."""
+        from webapp.datasets.tasks import ingest_dataset
+
+        self.dialect = dialect
+        self.status, self.error = self.Status.UPLOADED, ""
+        self.profile = self.preview = self.target_profile = None
+        self.save()
+        transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+
+    def mark_ready(self, *, dialect, profile, preview) -> None:
+        self.status, self.error = self.Status.READY, ""
+        self.dialect, self.profile, self.preview = dialect, profile, preview
+        self.n_rows, self.n_columns = profile["n_rows"], profile["n_columns"]
+        self.save()
+
+    def mark_failed(self, reason: str) -> None:
+        self.status, self.error = self.Status.FAILED, reason
+        self.save(update_fields=["status", "error", "updated"])
+
+    def delete(self, *args, **kwargs):
+        directory = self.directory
+        result = super().delete(*args, **kwargs)
+        shutil.rmtree(directory, ignore_errors=True)
+        return result
+
+    # Reading the profile as the page and the API show it.
+    def columns(self) -> list[dict]:
+        """The profile's columns with the analyst's corrections applied."""
+        if not self.profile:
+            return []
+        changed = self.kinds
+        return [
+            {**c, "kind": changed.get(c["name"], c["kind"]), "is_changed": c["name"] in changed}
+            for c in self.profile["columns"]
+        ]
+
+    def warnings(self) -> list[dict]:
+        source = self.target_profile or self.profile or {}
+        return source.get("warnings", [])
+
+
+def suffix_of(filename: str) -> str:
+    """The accepted suffix ``filename`` ends with; ``ValueError`` with a message otherwise."""
+    lowered = filename.lower()
+    for suffix in SUFFIXES:
+        if lowered.endswith(suffix):
+            return suffix
+    raise ValueError(
+        f"“{filename}” is not a supported file: upload a .csv, .tsv, .txt (optionally .gz), "
+        ".xlsx or .parquet file."
+    )
+
+
+def _store(uploaded, destination: Path) -> None:
+    # A file streamed to disk by the upload handler moves in place without a copy; anything
+    # else (small in-memory files in tests) is written in chunks.
+    if hasattr(uploaded, "temporary_file_path"):
+        shutil.move(uploaded.temporary_file_path(), destination)
+        return
+    with destination.open("wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)

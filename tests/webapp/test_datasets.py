@@ -1,0 +1,259 @@
+"""The Datasets pages and API: upload, owner-only access, corrections, target, delete."""
+
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from webapp.accounts.models import ApiToken
+from webapp.datasets.models import Dataset
+from webapp.datasets.tasks import ingest_dataset
+
+CSV = b"age,city,bought\n" + b"".join(
+    f"{20 + i % 40},{['Paris', 'Lyon', 'Nice'][i % 3]},{'yes' if i % 4 else 'no'}\n".encode()
+    for i in range(80)
+)
+
+
+def upload(client, content=CSV, filename="customers.csv", **extra):
+    return client.post(
+        reverse("datasets:upload"),
+        {"file": SimpleUploadedFile(filename, content), **extra},
+        headers={"Accept": "application/json"},
+    )
+
+
+@pytest.fixture
+def ready(alice):
+    dataset = Dataset.create_from_upload(alice, SimpleUploadedFile("customers.csv", CSV))
+    ingest_dataset(dataset.pk)
+    dataset.refresh_from_db()
+    return dataset
+
+
+def test_upload_stores_the_file_and_queues_ingestion(
+    client, alice, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+    with (
+        mock.patch("webapp.datasets.tasks.ingest_dataset.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = upload(client, name="Customers 2026")
+    assert response.status_code == 201
+    dataset = Dataset.objects.get()
+    assert response.json() == {
+        "id": dataset.pk,
+        "url": reverse("datasets:detail", args=[dataset.pk]),
+    }
+    delay.assert_called_once_with(dataset.pk)
+    assert (dataset.name, dataset.filename, dataset.status) == (
+        "Customers 2026",
+        "customers.csv",
+        "uploaded",
+    )
+    assert dataset.upload_path.read_bytes() == CSV
+    assert str(dataset.key) in str(dataset.upload_path)  # never the client's file name
+    assert dataset.size == len(CSV)
+
+
+def test_name_defaults_to_the_file_name(client, alice):
+    client.force_login(alice)
+    upload(client, filename="sales.csv.gz", content=b"\x1f\x8b")
+    assert Dataset.objects.get().name == "sales.csv.gz"
+
+
+def test_file_names_cannot_reach_outside_the_data_directory(client, alice, settings):
+    client.force_login(alice)
+    upload(client, filename="../../../etc/evil.csv")
+    dataset = Dataset.objects.get()
+    assert dataset.upload_path.resolve().is_relative_to(Path(settings.MEDIA_ROOT).resolve())
+    assert dataset.upload_path.name == "upload.csv"
+
+
+def test_unsupported_files_are_refused_in_plain_words(client, alice):
+    client.force_login(alice)
+    response = upload(client, filename="notes.docx")
+    assert response.status_code == 400
+    assert "not a supported file" in response.json()["error"]
+    assert not Dataset.objects.exists()
+
+
+def test_files_over_the_limit_get_413(client, alice, settings):
+    settings.MAX_UPLOAD_SIZE = 1000
+    client.force_login(alice)
+    response = upload(client, content=b"a,b\n" + b"1,2\n" * 1000)
+    assert response.status_code == 413
+    assert "larger than the 1000 bytes" in response.json()["error"]
+    assert not Dataset.objects.exists()
+
+
+def test_upload_without_script_redirects(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("datasets:upload"), {"file": SimpleUploadedFile("a.csv", CSV)})
+    assert response.status_code == 302
+    assert response.url == reverse("datasets:detail", args=[Dataset.objects.get().pk])
+
+
+def test_dataset_page_shows_the_profile(client, ready):
+    client.force_login(ready.owner)
+    page = client.get(reverse("datasets:detail", args=[ready.pk])).content.decode()
+    assert "80</strong> rows" in page
+    assert '<svg class="chart"' in page  # the age histogram
+    assert "topvalue" in page  # the city's top values
+    assert "Paris" in page
+
+
+def test_page_polls_while_processing(client, alice):
+    client.force_login(alice)
+    upload(client)
+    dataset = Dataset.objects.get()
+    page = client.get(reverse("datasets:detail", args=[dataset.pk])).content.decode()
+    assert 'hx-trigger="every 1s"' in page
+    body = client.get(
+        reverse("datasets:detail", args=[dataset.pk]),
+        headers={"HX-Request": "true", "HX-Target": "dataset-body"},
+    )
+    assert "<html" not in body.content.decode()
+
+
+def test_kinds_can_be_corrected(client, ready):
+    client.force_login(ready.owner)
+    url = reverse("datasets:set_kind", args=[ready.pk])
+    client.post(url, {"column": "age", "kind": "categorical"})
+    client.post(url, {"column": "city", "kind": "excluded"})
+    ready.refresh_from_db()
+    assert ready.kinds == {"age": "categorical", "city": "excluded"}
+    client.post(url, {"column": "age", "kind": "numeric"})  # back to what was inferred
+    ready.refresh_from_db()
+    assert ready.kinds == {"city": "excluded"}
+    assert client.post(url, {"column": "nope", "kind": "numeric"}).status_code == 400
+
+
+def test_choosing_a_target_profiles_it(client, ready, eager, django_capture_on_commit_callbacks):
+    client.force_login(ready.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("datasets:set_target", args=[ready.pk]), {"target": "bought"})
+    ready.refresh_from_db()
+    assert ready.target == "bought"
+    assert ready.target_profile["task"] == "binary"
+    page = client.get(reverse("datasets:detail", args=[ready.pk])).content.decode()
+    assert "binary classification" in page
+
+
+def test_reingest_with_corrected_options(client, alice, eager, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, content=b"a;b\n1,5;2\n3,5;4\n")
+    dataset = Dataset.objects.get()
+    form = {"delimiter": ";", "decimal": ".", "encoding": "utf-8", "has_header": "on"}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("datasets:reingest", args=[dataset.pk]), form)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready"
+    assert dataset.dialect["decimal"] == "."
+    assert dataset.preview["rows"][0][0] == "1,5"
+
+
+def test_delete_removes_the_row_and_files(client, ready):
+    client.force_login(ready.owner)
+    directory = ready.directory
+    assert directory.exists()
+    response = client.post(reverse("datasets:delete", args=[ready.pk]))
+    assert response.status_code == 302
+    assert not Dataset.objects.exists()
+    assert not directory.exists()
+
+
+def test_others_get_404_everywhere(client, ready, bob):
+    client.force_login(bob)
+    for name in ["detail", "set_kind", "set_target", "reingest", "delete"]:
+        method = client.get if name == "detail" else client.post
+        assert method(reverse(f"datasets:{name}", args=[ready.pk])).status_code == 404, name
+    assert "customers.csv" not in client.get(reverse("datasets:index")).content.decode()
+    assert Dataset.objects.filter(pk=ready.pk).exists()
+
+
+# The JSON API
+
+
+def bearer(user):
+    return {"Authorization": f"Bearer {ApiToken.issue(user, 'test')[1]}"}
+
+
+def test_api_upload_and_read(client, alice, eager, django_capture_on_commit_callbacks):
+    headers = bearer(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/datasets",
+            {"file": SimpleUploadedFile("c.csv", CSV), "name": "via API"},
+            headers=headers,
+        )
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert (created["name"], created["status"]) == ("via API", "uploaded")
+    detail = client.get(f"/api/v1/datasets/{created['id']}", headers=headers).json()
+    assert detail["status"] == "ready"
+    assert detail["n_rows"] == 80
+    kinds = {c["name"]: c["kind"] for c in detail["columns"]}
+    assert kinds == {"age": "numeric", "city": "categorical", "bought": "boolean"}
+    assert [d["id"] for d in client.get("/api/v1/datasets", headers=headers).json()] == [
+        created["id"]
+    ]
+
+
+def test_api_errors(client, alice, settings):
+    headers = bearer(alice)
+    response = client.post("/api/v1/datasets", {}, headers=headers)
+    assert response.status_code == 400
+    assert "field 'file'" in response.json()["detail"]
+    response = client.post(
+        "/api/v1/datasets", {"file": SimpleUploadedFile("x.doc", b"x")}, headers=headers
+    )
+    assert response.status_code == 400
+    settings.MAX_UPLOAD_SIZE = 10
+    response = client.post(
+        "/api/v1/datasets", {"file": SimpleUploadedFile("c.csv", CSV)}, headers=headers
+    )
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+
+
+def test_api_patch_columns_and_delete(client, ready):
+    headers = bearer(ready.owner)
+    url = f"/api/v1/datasets/{ready.pk}/columns"
+    response = client.patch(
+        url,
+        {"kinds": {"age": "categorical"}, "exclude": ["city"]},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 200
+    kinds = {c["name"]: c["kind"] for c in response.json()["columns"]}
+    assert kinds["age"] == "categorical" and kinds["city"] == "excluded"
+    bad = client.patch(
+        url, {"kinds": {"zzz": "numeric"}}, content_type="application/json", headers=headers
+    )
+    assert bad.status_code == 400 and "'zzz'" in bad.json()["detail"]
+    bad = client.patch(
+        url, {"kinds": {"age": "number"}}, content_type="application/json", headers=headers
+    )
+    assert bad.status_code == 400 and "Unknown kind 'number'" in bad.json()["detail"]
+    assert client.delete(f"/api/v1/datasets/{ready.pk}", headers=headers).status_code == 204
+    assert not Dataset.objects.exists()
+
+
+def test_api_is_owner_only(client, ready, bob):
+    headers = bearer(bob)
+    assert client.get(f"/api/v1/datasets/{ready.pk}", headers=headers).status_code == 404
+    assert client.delete(f"/api/v1/datasets/{ready.pk}", headers=headers).status_code == 404
+    patch = client.patch(
+        f"/api/v1/datasets/{ready.pk}/columns",
+        {"exclude": ["age"]},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert patch.status_code == 404
+    assert client.get("/api/v1/datasets", headers=headers).json() == []
