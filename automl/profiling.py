@@ -145,7 +145,8 @@ def profile(
         _profile_column(df[name], kinds.get(name), name in exclude and name != target)
         for name in df.columns
     )
-    duplicates = int(df.duplicated().sum())
+    # Row hashes, not df.duplicated(): that builds a codes matrix the size of the table.
+    duplicates = int(pd.util.hash_pandas_object(df, index=False).duplicated().sum())
     result = DatasetProfile(len(df), df.shape[1], columns, duplicates)
     notes = _table_warnings(result)
     if target is not None:

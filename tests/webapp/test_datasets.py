@@ -257,3 +257,23 @@ def test_api_is_owner_only(client, ready, bob):
     )
     assert patch.status_code == 404
     assert client.get("/api/v1/datasets", headers=headers).json() == []
+
+
+def test_a_stalled_ingestion_can_be_started_again(
+    client, alice, eager, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client.force_login(alice)
+    upload(client)
+    dataset = Dataset.objects.get()
+    long_ago = timezone.now() - timedelta(hours=1)
+    Dataset.objects.filter(pk=dataset.pk).update(status="processing", updated=long_ago)
+    page = client.get(reverse("datasets:detail", args=[dataset.pk])).content.decode()
+    assert "Start again" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("datasets:reingest", args=[dataset.pk]))
+    dataset.refresh_from_db()
+    assert dataset.status == "ready"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -11,6 +12,8 @@ from django.utils import timezone
 from webapp.lib.ownership import OwnedModel
 
 # What the engine's reader accepts, by the end of the client's file name.
+# Ingestion of a 2 GB file takes minutes; far longer means the worker running it died.
+STALLED_AFTER = timedelta(minutes=15)
 SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx")
 
 
@@ -64,6 +67,12 @@ class Dataset(OwnedModel):
     @property
     def parquet_path(self) -> Path:
         return self.directory / "data.parquet"
+
+    @property
+    def is_stalled(self) -> bool:
+        """Processing for so long that its worker has probably died: offer to start again."""
+        age = timezone.now() - self.updated
+        return self.status == self.Status.PROCESSING and age > STALLED_AFTER
 
     @property
     def is_final(self) -> bool:

@@ -104,6 +104,9 @@ def set_target(request, dataset_id: int):
 @require_POST
 def reingest(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
+    if "delimiter" not in request.POST:  # "Start again": detect the options afresh
+        dataset.reingest(None)
+        return redirect("datasets:detail", dataset.pk)
     form = DialectForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Check the reading options: " + form.errors.as_text())
