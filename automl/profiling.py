@@ -200,7 +200,9 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
     if chosen == "datetime" and date_format is None and not excluded:
         date_format = K.find_date_format(series)
     present = series.dropna()
-    values = K.convert(series, chosen, date_format) if chosen in K.FEATURE_KINDS else series
+    # Numbers and dates are summarised as read; categories and yes/no as written.
+    parsed = chosen in ("numeric", "datetime")
+    values = K.convert(series, chosen, date_format) if parsed else series
     return ColumnProfile(
         name=str(series.name),
         kind=chosen,
@@ -223,7 +225,7 @@ def _stats(values: pd.Series, kind: str) -> dict:
         counts, edges = np.histogram(present, bins=min(HISTOGRAM_BINS, present.nunique()))
         histogram = {"counts": counts.tolist(), "edges": [_plain(e) for e in edges]}
         return {**{k: _plain(described[k]) for k in keys}, "histogram": histogram}
-    if kind in ("categorical", "boolean", "identifier", "text", "constant"):
+    if kind in ("categorical", "boolean", "constant"):
         top = values.value_counts().head(10)
         return {"top": [[_plain(v), int(n)] for v, n in top.items()]}
     if kind == "datetime" and len(present):

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.html import format_html
 
 from webapp.lib import charts
 
@@ -42,7 +43,8 @@ def column_chart(column: dict):
         return charts.bars([n for _, n in points], labels, title=title)
     if "top" in stats:
         return charts.top_values([(str(v), n) for v, n in stats["top"]], column["count"])
-    return ""
+    examples = ", ".join(str(v) for v in column.get("examples", [])[:3])
+    return format_html('<span class="muted examples">{}</span>', examples)
 
 
 @register.simple_tag
