@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ninja import File, Form, Router, Schema, Status
-from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
-from automl.kinds import KINDS
 from webapp.datasets.models import Dataset
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import limit_message, too_large
@@ -106,16 +104,10 @@ def update_columns(request, dataset_id: int, payload: ColumnsIn):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
     if dataset.status != Dataset.Status.READY:
         return Status(409, {"detail": f"The dataset is {dataset.status}, not ready."})
-    names = {c["name"] for c in dataset.profile["columns"]}
-    changes = {**payload.kinds, **dict.fromkeys(payload.exclude, "excluded")}
-    unknown = sorted(set(changes) - names)
-    if unknown:
-        raise HttpError(400, f"Unknown columns: {', '.join(map(repr, unknown))}.")
-    bad = sorted({k for k in changes.values() if k not in (*KINDS, "excluded")})
-    if bad:
-        raise HttpError(400, f"Unknown kind {bad[0]!r}; use {', '.join(KINDS)} or excluded.")
-    dataset.kinds.update(changes)
-    dataset.save(update_fields=["kinds", "updated"])
+    try:
+        dataset.correct_kinds({**payload.kinds, **dict.fromkeys(payload.exclude, "excluded")})
+    except ValueError as err:
+        return Status(400, {"detail": str(err)})
     return dataset
 
 

@@ -9,9 +9,13 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from automl.kinds import KINDS
+from automl.profiling import suggest_targets
 from webapp.lib.ownership import OwnedModel
 
 # What the engine's reader accepts, by the end of the client's file name.
+# What an analyst may set a column to: any kind, or "excluded" to leave it out of models.
+KIND_CHOICES = (*KINDS, "excluded")
 # Ingestion of a 2 GB file takes minutes; far longer means the worker running it died.
 STALLED_AFTER = timedelta(minutes=15)
 SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx")
@@ -115,6 +119,39 @@ class Dataset(OwnedModel):
         self.profile = self.preview = self.target_profile = None
         self.save()
         transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+
+    def correct_kinds(self, changes: dict[str, str]) -> None:
+        """Apply an analyst's kinds (``{column: kind}``); the inferred kind clears a correction.
+
+        Raises ``ValueError`` with a message for unknown columns or kinds.
+        """
+        inferred = {c["name"]: c["kind"] for c in self.profile["columns"]}
+        unknown = sorted(set(changes) - set(inferred))
+        if unknown:
+            raise ValueError(f"Unknown columns: {', '.join(map(repr, unknown))}.")
+        bad = sorted({kind for kind in changes.values() if kind not in KIND_CHOICES})
+        if bad:
+            raise ValueError(f"Unknown kind {bad[0]!r}; use {', '.join(KIND_CHOICES)}.")
+        for column, kind in changes.items():
+            if kind == inferred[column]:
+                self.kinds.pop(column, None)
+            else:
+                self.kinds[column] = kind
+        self.choose_target(self.target)  # the target's analysis depends on the kinds
+
+    def choose_target(self, target: str) -> None:
+        """Set the column to predict ("" for none) and analyse it on a worker."""
+        from webapp.datasets.tasks import profile_target
+
+        if target and target not in {c["name"] for c in self.profile["columns"]}:
+            raise ValueError(f"Unknown column {target!r}.")
+        self.target, self.target_profile = target, None
+        self.save(update_fields=["kinds", "target", "target_profile", "updated"])
+        if target:
+            transaction.on_commit(lambda: profile_target.delay(self.pk))
+
+    def suggested_targets(self) -> list[str]:
+        return suggest_targets(self.profile["columns"]) if self.profile else []
 
     def mark_ready(self, *, dialect, profile, preview) -> None:
         self.status, self.error = self.Status.READY, ""

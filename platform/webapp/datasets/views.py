@@ -7,13 +7,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from automl.kinds import KINDS
 from webapp.datasets.forms import DialectForm
-from webapp.datasets.models import Dataset
+from webapp.datasets.models import KIND_CHOICES, Dataset
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import limit_message, too_large
-
-KIND_CHOICES = [*KINDS, "excluded"]
 
 
 @login_required
@@ -59,7 +56,7 @@ def detail(request, dataset_id: int):
         "columns": dataset.columns(),
         "kind_choices": KIND_CHOICES,
         "dialect_form": DialectForm(initial=dataset.dialect or {}),
-        "suggested_targets": _suggested_targets(dataset),
+        "suggested_targets": dataset.suggested_targets(),
     }
     # While ingestion runs, the page polls this view for its body alone.
     if request.htmx and request.htmx.target == "dataset-body":
@@ -71,17 +68,10 @@ def detail(request, dataset_id: int):
 @require_POST
 def set_kind(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id, status=Dataset.Status.READY)
-    column, kind = request.POST.get("column", ""), request.POST.get("kind", "")
-    names = {c["name"]: c for c in dataset.profile["columns"]}
-    if column not in names or kind not in KIND_CHOICES:
-        return HttpResponse("Unknown column or kind.", status=400)
-    if kind == names[column]["kind"]:
-        dataset.kinds.pop(column, None)
-    else:
-        dataset.kinds[column] = kind
-    dataset.save(update_fields=["kinds", "updated"])
-    if dataset.target:
-        _analyse_target(dataset)
+    try:
+        dataset.correct_kinds({request.POST.get("column", ""): request.POST.get("kind", "")})
+    except ValueError as err:
+        return HttpResponse(str(err), status=400)
     return redirect("datasets:detail", dataset.pk)
 
 
@@ -89,14 +79,10 @@ def set_kind(request, dataset_id: int):
 @require_POST
 def set_target(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id, status=Dataset.Status.READY)
-    target = request.POST.get("target", "")
-    if target and target not in {c["name"] for c in dataset.profile["columns"]}:
-        return HttpResponse("Unknown column.", status=400)
-    dataset.target = target
-    dataset.target_profile = None
-    dataset.save(update_fields=["target", "target_profile", "updated"])
-    if target:
-        _analyse_target(dataset)
+    try:
+        dataset.choose_target(request.POST.get("target", ""))
+    except ValueError as err:
+        return HttpResponse(str(err), status=400)
     return redirect("datasets:detail", dataset.pk)
 
 
@@ -123,19 +109,3 @@ def delete(request, dataset_id: int):
     dataset.delete()
     messages.success(request, f"Dataset “{dataset.name}” and its files were deleted.")
     return redirect("datasets:index")
-
-
-def _analyse_target(dataset: Dataset) -> None:
-    from django.db import transaction
-
-    from webapp.datasets.tasks import profile_target
-
-    transaction.on_commit(lambda: profile_target.delay(dataset.pk))
-
-
-def _suggested_targets(dataset: Dataset) -> list[str]:
-    if not dataset.profile:
-        return []
-    from automl.profiling import suggest_targets
-
-    return suggest_targets(dataset.profile["columns"])
