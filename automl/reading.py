@@ -14,6 +14,7 @@ import dataclasses
 import gzip
 import io
 import re
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -418,19 +419,22 @@ def _read_text(
         io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text,
     ):
         try:
-            frame = pd.read_csv(
-                text,
-                sep=dialect.delimiter,
-                decimal=dialect.decimal,
-                thousands=_thousands(rows, dialect),
-                quotechar=dialect.quotechar,
-                header=0 if dialect.has_header else None,
-                names=names,
-                index_col=False,
-                compression=None,
-                # One pass over the whole column gives one dtype instead of mixed chunks.
-                low_memory=False,
-            )
+            # Chunked parsing (low_memory) halves the peak memory of a large file; a column
+            # whose chunks disagree comes back as mixed objects, made text below.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                frame = pd.read_csv(
+                    text,
+                    sep=dialect.delimiter,
+                    decimal=dialect.decimal,
+                    thousands=_thousands(rows, dialect),
+                    quotechar=dialect.quotechar,
+                    header=0 if dialect.has_header else None,
+                    names=names,
+                    index_col=False,
+                    compression=None,
+                    low_memory=True,
+                )
         except UnicodeDecodeError:
             raise _undecodable(dialect.encoding) from None
         except pd.errors.EmptyDataError:
@@ -439,6 +443,9 @@ def _read_text(
             raise _translate_parser_error(exc, dialect.has_header) from None
     if frame.empty:
         raise DataError("The file has a header but no data rows.")
+    for name in frame.columns[[dtype == "object" for dtype in frame.dtypes]]:
+        column = frame[name]
+        frame[name] = column.where(column.isna(), column.astype(str))
     return frame
 
 

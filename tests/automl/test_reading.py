@@ -370,3 +370,12 @@ def test_damaged_excel_workbook(tmp_path):
     path.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="not a readable Excel"):
         read_table(path)
+
+
+def test_a_column_whose_chunks_disagree_becomes_text(tmp_path):
+    # Large files parse in chunks; numbers first and a word late in a column must not mix.
+    path = write(tmp_path / "mixed.csv", "a,b\n" + "1,2\n" * 300_000 + "x,3\n")
+    frame = read_table(path)
+    assert {type(v) for v in frame["a"]} == {str}
+    assert frame["a"].iloc[-1] == "x"
+    assert frame["b"].dtype.kind == "i"

@@ -11,6 +11,8 @@ import logging
 import os
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from celery import shared_task
 from django.conf import settings
 
@@ -20,6 +22,7 @@ from webapp.datasets.models import Dataset
 logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 20
+PARQUET_SLICE = 100_000
 INTERNAL_ERROR = "Something went wrong on our side while reading the file; it has been logged."
 
 
@@ -73,7 +76,12 @@ def _write_parquet(frame: pd.DataFrame, path) -> None:
         if frame[name].dtype == object:
             frame[name] = frame[name].map(lambda v: v if v is None or pd.isna(v) else str(v))
     partial = path.with_suffix(".partial")
-    frame.to_parquet(partial, index=False)
+    # Slice by slice: converting the whole frame to Arrow at once would double its memory.
+    schema = pa.Schema.from_pandas(frame.head(PARQUET_SLICE), preserve_index=False)
+    with pq.ParquetWriter(partial, schema) as writer:
+        for start in range(0, len(frame), PARQUET_SLICE):
+            piece = frame.iloc[start : start + PARQUET_SLICE]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
     os.replace(partial, path)
 
 
