@@ -9,31 +9,37 @@ It never imports Django or Celery; the web platform and the workers are thin she
 >>> run.save("models/churn"); model = load("models/churn")    # doctest: +SKIP
 """
 
-# Defined before the imports below: artifacts records it in every manifest.
+import importlib
+
 __version__ = "0.1.0"
 
-from automl.automl import AutoML
-from automl.exceptions import ArtifactError, AutoMLError, DataError, NotFittedError
-from automl.metrics import METRICS
-from automl.model import Model, load
-from automl.profiling import DatasetProfile, profile
-from automl.reading import Dialect, read_table, sniff
-from automl.search import Event
+# Public names load on first use (PEP 562): a web process that only needs ``automl.kinds``
+# does not pay for Optuna and scikit-learn at start-up.
+_EXPORTS = {
+    "AutoML": "automl.automl",
+    "ArtifactError": "automl.exceptions",
+    "AutoMLError": "automl.exceptions",
+    "DataError": "automl.exceptions",
+    "NotFittedError": "automl.exceptions",
+    "METRICS": "automl.metrics",
+    "Model": "automl.model",
+    "load": "automl.model",
+    "DatasetProfile": "automl.profiling",
+    "profile": "automl.profiling",
+    "Dialect": "automl.reading",
+    "read_table": "automl.reading",
+    "sniff": "automl.reading",
+    "Event": "automl.search",
+}
 
-__all__ = [
-    "METRICS",
-    "ArtifactError",
-    "AutoML",
-    "AutoMLError",
-    "DataError",
-    "DatasetProfile",
-    "Dialect",
-    "Event",
-    "Model",
-    "NotFittedError",
-    "__version__",
-    "load",
-    "profile",
-    "read_table",
-    "sniff",
-]
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'automl' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

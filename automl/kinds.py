@@ -61,6 +61,8 @@ def parse_booleans(series: pd.Series) -> pd.Series:
     """Read yes/no, true/false, 1/0 ... as 1.0 / 0.0; anything else is NaN."""
     if pd.api.types.is_bool_dtype(series):
         return series.astype(float)
+    if pd.api.types.is_numeric_dtype(series):  # already 1/0, as a model's input reader gives
+        return series.astype(float).where(series.isin([0, 1]))
     words = series.astype("string").str.strip().str.lower()
     out = pd.Series(np.nan, index=series.index, dtype=float)
     out[words.isin(TRUE_WORDS).fillna(False).to_numpy(bool)] = 1.0
@@ -95,12 +97,21 @@ def convert(series: pd.Series, kind: str, date_format: str | None = None) -> pd.
     return text.mask(text == "").astype(object).where(text.notna(), np.nan)
 
 
-def invalid_rows(series: pd.Series, kind: str, date_format: str | None = None) -> pd.Series:
-    """Mask of values present in ``series`` that cannot be read as ``kind``."""
+def invalid_rows(
+    series: pd.Series, kind: str, date_format: str | None = None, converted: pd.Series = None
+) -> pd.Series:
+    """Mask of values present in ``series`` that cannot be read as ``kind``.
+
+    ``converted``, when the caller already has ``convert(series, ...)``, saves a second parse.
+    """
     if kind not in ("numeric", "boolean", "datetime"):
         return pd.Series(False, index=series.index)
-    present = series.notna() & (series.astype("string").str.strip() != "")
-    return present & convert(series, kind, date_format).isna()
+    present = series.notna()
+    if not pd.api.types.is_numeric_dtype(series):
+        present &= series.astype("string").str.strip() != ""
+    if converted is None:
+        converted = convert(series, kind, date_format)
+    return present & converted.isna()
 
 
 def find_date_format(series: pd.Series) -> str | None:

@@ -37,7 +37,7 @@ class Model:
         return self.task != "regression"
 
     def validate(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``X`` restricted to the model's columns, or a ``DataError`` saying what is wrong."""
+        """``X``'s model columns read as their kinds, or a ``DataError`` saying what is wrong."""
         if not isinstance(X, pd.DataFrame):
             raise DataError("Expected a table (a pandas DataFrame) of rows to predict.")
         if len(X) == 0:
@@ -47,23 +47,21 @@ class Model:
             raise DataError(
                 f"None of the model's columns are in the data; it expects {_listing(names)}."
             )
-        problems = []
+        # Each column is read once here; the pipeline's reader then finds it already typed.
+        columns, problems = {}, []
         for column in self.schema:
-            if column["name"] not in X.columns:
-                continue
-            bad = K.invalid_rows(X[column["name"]], column["kind"], column.get("date_format"))
+            name, kind, date_format = column["name"], column["kind"], column.get("date_format")
+            raw = X[name] if name in X.columns else pd.Series(np.nan, index=X.index)
+            columns[name] = K.convert(raw, kind, date_format)
+            bad = K.invalid_rows(raw, kind, date_format, converted=columns[name])
             if bad.any():
                 positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
-                values = ", ".join(
-                    f"row {i + 1} ({X[column['name']].iloc[i]!r})" for i in positions
-                )
+                values = ", ".join(f"row {i + 1} ({raw.iloc[i]!r})" for i in positions)
                 expected = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}
-                problems.append(
-                    f"column {column['name']!r} expects {expected[column['kind']]} but has {values}"
-                )
+                problems.append(f"column {name!r} expects {expected[kind]} but has {values}")
         if problems:
             raise DataError("Some values cannot be used: " + "; ".join(problems) + ".")
-        return X.reindex(columns=names)
+        return pd.DataFrame(columns, index=X.index)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted classes (as in the training target) or values, one per row, in order."""
@@ -79,7 +77,7 @@ class Model:
         return self.pipeline.predict_proba(self.validate(X))
 
     def manifest(self) -> dict:
-        classes = None if self.classes_ is None else [_plain(c) for c in self.classes_]
+        classes = None if self.classes_ is None else self.classes_.tolist()
         return {
             "task": self.task,
             "target": self.target,
@@ -118,7 +116,3 @@ def load(path, *, signing_key: bytes | None = None) -> Model:
 def _listing(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:10])
     return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
