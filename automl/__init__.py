@@ -26,6 +26,7 @@ _EXPORTS = {
     "load": "automl.model",
     "DatasetProfile": "automl.profiling",
     "profile": "automl.profiling",
+    "profile_parquet": "automl.profiling",
     "Dialect": "automl.reading",
     "read_table": "automl.reading",
     "sniff": "automl.reading",

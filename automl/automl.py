@@ -6,6 +6,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -13,15 +14,18 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from automl import kinds as K
+from automl.evaluation import permutation_importance
 from automl.exceptions import AutoMLError, DataError, NotFittedError
 from automl.features import make_preprocessor
 from automl.learners import LEARNERS
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
-from automl.search import Event, Search, make_splits
+from automl.search import Event, Search, make_splits, predict
 
 VALIDATIONS = ("auto", "cv", "holdout", "time")
+# Seconds feature importance may always take, even once the budget is spent.
+IMPORTANCE_SECONDS = 5
 MIN_ROWS = 10
 # Known categories kept in the schema, enough for a form's choices and a prediction check.
 MAX_CATEGORIES_IN_SCHEMA = 1000
@@ -29,6 +33,16 @@ LEADERBOARD_COLUMNS = [
     "rank", "model_id", "family", "score", "score_std", "test_score", "fit_seconds",
     "predict_ms_per_1k", "state", "params", "error",
 ]  # fmt: skip
+
+
+class _Prepared(NamedTuple):
+    data: pd.DataFrame  # rows with a target value
+    features: list[str]
+    X: pd.DataFrame
+    y: np.ndarray
+    X_test: pd.DataFrame | None
+    y_test: np.ndarray | None
+    splits: list[tuple[np.ndarray, np.ndarray]]
 
 
 class AutoML:
@@ -147,8 +161,62 @@ class AutoML:
         self.profile_ = profile(
             data, target, kinds=self.kinds, exclude=self.exclude or [], task=self.task
         )
-        data = data[data[target].notna()].reset_index(drop=True)
         self.metric_ = get_metric(self.metric, self.profile_.task)
+        prepared = self._prepare(data)
+        search = Search(
+            self.profile_,
+            self.metric_,
+            self.families or list(LEARNERS),
+            prepared.splits,
+            deadline=started + self.time_budget,
+            seed=self.seed,
+            n_jobs=_cores(self.n_jobs),
+            n_trials=self.n_trials,
+            callbacks=callbacks or [],
+            should_stop=should_stop,
+            class_labels=self.classes_,
+        )
+        candidates = search.run(prepared.X, prepared.y, prepared.X_test, prepared.y_test)
+        self.cancelled_ = search.cancelled
+        self.leaderboard_ = self._leaderboard(candidates)
+        if search.best is None:
+            raise _no_model_error(candidates, search.cancelled)
+        best = search.best.to_row()
+        self.model_ = self._refit(best, prepared)
+        # Importance may run a little past the budget rather than be missing on small budgets.
+        deadline = max(started + self.time_budget, time.monotonic() + IMPORTANCE_SECONDS)
+        self.model_.info["importance"] = self._importance(prepared, *search.best_fold, deadline)
+        self.fit_seconds_ = time.monotonic() - started
+        return self
+
+    def build(self, X: pd.DataFrame, candidate: dict, y=None, *, target: str | None = None):
+        """The model of one leaderboard row (``candidate``: its ``model_id``, ``family`` and
+        ``params`` at least), trained on all rows of ``X``, with its feature importance.
+
+        ``X`` and the settings must be those of the run that produced the row; the run need
+        not be this object, so a model can be built later, in another process.
+        """
+        self._check_arguments()
+        data, target = _with_target(X, y, target)
+        if getattr(self, "profile_", None) is None or self.profile_.target != target:
+            self.profile_ = profile(
+                data, target, kinds=self.kinds, exclude=self.exclude or [], task=self.task
+            )
+            self.metric_ = get_metric(self.metric, self.profile_.task)
+        prepared = self._prepare(data)
+        train, valid = prepared.splits[0]
+        pipeline = self._pipeline(candidate)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline.fit(prepared.X.iloc[train], prepared.y[train])
+        model = self._refit(candidate, prepared)
+        model.info["importance"] = self._importance(prepared, pipeline, valid, None)
+        return model
+
+    def _prepare(self, data: pd.DataFrame) -> _Prepared:
+        """The training rows, encoded target, test rows and validation splits of ``data``."""
+        target = self.profile_.target
+        data = data[data[target].notna()].reset_index(drop=True)
         features = [c.name for c in self.profile_.features]
         if not features:
             raise DataError(
@@ -161,7 +229,6 @@ class AutoML:
                 "needed to train and validate a model."
             )
         X_all, y_all = data[features], self._encode_target(data[target])
-
         X_train, y_train, X_test, y_test = self._test_split(X_all, y_all)
         order = None
         if self._validation(len(y_train)) == "time":
@@ -178,26 +245,7 @@ class AutoML:
             order=order,
             seed=self.seed,
         )
-        search = Search(
-            self.profile_,
-            self.metric_,
-            self.families or list(LEARNERS),
-            splits,
-            deadline=started + self.time_budget,
-            seed=self.seed,
-            n_jobs=_cores(self.n_jobs),
-            n_trials=self.n_trials,
-            callbacks=callbacks or [],
-            should_stop=should_stop,
-        )
-        candidates = search.run(X_train, y_train, X_test, y_test)
-        self.cancelled_ = search.cancelled
-        self.leaderboard_ = self._leaderboard(candidates)
-        if search.best is None:
-            raise _no_model_error(candidates, search.cancelled)
-        self.model_ = self._refit(search.best, X_train, y_train, data, features)
-        self.fit_seconds_ = time.monotonic() - started
-        return self
+        return _Prepared(data, features, X_train, y_train, X_test, y_test, splits)
 
     def _check_arguments(self) -> None:
         if self.validation not in VALIDATIONS:
@@ -251,38 +299,59 @@ class AutoML:
         )
         return X_train, y_train, X_test, y_test
 
-    def _refit(self, best, X_train, y_train, data, features) -> Model:
-        learner = LEARNERS[best.family]
-        n_jobs = _cores(self.n_jobs)
-        pipeline = Pipeline(
-            [
-                ("features", make_preprocessor(self.profile_, best.family)),
-                ("model", learner.make(best.params, self.profile_.task, self.seed, n_jobs)),
-            ]
+    def _pipeline(self, candidate: dict) -> Pipeline:
+        learner = LEARNERS[candidate["family"]]
+        model = learner.make(
+            candidate["params"], self.profile_.task, self.seed, _cores(self.n_jobs)
         )
+        return Pipeline(
+            [("features", make_preprocessor(self.profile_, candidate["family"])), ("model", model)]
+        )
+
+    def _refit(self, candidate: dict, prepared: _Prepared) -> Model:
+        pipeline = self._pipeline(candidate)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipeline.fit(X_train, y_train)
+            pipeline.fit(prepared.X, prepared.y)
         info = {
-            "model_id": best.model_id,
-            "family": best.family,
-            "params": best.params,
+            "model_id": candidate["model_id"],
+            "family": candidate["family"],
+            "params": candidate["params"],
             "metric": self.metric_.name,
             "greater_is_better": self.metric_.greater_is_better,
-            "score": best.score,
-            "score_std": best.score_std,
-            "test_score": best.test_score,
-            "n_rows": len(X_train),
-            "fingerprint": _fingerprint(data),
+            "score": candidate.get("score"),
+            "score_std": candidate.get("score_std"),
+            "test_score": candidate.get("test_score"),
+            "n_rows": len(prepared.X),
+            "fingerprint": _fingerprint(prepared.data),
         }
-        schema = _schema(self.profile_, data, features)
         return Model(
             pipeline,
             task=self.profile_.task,
             target=self.profile_.target,
             classes=self.classes_,
-            schema=schema,
+            schema=_schema(self.profile_, prepared.data, prepared.features),
             info=info,
+        )
+
+    def _importance(self, prepared: _Prepared, pipeline, valid, deadline) -> list[dict]:
+        """Permutation importance of each column, on rows ``pipeline`` was not trained on."""
+        n_classes = None if self.classes_ is None else len(self.classes_)
+        codes = None if n_classes is None else np.arange(n_classes)
+        metric, sign = self.metric_, 1 if self.metric_.greater_is_better else -1
+
+        def score(y_true, prediction):
+            if n_classes and not metric.needs_proba:
+                prediction = prediction.argmax(axis=1)
+            return sign * metric(y_true, prediction, codes)
+
+        return permutation_importance(
+            lambda X: predict(pipeline, X, n_classes),
+            prepared.X.iloc[valid],
+            prepared.y[valid],
+            score,
+            deadline=deadline,
+            seed=self.seed,
         )
 
     def _leaderboard(self, candidates) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from automl import kinds as K
 from automl.profiling import DatasetProfile
+from automl.wording import listing
 
 # Above this many categories one-hot columns outnumber what trees can use: target-encode.
 MAX_ONE_HOT = 20
@@ -87,13 +88,7 @@ def _as_text(X) -> np.ndarray:
 def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
     """The feature pipeline for one model ``family`` ("linear" or a tree family)."""
     is_linear = family == "linear"
-    by_kind: dict[str, list[str]] = {}
-    for column in profile.features:
-        kind = column.kind
-        if kind == "categorical" and column.distinct > MAX_ONE_HOT:
-            kind = "many_categories"
-        by_kind.setdefault(kind, []).append(column.name)
-
+    by_kind = _by_kind(profile)
     numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]
     if is_linear:
         numeric_steps.append(StandardScaler())
@@ -147,6 +142,36 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
         verbose_feature_names_out=False,
     )
     return Pipeline([("read", KindReader(schema)), ("columns", columns)])
+
+
+def describe_preprocessor(profile: DatasetProfile, family: str) -> list[str]:
+    """What ``make_preprocessor`` does to the columns, in sentences an analyst can read."""
+    scaled = " and scaled" if family == "linear" else ""
+    steps = {
+        "numeric": "numbers: missing values filled with the median, with a missing flag" + scaled,
+        "boolean": "yes/no values: read as 1/0, missing filled with the median" + scaled,
+        "categorical": "categories: one column per category (one-hot)"
+        + (", rare ones (under 5 rows) grouped" if family == "linear" else ""),
+        "many_categories": f"categories with more than {MAX_ONE_HOT} values: replaced by the "
+        "average target of their category, computed on other rows (target encoding)" + scaled,
+        "datetime": "dates: split into year, month, day, weekday, day of year (and hour)" + scaled,
+        "text": "text: the most telling words and word pairs, weighted by TF-IDF",
+    }
+    return [
+        f"{steps[kind][0].upper()}{steps[kind][1:]} ({listing(names, shown=6, quote=False)})."
+        for kind, names in _by_kind(profile).items()
+    ]
+
+
+def _by_kind(profile: DatasetProfile) -> dict[str, list[str]]:
+    """The feature columns by how they are encoded: their kind, with categories split in two."""
+    by_kind: dict[str, list[str]] = {}
+    for column in profile.features:
+        kind = column.kind
+        if kind == "categorical" and column.distinct > MAX_ONE_HOT:
+            kind = "many_categories"
+        by_kind.setdefault(kind, []).append(column.name)
+    return by_kind
 
 
 def _target_type(profile: DatasetProfile) -> str:

@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 
 class Learner:
     name: str
+    title: str  # what people read
     portfolio: list[dict] = []
 
     def make(self, params: dict, task: str, seed: int, n_jobs: int):
@@ -34,6 +35,7 @@ class Learner:
 
 class Linear(Learner):
     name = "linear"
+    title = "Linear model (logistic or ridge regression)"
     portfolio = [{"C": 1.0}]
 
     def make(self, params, task, seed, n_jobs):
@@ -74,16 +76,19 @@ class _Forest(Learner):
 
 class RandomForest(_Forest):
     name = "random_forest"
+    title = "Random forest"
     classes = (RandomForestClassifier, RandomForestRegressor)
 
 
 class ExtraTrees(_Forest):
     name = "extra_trees"
+    title = "Extra trees"
     classes = (ExtraTreesClassifier, ExtraTreesRegressor)
 
 
 class HistGradientBoosting(Learner):
     name = "hist_gradient_boosting"
+    title = "Gradient boosting (scikit-learn)"
     # The first is scikit-learn's default, the floor every search must reach.
     portfolio = [
         {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "min_samples_leaf": 20,
@@ -184,6 +189,7 @@ class XGBRegressorES(RegressorMixin, EarlyStoppedXGB):
 
 class XGBoost(Learner):
     name = "xgboost"
+    title = "XGBoost"
     portfolio = [
         {"learning_rate": 0.05, "max_depth": 6, "subsample": 0.8, "colsample_bytree": 0.8,
          "min_child_weight": 1.0, "reg_lambda": 1.0},

@@ -10,6 +10,7 @@ import pandas as pd
 from automl import kinds as K
 from automl.artifacts import load_artifact, save_artifact
 from automl.exceptions import ArtifactError, DataError
+from automl.wording import listing
 
 # Enough rows named in an error to find the problem, few enough to read.
 ROWS_IN_ERRORS = 5
@@ -45,7 +46,7 @@ class Model:
         names = [c["name"] for c in self.schema]
         if not set(names) & set(X.columns):
             raise DataError(
-                f"None of the model's columns are in the data; it expects {_listing(names)}."
+                f"None of the model's columns are in the data; it expects {listing(names)}."
             )
         # Each column is read once here; the pipeline's reader then finds it already typed.
         columns, problems = {}, []
@@ -111,8 +112,3 @@ def load(path, *, signing_key: bytes | None = None) -> Model:
     if not isinstance(model, Model):
         raise ArtifactError(f"{path} does not hold a model saved by this engine.")
     return model
-
-
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:10])
-    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from os import PathLike
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from automl import kinds as K
 from automl.exceptions import DataError
@@ -19,6 +22,8 @@ IMBALANCE = 0.05
 LEAKAGE_SCORE = 0.99
 LEAKAGE_SAMPLE = 5000
 HISTOGRAM_BINS = 20
+# Values held at once when profiling a Parquet file: a group of columns or a slice of rows.
+CHUNK_CELLS = 1_000_000
 # Column names that usually hold what a table is about, in the words people use.
 TARGET_NAME = re.compile(
     r"^(y|target|label|class|outcome|result|response|status|churn\w*|default|survived|"
@@ -124,36 +129,135 @@ def profile(
     DataError
         Unknown columns or kinds, or a target that cannot be learned.
 
+    See Also
+    --------
+    profile_parquet : The same for a Parquet file, read a few columns at a time.
+
     Examples
     --------
     >>> p = profile(pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "a"]}), target="y")
     >>> p.task, p.column("x").kind
     ('binary', 'numeric')
     """
-    _check_table(df)
+    if not isinstance(df, pd.DataFrame):
+        raise DataError("Expected a table (a pandas DataFrame).")
+    return _profile(_Frame(df), target, kinds, exclude, task)
+
+
+def profile_parquet(
+    path: str | PathLike[str],
+    target: str | None = None,
+    *,
+    kinds: dict[str, str] | None = None,
+    exclude: list[str] | tuple[str, ...] = (),
+    task: str = "auto",
+) -> DatasetProfile:
+    """Profile a Parquet file without loading it whole: the same result as ``profile``.
+
+    Columns are read a few at a time and rows hashed slice by slice (``CHUNK_CELLS`` values
+    at once), so memory stays near the largest column rather than the whole table.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A Parquet file, as ``DataFrame.to_parquet`` writes it.
+    target, kinds, exclude, task
+        As for ``profile``.
+
+    Returns
+    -------
+    DatasetProfile
+    """
+    with pq.ParquetFile(path) as file:
+        return _profile(_ParquetTable(file), target, kinds, exclude, task)
+
+
+def _profile(table: _Table, target, kinds, exclude, task) -> DatasetProfile:
+    _check_table(table.names, table.n_rows)
     kinds = dict(kinds or {})
-    unknown = sorted((set(kinds) | set(exclude)) - set(df.columns))
+    unknown = sorted((set(kinds) | set(exclude)) - set(table.names))
     if unknown:
         raise DataError(f"These columns are not in the table: {', '.join(map(repr, unknown))}.")
     bad = sorted({k for k in kinds.values() if k not in K.KINDS})
     if bad:
         raise DataError(f"Unknown column kind {bad[0]!r}; use one of {', '.join(K.KINDS)}.")
-    if target is not None and target not in df.columns:
+    if target is not None and target not in table.names:
         raise DataError(f"The target column {target!r} is not in the table.")
 
     columns = tuple(
-        _profile_column(df[name], kinds.get(name), name in exclude and name != target)
-        for name in df.columns
+        _profile_column(
+            series, kinds.get(series.name), series.name in exclude and series.name != target
+        )
+        for series in table.columns()
     )
-    # Row hashes, not df.duplicated(): that builds a codes matrix the size of the table.
-    duplicates = int(pd.util.hash_pandas_object(df, index=False).duplicated().sum())
-    result = DatasetProfile(len(df), df.shape[1], columns, duplicates)
+    result = DatasetProfile(table.n_rows, len(table.names), columns, _duplicates(table))
     notes = _table_warnings(result)
     if target is not None:
-        detected, summary = _target_task(df[target], result.column(target), task)
+        y = table.column(target)
+        detected, summary = _target_task(y, result.column(target), task)
         result = replace(result, target=target, task=detected, target_summary=summary)
-        notes += _target_warnings(df, result)
+        notes += _target_warnings(table, y, result)
     return replace(result, warnings=tuple(notes))
+
+
+class _Frame:
+    """A DataFrame read the way profiling reads a table: column by column, rows by slices."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df, self.names, self.n_rows = df, list(df.columns), len(df)
+
+    def columns(self) -> Iterator[pd.Series]:
+        return (self.df[name] for name in self.names)
+
+    def column(self, name: str) -> pd.Series:
+        return self.df[name]
+
+    def row_slices(self, size: int) -> Iterator[pd.DataFrame]:
+        return (self.df.iloc[start : start + size] for start in range(0, self.n_rows, size))
+
+    def rows(self, positions: np.ndarray, names: list[str]) -> pd.DataFrame:
+        return self.df.iloc[positions][names]
+
+
+class _ParquetTable:
+    """A Parquet file read a group of columns or a slice of rows at a time."""
+
+    def __init__(self, file: pq.ParquetFile) -> None:
+        self.file, self.names, self.n_rows = file, file.schema_arrow.names, file.metadata.num_rows
+
+    def columns(self) -> Iterator[pd.Series]:
+        for group in self._groups(self.names):
+            for _, series in group.items():
+                yield series
+
+    def column(self, name: str) -> pd.Series:
+        return self.file.read(columns=[name]).to_pandas()[name]
+
+    def row_slices(self, size: int) -> Iterator[pd.DataFrame]:
+        return (batch.to_pandas() for batch in self.file.iter_batches(batch_size=size))
+
+    def rows(self, positions: np.ndarray, names: list[str]) -> pd.DataFrame:
+        picked = [group.iloc[positions] for group in self._groups(names)]
+        return pd.concat(picked, axis=1) if picked else pd.DataFrame()
+
+    def _groups(self, names: list[str]) -> Iterator[pd.DataFrame]:
+        size = max(1, CHUNK_CELLS // self.n_rows)
+        for start in range(0, len(names), size):
+            yield self.file.read(columns=names[start : start + size]).to_pandas()
+
+
+# Both read a table the same way, so one ``_profile`` serves frames and files.
+_Table = _Frame | _ParquetTable
+
+
+def _duplicates(table: _Table) -> int:
+    """Rows that copy an earlier row, found by row hashes computed slice by slice.
+
+    Not ``df.duplicated()``: that builds a codes matrix the size of the table.
+    """
+    size = max(1, CHUNK_CELLS // len(table.names))
+    hashes = [pd.util.hash_pandas_object(rows, index=False) for rows in table.row_slices(size)]
+    return int(pd.concat(hashes, ignore_index=True).duplicated().sum())
 
 
 def suggest_targets(columns: list[dict], limit: int = 3) -> list[str]:
@@ -180,14 +284,12 @@ def suggest_targets(columns: list[dict], limit: int = 3) -> list[str]:
     return [column["name"] for _, column in sorted(usable, key=rank)][:limit]
 
 
-def _check_table(df: pd.DataFrame) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise DataError("Expected a table (a pandas DataFrame).")
-    if df.shape[1] == 0:
+def _check_table(names: list, n_rows: int) -> None:
+    if len(names) == 0:
         raise DataError("The table has no columns.")
-    if len(df) == 0:
+    if n_rows == 0:
         raise DataError("The table has no rows.")
-    names = pd.Index(df.columns)
+    names = pd.Index(names)
     if not names.is_unique:
         repeated = names[names.duplicated()].unique()[0]
         count = int((names == repeated).sum())
@@ -327,10 +429,10 @@ def _target_task(y: pd.Series, column: ColumnProfile, task: str) -> tuple[str, d
     return task, {"classes": {str(k): int(v) for k, v in counts.items()}}
 
 
-def _target_warnings(df: pd.DataFrame, p: DatasetProfile) -> list[ProfileWarning]:
+def _target_warnings(table: _Table, y: pd.Series, p: DatasetProfile) -> list[ProfileWarning]:
     notes = []
     target = p.target
-    missing = int(df[target].isna().sum())
+    missing = int(y.isna().sum())
     if missing:
         notes.append(
             ProfileWarning(
@@ -365,7 +467,7 @@ def _target_warnings(df: pd.DataFrame, p: DatasetProfile) -> list[ProfileWarning
                     (target,),
                 )
             )
-    leaks = _leaky_columns(df, p)
+    leaks = _leaky_columns(table, y, p)
     if leaks:
         notes.append(
             ProfileWarning(
@@ -379,22 +481,26 @@ def _target_warnings(df: pd.DataFrame, p: DatasetProfile) -> list[ProfileWarning
     return notes
 
 
-def _leaky_columns(df: pd.DataFrame, p: DatasetProfile) -> tuple[str, ...]:
+def _leaky_columns(table: _Table, y: pd.Series, p: DatasetProfile) -> tuple[str, ...]:
     """Columns from which a shallow tree alone predicts the target almost perfectly."""
     from sklearn.model_selection import cross_val_score
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    data = df[df[p.target].notna()]
-    if len(data) > LEAKAGE_SAMPLE:
-        data = data.sample(LEAKAGE_SAMPLE, random_state=0)
-    if len(data) < 20:
+    # A sample of the rows with a target, by position: the table itself is never copied.
+    positions = pd.Series(np.flatnonzero(y.notna().to_numpy()))
+    if len(positions) > LEAKAGE_SAMPLE:
+        positions = positions.sample(LEAKAGE_SAMPLE, random_state=0)
+    if len(positions) < 20:
         return ()
+    positions = positions.to_numpy()
+    y = y.iloc[positions]
     is_regression = p.task == "regression"
-    y = K.parse_numbers(data[p.target]) if is_regression else data[p.target].astype(str)
+    y = K.parse_numbers(y) if is_regression else y.astype(str)
     if not is_regression and y.value_counts().min() < 3:
         return ()
     if not is_regression and y.value_counts(normalize=True).max() > 0.95:
         return ()  # near-constant targets make any column look predictive
+    data = table.rows(positions, [column.name for column in p.features])
     leaks = []
     for column in p.features:
         x = _as_codes(K.convert(data[column.name], column.kind, column.date_format))

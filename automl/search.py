@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
+from automl.evaluation import evaluate
 from automl.features import make_preprocessor
 from automl.learners import LEARNERS
 from automl.metrics import Metric
@@ -60,11 +61,13 @@ class Candidate:
     error: str | None = None
     seconds: float = 0.0
     _test_predictions: list = field(default_factory=list, repr=False)
+    # Predictions for the rows each fold held out: what the evaluation charts are drawn from.
+    _oof: np.ndarray | None = field(default=None, repr=False)
+    # The first fold's fitted pipeline and held-out rows, kept for the best candidate only.
+    _first_fold: tuple | None = field(default=None, repr=False)
 
     def to_row(self) -> dict:
-        row = asdict(self)
-        row.pop("_test_predictions")
-        return row
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,11 @@ def make_splits(
 
 
 class Search:
-    """Runs candidates until the budget, ``n_trials`` or ``should_stop`` ends the search."""
+    """Runs candidates until the budget, ``n_trials`` or ``should_stop`` ends the search.
+
+    ``best_fold`` holds the best candidate's first-fold pipeline and its held-out row indices,
+    for measuring feature importance on data that pipeline never saw.
+    """
 
     def __init__(
         self,
@@ -121,6 +128,7 @@ class Search:
         n_trials: int | None = None,
         callbacks: list[Callable[[Event], None]] = (),
         should_stop: Callable[[], bool] | None = None,
+        class_labels: np.ndarray | None = None,
     ):
         self.profile = profile
         self.metric = metric
@@ -132,8 +140,10 @@ class Search:
         self.n_trials = n_trials
         self.callbacks = list(callbacks)
         self.should_stop = should_stop or (lambda: False)
+        self.class_labels = class_labels
         self.candidates: list[Candidate] = []
         self.best: Candidate | None = None
+        self.best_fold: tuple | None = None
         self.cancelled = False
 
     def run(self, X, y, X_test=None, y_test=None) -> list[Candidate]:
@@ -157,7 +167,7 @@ class Search:
             value = self._evaluate(candidate, trial, X, y, classes, X_test)
             state = TRIAL_STATES[candidate.state]
             study.tell(trial, value if candidate.state == "complete" else None, state)
-            self._finish(candidate, y_test, classes)
+            self._finish(candidate, y, y_test, classes)
         self._emit("finished", {"cancelled": self.cancelled, "n_candidates": len(self.candidates)})
         return self.candidates
 
@@ -203,6 +213,9 @@ class Search:
     def _evaluate(self, candidate, trial, X, y, classes, X_test) -> float | None:
         started = time.monotonic()
         learner = LEARNERS[candidate.family]
+        is_classifier = self.profile.task != "regression"
+        width = len(classes) if is_classifier else None
+        candidate._oof = np.full((len(y), width) if is_classifier else len(y), np.nan)
         fit_times, predict_rates = [], []
         try:
             for step, (train, valid) in enumerate(self.splits):
@@ -219,13 +232,20 @@ class Search:
                     pipeline.fit(X.iloc[train], y[train])
                 fit_times.append(time.monotonic() - tick)
                 tick = time.monotonic()
-                prediction = predict(pipeline, X.iloc[valid], self.metric.needs_proba)
+                prediction = predict(pipeline, X.iloc[valid], width)
                 predict_rates.append((time.monotonic() - tick) / len(valid) * 1e6)
-                candidate.fold_scores.append(self.metric(y[valid], prediction, classes))
+                candidate._oof[valid] = prediction
+                if step == 0:
+                    candidate._first_fold = (pipeline, valid)
+                scored = (
+                    prediction.argmax(axis=1)
+                    if width and not self.metric.needs_proba
+                    else prediction
+                )
+                candidate.fold_scores.append(self.metric(y[valid], scored, classes))
                 if X_test is not None:
                     # Probabilities average across folds; labels are their argmax at the end.
-                    is_classifier = self.profile.task != "regression"
-                    candidate._test_predictions.append(predict(pipeline, X_test, is_classifier))
+                    candidate._test_predictions.append(predict(pipeline, X_test, width))
                 trial.report(float(np.mean(candidate.fold_scores)), step)
                 if step < len(self.splits) - 1 and trial.should_prune():
                     candidate.state = "pruned"
@@ -250,19 +270,29 @@ class Search:
             candidate.predict_ms_per_1k = float(np.mean(predict_rates))
         return candidate.score
 
-    def _finish(self, candidate: Candidate, y_test, classes) -> None:
-        if candidate.state == "complete" and y_test is not None:
-            averaged = np.mean(candidate._test_predictions, axis=0)
-            if self.profile.task != "regression" and not self.metric.needs_proba:
-                averaged = averaged.argmax(axis=1)
-            candidate.test_score = self.metric(y_test, averaged, classes)
-        candidate._test_predictions = []
-        self._emit("candidate_finished", {"row": candidate.to_row()})
+    def _finish(self, candidate: Candidate, y, y_test, classes) -> None:
+        evaluation = None
+        if candidate.state == "complete":
+            if y_test is not None:
+                averaged = np.mean(candidate._test_predictions, axis=0)
+                if self.profile.task != "regression" and not self.metric.needs_proba:
+                    averaged = averaged.argmax(axis=1)
+                candidate.test_score = self.metric(y_test, averaged, classes)
+            # A holdout validates some rows only: the charts show those.
+            seen = ~np.isnan(candidate._oof.reshape(len(y), -1)).any(axis=1)
+            evaluation = evaluate(
+                self.profile.task, y[seen], candidate._oof[seen],
+                classes if self.class_labels is None else self.class_labels, seed=self.seed,
+            )  # fmt: skip
+        candidate._test_predictions, candidate._oof = [], None
+        self._emit("candidate_finished", {"row": candidate.to_row(), "evaluation": evaluation})
         if candidate.state == "complete" and (
             self.best is None or self.metric.better(candidate.score, self.best.score)
         ):
             self.best = candidate
+            self.best_fold = candidate._first_fold
             self._emit("best_changed", {"row": candidate.to_row()})
+        candidate._first_fold = None
 
     def _emit(self, kind: str, data: dict) -> None:
         event = Event(kind, data)
@@ -270,5 +300,14 @@ class Search:
             callback(event)
 
 
-def predict(pipeline, X: pd.DataFrame, proba: bool) -> np.ndarray:
-    return pipeline.predict_proba(X) if proba else pipeline.predict(X)
+def predict(pipeline, X: pd.DataFrame, n_classes: int | None) -> np.ndarray:
+    """Values for regression; for classification, probabilities with one column per class,
+    even for a class the pipeline never saw in its training rows."""
+    if n_classes is None:
+        return pipeline.predict(X)
+    proba = pipeline.predict_proba(X)
+    if proba.shape[1] == n_classes:
+        return proba
+    full = np.zeros((len(X), n_classes))
+    full[:, pipeline.classes_] = proba
+    return full

@@ -13,6 +13,7 @@ from ninja.security import django_auth
 from webapp.accounts.api import TokenAuth
 from webapp.accounts.api import router as accounts_router
 from webapp.datasets.api import router as datasets_router
+from webapp.experiments.api import router as experiments_router
 
 api = NinjaAPI(
     title="AutoML platform API",
@@ -27,6 +28,7 @@ api = NinjaAPI(
 )
 api.add_router("/", accounts_router)
 api.add_router("/", datasets_router)
+api.add_router("/", experiments_router)
 
 
 @api.exception_handler(AuthenticationError)

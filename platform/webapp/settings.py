@@ -210,6 +210,23 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery beat (the Procfile's "beat") runs the reapers that recover jobs whose worker died.
+CELERY_BEAT_SCHEDULE = {
+    "reap-experiments": {"task": "webapp.experiments.tasks.reap_experiments", "schedule": 30},
+    "reap-datasets": {"task": "webapp.datasets.tasks.reap_datasets", "schedule": 60},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# Training. A run writes a heartbeat every HEARTBEAT_SECONDS; one silent for HEARTBEAT_TIMEOUT
+# whose process is gone is re-queued once, then failed. A budget must end well within the
+# worker's time limit, which also covers reading the data and the final refit.
+HEARTBEAT_SECONDS = 2
+HEARTBEAT_TIMEOUT = env.int("HEARTBEAT_TIMEOUT", default=60)
+MAX_TIME_BUDGET = env.int("MAX_TIME_BUDGET", default=3600)
+if not MAX_TIME_BUDGET * 1.5 <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "MAX_TIME_BUDGET must leave room within TASK_SOFT_TIME_LIMIT: at most two thirds of it."
+    )
 
 LOGGING = {
     "version": 1,

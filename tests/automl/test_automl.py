@@ -182,3 +182,56 @@ def test_unicode_column_names_work():
 def test_bad_input_gets_a_specific_plain_error(df, kwargs, message):
     with pytest.raises(DataError, match=message):
         AutoML(**{"time_budget": 3, **kwargs}).fit(df, target="y")
+
+
+def test_each_finished_candidate_reports_its_evaluation():
+    table = make_table("binary", n_rows=300, seed=3)
+    events = []
+    run = AutoML(time_budget=30, n_trials=3, families=["linear", "random_forest"]).fit(
+        table, target="y", callbacks=[events.append]
+    )
+    finished = [e.data for e in events if e.kind == "candidate_finished"]
+    assert len(finished) == 3
+    for data in finished:
+        evaluation = data["evaluation"]
+        assert data["row"]["state"] == "complete"
+        assert evaluation["task"] == "binary" and evaluation["positive"] == "stayed"
+        # Out-of-fold: every training row is predicted once, by a model that never saw it.
+        assert sum(map(sum, evaluation["confusion"]["matrix"])) == len(table)
+        assert evaluation["roc"]["auc"] == pytest.approx(data["row"]["score"], abs=0.05)
+    assert run.cancelled_ is False
+
+
+def test_the_best_model_measures_which_columns_matter():
+    table = make_table("regression", n_rows=400, seed=4)
+    table["noise"] = np.random.default_rng(0).normal(size=len(table))
+    run = AutoML(time_budget=30, n_trials=2, families=["hist_gradient_boosting"]).fit(
+        table, target="y"
+    )
+    importance = {row["column"]: row["importance"] for row in run.model_.info["importance"]}
+    assert set(importance) == {c["name"] for c in run.model_.schema}
+    assert importance["x1"] > importance["noise"] and importance["x1"] > 0
+    assert run.model_.info["importance"][0]["column"] in {"x1", "x2", "city"}
+
+
+def test_build_trains_any_leaderboard_row_later():
+    table = make_table("multiclass", n_rows=300, seed=6)
+    settings = {"time_budget": 30, "n_trials": 3, "families": ["linear", "random_forest"]}
+    run = AutoML(**settings).fit(table, target="y")
+    row = run.leaderboard_.iloc[-1].to_dict()
+    model = AutoML(**settings).build(table, row, target="y")  # a fresh object, as a worker has
+    assert model.info["model_id"] == row["model_id"] and model.info["family"] == row["family"]
+    assert model.predict_proba(table).shape == (len(table), 3)
+    assert {r["column"] for r in model.info["importance"]} == {c["name"] for c in model.schema}
+
+
+def test_a_class_missing_from_a_fold_still_gets_a_probability_column():
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.search import predict
+
+    X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    fitted = LogisticRegression().fit(X, [0, 2, 0, 2])  # class 1 absent from these rows
+    proba = predict(fitted, X, 3)
+    assert proba.shape == (4, 3) and (proba[:, 1] == 0).all()
+    assert np.allclose(proba.sum(axis=1), 1)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl import DataError, profile
+from automl import DataError, profile, profile_parquet
 
 
 def codes(p):
@@ -61,6 +61,19 @@ def test_warnings_name_their_columns(binary_table):
 def test_duplicate_rows_are_counted(binary_table):
     df = pd.concat([binary_table, binary_table.head(3)], ignore_index=True)
     assert "3 rows are exact copies" in codes(profile(df, target="y"))["duplicate_rows"].message
+
+
+def test_a_parquet_file_profiles_like_its_table(binary_table, tmp_path, monkeypatch):
+    # A few columns and rows at a time: the same kinds, stats, duplicates and warnings.
+    monkeypatch.setattr("automl.profiling.CHUNK_CELLS", 1000)
+    df = pd.concat([binary_table, binary_table.head(3)], ignore_index=True)
+    df["leak"] = df["y"].map({"churned": 1, "stayed": 0})
+    df.loc[::7, "y"] = None
+    df.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=100)
+    for target in (None, "y"):
+        from_file = profile_parquet(tmp_path / "t.parquet", target, exclude=["city"])
+        assert from_file == profile(df, target, exclude=["city"])
+    assert {w.code for w in from_file.warnings} >= {"duplicate_rows", "leakage", "target_missing"}
 
 
 def test_no_leakage_warning_for_honest_columns(binary_table):

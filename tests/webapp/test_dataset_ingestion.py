@@ -128,7 +128,7 @@ def test_a_finished_dataset_is_not_ingested_twice(alice):
 def test_unexpected_errors_fail_the_dataset_with_a_plain_message(alice, monkeypatch):
     import webapp.datasets.tasks as tasks
 
-    monkeypatch.setattr(tasks, "profile", lambda frame: 1 / 0)
+    monkeypatch.setattr(tasks, "profile_parquet", lambda path: 1 / 0)
     dataset = ingest(alice, "good.csv.gz", (CORPUS / "good.csv.gz").read_bytes())
     assert dataset.status == "failed"
     assert dataset.error == tasks.INTERNAL_ERROR

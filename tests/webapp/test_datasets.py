@@ -277,3 +277,54 @@ def test_a_stalled_ingestion_can_be_started_again(
         client.post(reverse("datasets:reingest", args=[dataset.pk]))
     dataset.refresh_from_db()
     assert dataset.status == "ready"
+
+
+def test_a_corrected_kind_gets_its_own_summary(
+    client, ready, eager, django_capture_on_commit_callbacks
+):
+    assert "histogram" in next(c for c in ready.columns() if c["name"] == "age")["stats"]
+    client.force_login(ready.owner)
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        client.post(
+            reverse("datasets:set_kind", args=[ready.pk]), {"column": "age", "kind": "categorical"}
+        )
+    ready.refresh_from_db()
+    assert ready.reprofile_pending
+    page = client.get(reverse("datasets:detail", args=[ready.pk])).content.decode()
+    assert "Updating the column summaries" in page and 'hx-trigger="every 1s"' in page
+    for callback in pending:
+        callback()  # the worker profiles with the new kind
+    ready.refresh_from_db()
+    age = next(c for c in ready.columns() if c["name"] == "age")
+    assert age["kind"] == "categorical" and "top" in age["stats"]
+    assert "histogram" not in age["stats"]
+    assert (
+        "Updating" not in client.get(reverse("datasets:detail", args=[ready.pk])).content.decode()
+    )
+
+
+def test_the_reaper_reads_a_stalled_dataset_again_once_then_fails_it(
+    ready, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.datasets.tasks import reap_datasets
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    Dataset.objects.filter(pk=ready.pk).update(status="processing", attempts=1, updated=long_ago)
+    with django_capture_on_commit_callbacks() as sent:
+        reap_datasets()
+    ready.refresh_from_db()
+    assert ready.status == "uploaded" and len(sent) == 1  # ingestion is sent again
+    assert ready.claim() and ready.attempts == 2  # what the re-sent task does first
+
+    Dataset.objects.filter(pk=ready.pk).update(updated=long_ago)
+    with django_capture_on_commit_callbacks() as sent:
+        reap_datasets()
+    ready.refresh_from_db()
+    assert ready.status == "failed" and "stopped 2 times" in ready.error and not sent
+    assert not ready.claim()  # a late redelivery of the first message changes nothing
+    ready.refresh_from_db()
+    assert ready.status == "failed"

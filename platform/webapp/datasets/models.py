@@ -18,6 +18,8 @@ from webapp.lib.ownership import OwnedModel
 KIND_CHOICES = (*KINDS, "excluded")
 # Ingestion of a 2 GB file takes minutes; far longer means the worker running it died.
 STALLED_AFTER = timedelta(minutes=15)
+# A file whose reading killed the worker twice would kill it again (most likely memory).
+MAX_ATTEMPTS = 2
 SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx")
 
 
@@ -50,7 +52,9 @@ class Dataset(OwnedModel):
     # The analyst's corrections: {column: kind}, where the kind "excluded" leaves it out.
     kinds = models.JSONField(default=dict, blank=True)
     target = models.CharField(max_length=255, blank=True)
+    # The profile with the analyst's kinds and target, computed on a worker after each change.
     target_profile = models.JSONField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
 
@@ -102,20 +106,49 @@ class Dataset(OwnedModel):
         return dataset
 
     def claim(self) -> bool:
-        """Take the ingestion: True for the one caller that moves it to processing."""
+        """Take the ingestion: True for the one caller that moves it to processing.
+
+        A task redelivered after its worker died finds the dataset still processing and takes
+        it again, up to ``MAX_ATTEMPTS`` times; then the dataset fails with the likely reason.
+        """
         claimable = [self.Status.UPLOADED, self.Status.PROCESSING]
-        claimed = Dataset.objects.filter(pk=self.pk, status__in=claimable).update(
-            status=self.Status.PROCESSING, error=""
+        claimed = Dataset.objects.filter(
+            pk=self.pk, status__in=claimable, attempts__lt=MAX_ATTEMPTS
+        ).update(
+            status=self.Status.PROCESSING,
+            error="",
+            attempts=models.F("attempts") + 1,
+            updated=timezone.now(),
         )
         self.refresh_from_db()
+        if not claimed and self.status == self.Status.PROCESSING:
+            self._fail_lost_worker()
         return bool(claimed)
+
+    def requeue_or_fail(self) -> None:
+        """What the reaper does with an ingestion whose worker died."""
+        from webapp.datasets.tasks import ingest_dataset
+
+        if self.attempts >= MAX_ATTEMPTS:
+            self._fail_lost_worker()
+            return
+        self.status = self.Status.UPLOADED
+        self.save(update_fields=["status", "updated"])
+        transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+
+    def _fail_lost_worker(self) -> None:
+        self.mark_failed(
+            f"The worker reading this file stopped {self.attempts} times without finishing, "
+            "most likely because the file needs more memory than this machine has. Try a "
+            "smaller file, or fewer columns."
+        )
 
     def reingest(self, dialect: dict | None = None) -> None:
         """Read the file again, with corrected reading options when given."""
         from webapp.datasets.tasks import ingest_dataset
 
         self.dialect = dialect
-        self.status, self.error = self.Status.UPLOADED, ""
+        self.status, self.error, self.attempts = self.Status.UPLOADED, "", 0
         self.profile = self.preview = self.target_profile = None
         self.save()
         transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
@@ -140,15 +173,25 @@ class Dataset(OwnedModel):
         self.choose_target(self.target)  # the target's analysis depends on the kinds
 
     def choose_target(self, target: str) -> None:
-        """Set the column to predict ("" for none) and analyse it on a worker."""
+        """Set the column to predict ("" for none) and profile again on a worker, with the
+        target and the analyst's kinds."""
         from webapp.datasets.tasks import profile_target
 
         if target and target not in {c["name"] for c in self.profile["columns"]}:
             raise ValueError(f"Unknown column {target!r}.")
         self.target, self.target_profile = target, None
         self.save(update_fields=["kinds", "target", "target_profile", "updated"])
-        if target:
+        if self.reprofile_pending:
             transaction.on_commit(lambda: profile_target.delay(self.pk))
+
+    @property
+    def reprofile_pending(self) -> bool:
+        """Whether the profile with the current target and kinds is still being computed."""
+        return (
+            self.status == self.Status.READY
+            and self.target_profile is None
+            and bool(self.target or self.kinds)
+        )
 
     def suggested_targets(self) -> list[str]:
         return suggest_targets(self.profile["columns"]) if self.profile else []
@@ -175,10 +218,18 @@ class Dataset(OwnedModel):
         if not self.profile:
             return []
         changed = self.kinds
-        return [
-            {**c, "kind": changed.get(c["name"], c["kind"]), "is_changed": c["name"] in changed}
-            for c in self.profile["columns"]
-        ]
+        # A column read as another kind has other statistics (top values instead of a
+        # histogram): those of the latest profile, once computed.
+        current = {c["name"]: c for c in (self.target_profile or {}).get("columns", [])}
+        columns = []
+        for column in self.profile["columns"]:
+            name = column["name"]
+            kind = changed.get(name, column["kind"])
+            latest = current.get(name)
+            if latest and latest["kind"] == kind:
+                column = {**column, "stats": latest["stats"]}
+            columns.append({**column, "kind": kind, "is_changed": name in changed})
+        return columns
 
     def warnings(self) -> list[dict]:
         source = self.target_profile or self.profile or {}

@@ -7,6 +7,8 @@ processing and does the work again (every file it writes is replaced atomically)
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 
@@ -15,9 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
-from automl import AutoMLError, Dialect, profile, read_table
-from webapp.datasets.models import Dataset
+from automl import AutoMLError, Dialect, profile_parquet, read_table
+from webapp.datasets.models import STALLED_AFTER, Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +35,14 @@ def ingest_dataset(dataset_id: int) -> None:
     if dataset is None or not dataset.claim():
         return
     try:
-        dialect = Dialect(**dataset.dialect) if dataset.dialect else None
-        frame = read_table(dataset.upload_path, dialect, max_bytes=settings.MAX_DECOMPRESSED_SIZE)
-        _write_parquet(frame, dataset.parquet_path)
+        dialect = _store_as_parquet(dataset)
+        # The table is freed by now: profile and preview read the Parquet file a few columns
+        # at a time, so the worker's peak stays near the size of the table, not twice it.
+        _return_freed_memory()
         dataset.mark_ready(
-            dialect=frame.attrs.get("dialect"),
-            profile=profile(frame).to_dict(),
-            preview=_preview(frame),
+            dialect=dialect,
+            profile=profile_parquet(dataset.parquet_path).to_dict(),
+            preview=_preview(dataset.parquet_path),
         )
     except AutoMLError as err:
         dataset.mark_failed(str(err))
@@ -49,46 +53,87 @@ def ingest_dataset(dataset_id: int) -> None:
 
 @shared_task
 def profile_target(dataset_id: int) -> None:
-    """The profile with the chosen target: the task, its balance, target-aware warnings."""
+    """The profile with the analyst's kinds and chosen target: the task, its balance,
+    target-aware warnings, and column statistics for corrected kinds."""
     dataset = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.READY).first()
-    if dataset is None or not dataset.target:
+    if dataset is None or not (dataset.target or dataset.kinds):
         return
     target = dataset.target
     try:
-        frame = pd.read_parquet(dataset.parquet_path)
         overrides = {k: v for k, v in dataset.kinds.items() if v != "excluded"}
         excluded = [k for k, v in dataset.kinds.items() if v == "excluded" and k != target]
-        result = profile(frame, target, kinds=overrides, exclude=excluded).to_dict()
+        result = profile_parquet(
+            dataset.parquet_path, target or None, kinds=overrides, exclude=excluded
+        ).to_dict()
     except AutoMLError as err:
         result = {"error": str(err)}
     except Exception:
         logger.exception("Profiling target %r of dataset %s failed", target, dataset_id)
         result = {"error": INTERNAL_ERROR}
-    # The analyst may have picked another target meanwhile: keep only the current one's result.
-    Dataset.objects.filter(pk=dataset_id, target=target).update(
+    # The analyst may have changed the target or kinds meanwhile: keep only a current result.
+    Dataset.objects.filter(pk=dataset_id, target=target, kinds=dataset.kinds).update(
         target_profile={"target": target, **result}
     )
 
 
+@shared_task
+def reap_datasets() -> None:
+    """Read again, once, or fail ingestions whose worker stopped (beat runs this)."""
+    stalled = Dataset.objects.filter(
+        status=Dataset.Status.PROCESSING, updated__lt=timezone.now() - STALLED_AFTER
+    )
+    for dataset in stalled:
+        logger.warning("Dataset %s stalled in processing; its worker is presumed lost", dataset.pk)
+        dataset.requeue_or_fail()
+
+
+def _store_as_parquet(dataset: Dataset) -> dict:
+    """Read the upload and write it as the dataset's Parquet file; return the dialect used."""
+    dialect = Dialect(**dataset.dialect) if dataset.dialect else None
+    frame = read_table(dataset.upload_path, dialect, max_bytes=settings.MAX_DECOMPRESSED_SIZE)
+    _write_parquet(frame, dataset.parquet_path)
+    return frame.attrs["dialect"]
+
+
+def _return_freed_memory() -> None:
+    """Give the memory the table occupied back to the system.
+
+    glibc keeps freed memory in its heap, but later large arrays are mapped afresh (and Arrow
+    allocates from its own pool), so without a trim the profile's memory comes on top of it.
+    A no-op where libc has no ``malloc_trim`` (macOS, musl).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _write_parquet(frame: pd.DataFrame, path) -> None:
-    # Columns that mix types (Excel does that) become text, which Parquet can store.
-    for name in frame.columns:
-        if frame[name].dtype == object:
-            frame[name] = frame[name].map(lambda v: v if v is None or pd.isna(v) else str(v))
     partial = path.with_suffix(".partial")
     # Slice by slice: converting the whole frame to Arrow at once would double its memory.
-    schema = pa.Schema.from_pandas(frame.head(PARQUET_SLICE), preserve_index=False)
+    schema = pa.Schema.from_pandas(_as_storable(frame.head(PARQUET_SLICE)), preserve_index=False)
     with pq.ParquetWriter(partial, schema) as writer:
         for start in range(0, len(frame), PARQUET_SLICE):
-            piece = frame.iloc[start : start + PARQUET_SLICE]
+            piece = _as_storable(frame.iloc[start : start + PARQUET_SLICE])
             writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
     os.replace(partial, path)
 
 
-def _preview(frame: pd.DataFrame) -> dict:
-    head = frame.head(PREVIEW_ROWS).astype(object).where(frame.head(PREVIEW_ROWS).notna(), None)
+def _as_storable(piece: pd.DataFrame) -> pd.DataFrame:
+    """Columns that mix types (Excel does that) as text, which Parquet can store."""
+    mixed = [name for name, dtype in piece.dtypes.items() if pd.api.types.is_object_dtype(dtype)]
+    return piece.assign(**{name: piece[name].map(_as_text) for name in mixed})
+
+
+def _as_text(value):
+    return value if value is None or pd.isna(value) else str(value)
+
+
+def _preview(path) -> dict:
+    """The first rows as stored, so the preview shows what training will read."""
+    with pq.ParquetFile(path) as file:
+        first = next(file.iter_batches(batch_size=PREVIEW_ROWS)).to_pandas()
+    head = first.astype(object).where(first.notna(), None)
     return {
-        "columns": [str(c) for c in frame.columns],
+        "columns": [str(c) for c in first.columns],
         "rows": [[_cell(v) for v in row] for row in head.itertuples(index=False)],
     }
 

@@ -1,7 +1,125 @@
+from __future__ import annotations
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from webapp.datasets.models import Dataset
+from webapp.experiments.forms import ExperimentForm
+from webapp.experiments.models import SORT_KEYS, Candidate, Experiment
+from webapp.lib.ownership import get_owned_or_404
+
+# Most models shown side by side on the compare page.
+MAX_COMPARED = 6
 
 
 @login_required
 def index(request):
-    return render(request, "experiments/index.html")
+    experiments = Experiment.objects.owned_by(request.user).select_related("dataset", "best")
+    return render(request, "experiments/index.html", {"experiments": experiments})
+
+
+@login_required
+def new(request, dataset_id: int):
+    dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
+    if dataset.status != Dataset.Status.READY:
+        messages.error(request, "This dataset is not ready yet: wait until it has been read.")
+        return redirect("datasets:detail", dataset.pk)
+    form = ExperimentForm(dataset, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        experiment = form.save(request.user)
+        return redirect("experiments:detail", experiment.pk)
+    return render(request, "experiments/new.html", {"dataset": dataset, "form": form})
+
+
+@login_required
+def detail(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    sort = request.GET.get("sort", "rank")
+    context = {
+        "experiment": experiment,
+        "leaderboard": experiment.leaderboard(sort),
+        "sort": sort if sort in SORT_KEYS else "rank",
+    }
+    # While the run is live, the page polls this view for its body alone.
+    if request.htmx and request.htmx.target == "experiment-body":
+        return render(request, "experiments/_body.html", context)
+    return render(request, "experiments/detail.html", context)
+
+
+@login_required
+@require_POST
+def cancel(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    if experiment.is_active:
+        experiment.request_cancel()
+        messages.success(request, "Stopping the run; every model finished so far is kept.")
+    return redirect("experiments:detail", experiment.pk)
+
+
+@login_required
+@require_POST
+def delete(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    if experiment.is_active:
+        messages.error(request, "Cancel the run before deleting it.")
+        return redirect("experiments:detail", experiment.pk)
+    experiment.delete()
+    messages.success(request, f"Experiment “{experiment.name}” and its models were deleted.")
+    return redirect("experiments:index")
+
+
+def _owned_candidate(request, candidate_id: int) -> Candidate:
+    return get_object_or_404(
+        Candidate.objects.select_related("experiment__dataset"),
+        pk=candidate_id,
+        experiment__owner=request.user,
+    )
+
+
+@login_required
+def model(request, candidate_id: int):
+    candidate = _owned_candidate(request, candidate_id)
+    context = {"candidate": candidate, "experiment": candidate.experiment}
+    if request.htmx and request.htmx.target == "model-artifact":
+        return render(request, "experiments/_artifact.html", context)
+    return render(request, "experiments/model.html", context)
+
+
+@login_required
+@require_POST
+def build(request, candidate_id: int):
+    candidate = _owned_candidate(request, candidate_id)
+    candidate.request_build()
+    return redirect("experiments:model", candidate.pk)
+
+
+@login_required
+def artifact(request, candidate_id: int):
+    candidate = _owned_candidate(request, candidate_id)
+    if candidate.artifact != Candidate.Artifact.READY or not candidate.archive_path.exists():
+        raise Http404("This model has not been built yet.")
+    name = f"{candidate.experiment.name}-{candidate.model_id}.zip"
+    return FileResponse(candidate.archive_path.open("rb"), as_attachment=True, filename=name)
+
+
+@login_required
+def compare(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    ids = request.GET.getlist("models")
+    if not 2 <= len(ids) <= MAX_COMPARED or not all(i.isdigit() for i in ids):
+        return HttpResponseBadRequest(
+            f"Pick between 2 and {MAX_COMPARED} models of the leaderboard to compare."
+        )
+    chosen = list(experiment.candidates.filter(pk__in=ids, state=Candidate.State.COMPLETE))
+    if len(chosen) != len(set(ids)):
+        raise Http404("Some of these models are not finished models of this experiment.")
+    ranks = {c.pk: c.rank for c in experiment.leaderboard()}
+    for candidate in chosen:
+        candidate.rank = ranks[candidate.pk]
+    chosen.sort(key=lambda c: c.rank)
+    return render(
+        request, "experiments/compare.html", {"experiment": experiment, "candidates": chosen}
+    )

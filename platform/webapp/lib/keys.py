@@ -18,3 +18,14 @@ def generate(prefix: str) -> str:
 
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def artifact_signing_key() -> bytes:
+    """The key model artifacts are signed with, so a file swapped on disk is refused on load.
+
+    Derived from SECRET_KEY under its own label, so the signature reveals nothing usable
+    elsewhere (Django's signing uses other labels).
+    """
+    from django.conf import settings
+
+    return hashlib.sha256(b"automl.artifacts:" + settings.SECRET_KEY.encode()).digest()

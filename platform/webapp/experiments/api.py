@@ -1,0 +1,266 @@
+"""Experiment and model endpoints of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema, Status
+
+from webapp.datasets.models import Dataset
+from webapp.experiments.forms import ExperimentForm
+from webapp.experiments.models import Candidate, Experiment
+from webapp.lib.ownership import get_owned_or_404
+
+router = Router(tags=["experiments"])
+
+
+class Message(Schema):
+    detail: str
+
+
+class FieldError(Schema):
+    loc: list[str]
+    msg: str
+    type: str = "value_error"
+
+
+class Invalid(Schema):
+    detail: list[FieldError]
+
+
+class ValidationIn(Schema):
+    method: Literal["cv", "holdout", "time"] = "cv"
+    folds: int = Field(5, description="Folds for `cv`")
+    holdout: float = Field(0.2, description="Validation share for `holdout` and `time`")
+    time_column: str | None = Field(None, description="Date column ordering rows for `time`")
+
+
+class ExperimentIn(Schema):
+    dataset: int
+    target: str
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    metric: str = Field("auto", description="`auto`, or roc_auc, log_loss, accuracy, "
+                        "balanced_accuracy, f1, rmse, mae, r2")  # fmt: skip
+    time_budget: int = Field(60, description="Seconds of search, final refit included")
+    exclude: list[str] = []
+    families: list[str] | None = Field(None, description="Model families (default: all)")
+    validation: ValidationIn = ValidationIn()
+    name: str = ""
+
+
+class Progress(Schema):
+    elapsed: float
+    budget: int
+    trials: int
+
+
+class LeaderboardRow(Schema):
+    model_id: int = Field(..., alias="pk")
+    name: str = Field(..., alias="model_id")
+    rank: int | None
+    family: str
+    state: str
+    score: float | None
+    score_std: float | None
+    test_score: float | None
+    fit_seconds: float | None
+    predict_ms_per_1k: float | None
+    error: str
+
+
+class ExperimentOut(Schema):
+    id: int
+    name: str
+    dataset: int = Field(..., alias="dataset_id")
+    target: str
+    task: str
+    metric: str
+    status: str
+    error: str
+    best_model_id: int | None = Field(None, alias="best_id")
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+
+
+class ExperimentDetail(ExperimentOut):
+    progress: Progress
+    leaderboard: list[LeaderboardRow]
+
+    @staticmethod
+    def resolve_task(experiment):
+        return experiment.detected_task or experiment.task
+
+    @staticmethod
+    def resolve_metric(experiment):
+        return experiment.metric_name or experiment.metric
+
+    @staticmethod
+    def resolve_progress(experiment):
+        return {
+            "elapsed": round(experiment.elapsed, 1),
+            "budget": experiment.time_budget,
+            "trials": experiment.n_trials,
+        }
+
+    @staticmethod
+    def resolve_leaderboard(experiment):
+        return experiment.leaderboard()
+
+
+class ModelOut(Schema):
+    id: int
+    name: str = Field(..., alias="model_id")
+    experiment: int = Field(..., alias="experiment_id")
+    family: str
+    params: dict
+    state: str
+    score: float | None
+    score_std: float | None
+    test_score: float | None
+    fit_seconds: float | None
+    predict_ms_per_1k: float | None
+    metric: str = Field(..., alias="experiment.metric_name")
+    evaluation: dict | None = Field(None, description="Chart data from out-of-fold predictions")
+    importance: list[dict] | None = Field(None, description="Permutation importance per column")
+    artifact: str = Field(..., description="none, building, ready or failed")
+    artifact_error: str
+
+
+@router.post(
+    "/experiments",
+    response={201: ExperimentDetail, 422: Invalid},
+    summary="Train models on a dataset; the run is queued on a worker",
+)
+def create_experiment(request, payload: ExperimentIn):
+    dataset = Dataset.objects.owned_by(request.user).filter(pk=payload.dataset).first()
+    if dataset is None:
+        return Status(422, _invalid({"dataset": [f"You have no dataset {payload.dataset}."]}))
+    if dataset.status != Dataset.Status.READY:
+        message = f"The dataset is {dataset.status}; wait until it is ready."
+        return Status(422, _invalid({"dataset": [message]}))
+    data = {
+        "name": payload.name,
+        "target": payload.target,
+        "task": payload.task,
+        "metric": payload.metric,
+        "time_budget": str(payload.time_budget),
+        "exclude": payload.exclude,
+        "validation": payload.validation.method,
+        "n_splits": payload.validation.folds,
+        "holdout_size": payload.validation.holdout,
+        "time_column": payload.validation.time_column or "",
+    }
+    form = ExperimentForm(dataset, data)
+    # Left out, the families default to all; sent empty, the form says one is needed.
+    form.data["families"] = (
+        payload.families if payload.families is not None else form.fields["families"].initial
+    )
+    if not form.is_valid():
+        return Status(422, _invalid(form.errors))
+    return Status(201, form.save(request.user))
+
+
+# Form fields whose names differ in the API payload.
+API_FIELDS = {
+    "validation": ["validation", "method"],
+    "n_splits": ["validation", "folds"],
+    "holdout_size": ["validation", "holdout"],
+    "time_column": ["validation", "time_column"],
+}
+
+
+def _invalid(errors: dict) -> dict:
+    """Errors in the shape of django-ninja's own 422s, each naming its field."""
+    return {
+        "detail": [
+            {"loc": ["body", "payload", *API_FIELDS.get(field, [field])], "msg": str(message)}
+            for field, messages in errors.items()
+            for message in messages
+        ]
+    }
+
+
+@router.get("/experiments", response=list[ExperimentOut], summary="Your experiments, newest first")
+def list_experiments(request):
+    return Experiment.objects.owned_by(request.user)
+
+
+@router.get(
+    "/experiments/{experiment_id}",
+    response=ExperimentDetail,
+    summary="An experiment's status, progress and leaderboard",
+)
+def get_experiment(request, experiment_id: int):
+    return get_owned_or_404(Experiment, request.user, pk=experiment_id)
+
+
+@router.post(
+    "/experiments/{experiment_id}/cancel",
+    response=ExperimentDetail,
+    summary="Stop a run; models finished so far are kept",
+)
+def cancel_experiment(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    experiment.request_cancel()
+    return experiment
+
+
+@router.delete(
+    "/experiments/{experiment_id}",
+    response={204: None, 409: Message},
+    summary="Delete an ended experiment and its models",
+)
+def delete_experiment(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    if experiment.is_active:
+        return Status(409, {"detail": "The run is still going: cancel it first."})
+    experiment.delete()
+    return Status(204, None)
+
+
+def _owned_model(request, model_id: int) -> Candidate:
+    return get_object_or_404(
+        Candidate.objects.select_related("experiment"), pk=model_id, experiment__owner=request.user
+    )
+
+
+@router.get("/models/{model_id}", response=ModelOut, summary="A model: metrics and chart data")
+def get_model(request, model_id: int):
+    return _owned_model(request, model_id)
+
+
+@router.post(
+    "/models/{model_id}/build",
+    response={202: ModelOut, 409: Message},
+    summary="Train a leaderboard model on all rows so it can be downloaded",
+)
+def build_model(request, model_id: int):
+    candidate = _owned_model(request, model_id)
+    if candidate.state != Candidate.State.COMPLETE:
+        return Status(409, {"detail": f"This model is {candidate.state}, not finished."})
+    candidate.request_build()
+    return Status(202, candidate)
+
+
+@router.get(
+    "/models/{model_id}/artifact",
+    response={200: None, 409: Message},
+    summary="Download the model: a zip of the folder that automl.load reads",
+    openapi_extra={"responses": {200: {"content": {"application/zip": {}}}}},
+)
+def download_model(request, model_id: int):
+    candidate = _owned_model(request, model_id)
+    if candidate.artifact != Candidate.Artifact.READY or not candidate.archive_path.exists():
+        return Status(
+            409,
+            {
+                "detail": f"This model's file is {candidate.artifact}: build it first with "
+                f"POST /api/v1/models/{candidate.pk}/build."
+            },
+        )
+    name = f"{candidate.experiment.name}-{candidate.model_id}.zip"
+    return FileResponse(candidate.archive_path.open("rb"), as_attachment=True, filename=name)

@@ -1,0 +1,151 @@
+"""The experiment form: one place that checks launch settings, for the page and the API."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.utils.html import format_html, format_html_join
+
+from webapp.datasets.models import Dataset
+from webapp.experiments.models import BUDGET_PRESETS, MIN_BUDGET, Experiment
+from webapp.experiments.templatetags.experiments import metric_label
+
+TASKS = [
+    ("auto", "Detect from the target"),
+    ("binary", "Binary classification (two classes)"),
+    ("multiclass", "Multiclass classification"),
+    ("regression", "Regression (a number)"),
+]
+BUDGET_CHOICES = [
+    (str(BUDGET_PRESETS["quick"]), "Quick · 1 min"),
+    (str(BUDGET_PRESETS["balanced"]), "Balanced · 5 min"),
+    (str(BUDGET_PRESETS["thorough"]), "Thorough · 30 min"),
+    ("custom", "Custom"),
+]
+
+
+class ExperimentForm(forms.Form):
+    """Launch settings for ``dataset``; every default trains a sensible run."""
+
+    name = forms.CharField(max_length=200, required=False)
+    target = forms.ChoiceField(label="Column to predict")
+    task = forms.ChoiceField(choices=TASKS, initial="auto")
+    metric = forms.ChoiceField(initial="auto", label="Score models by")
+    time_budget = forms.CharField(
+        initial=str(BUDGET_PRESETS["quick"]), label="Time budget",
+        widget=forms.RadioSelect(choices=BUDGET_CHOICES),
+    )  # fmt: skip
+    custom_minutes = forms.FloatField(required=False, min_value=0, label="Minutes")
+    exclude = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Leave out columns"
+    )
+    families = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        label="Model families",
+        error_messages={"required": "Choose at least one model family."},
+    )
+    validation = forms.ChoiceField(
+        choices=Experiment.Validation.choices, initial="cv", widget=forms.RadioSelect,
+        label="Validate on",
+    )  # fmt: skip
+    n_splits = forms.IntegerField(
+        required=False, min_value=2, max_value=10, initial=5, label="Folds"
+    )
+    holdout_size = forms.FloatField(
+        required=False, min_value=0.05, max_value=0.5, initial=0.2, label="Holdout share"
+    )
+    time_column = forms.ChoiceField(required=False, label="Date column")
+
+    def __init__(self, dataset: Dataset, *args, **kwargs):
+        from automl.learners import LEARNERS
+        from automl.metrics import METRICS
+
+        super().__init__(*args, **kwargs)
+        self.dataset = dataset
+        columns = dataset.columns()
+        names = [(c["name"], c["name"]) for c in columns if c["kind"] != "excluded"]
+        self.fields["target"].choices = names
+        self.fields["target"].initial = dataset.target or None
+        self.fields["exclude"].choices = names
+        self.fields["time_column"].choices = [("", "—")] + [
+            (c["name"], c["name"]) for c in columns if c["kind"] == "datetime"
+        ]
+        self.fields["families"].choices = [(k, v.title) for k, v in LEARNERS.items()]
+        self.fields["families"].initial = list(LEARNERS)
+        self.metrics = METRICS
+        self.fields["metric"].choices = [("auto", "The usual one for the task")] + [
+            (m.name, metric_label(m.name)) for m in METRICS.values()
+        ]
+        self.fields["metric"].help_text = format_html(
+            "<ul class='metric-help'>{}</ul>",
+            format_html_join(
+                "", "<li><strong>{}</strong>: {}</li>",
+                ((metric_label(m.name), m.description) for m in METRICS.values()),
+            ),
+        )  # fmt: skip
+        max_minutes = settings.MAX_TIME_BUDGET / 60
+        self.fields[
+            "time_budget"
+        ].help_text = f"How long to search. Up to {max_minutes:g} minutes on this server."
+        self.fields["name"].initial = f"{dataset.name} · {dataset.target}".rstrip(" ·")
+
+    def clean_time_budget(self) -> int:
+        value = self.cleaned_data["time_budget"]
+        if value == "custom":
+            minutes = self.data.get("custom_minutes")
+            try:
+                value = float(minutes) * 60
+            except (TypeError, ValueError):
+                raise forms.ValidationError("Give the custom budget in minutes.") from None
+        try:
+            seconds = round(float(value))
+        except ValueError:
+            raise forms.ValidationError("Give the time budget in seconds.") from None
+        if not MIN_BUDGET <= seconds <= settings.MAX_TIME_BUDGET:
+            raise forms.ValidationError(
+                f"The time budget must be between {MIN_BUDGET} seconds and "
+                f"{settings.MAX_TIME_BUDGET // 60} minutes ({settings.MAX_TIME_BUDGET} s)."
+            )
+        return seconds
+
+    def clean(self):
+        cleaned = super().clean()
+        target = cleaned.get("target")
+        if target and target in (cleaned.get("exclude") or []):
+            self.add_error("exclude", f"The target {target!r} cannot be left out.")
+        task = cleaned.get("task")
+        if task == "auto" and self.dataset.target_profile and self.dataset.target == target:
+            task = self.dataset.target_profile.get("task", "auto")
+        metric = self.metrics.get(cleaned.get("metric"))
+        if metric and task in ("binary", "multiclass", "regression") and task not in metric.tasks:
+            suitable = ", ".join(m.name for m in self.metrics.values() if task in m.tasks)
+            self.add_error("metric", f"{metric.name} does not score {task}; use {suitable}.")
+        if cleaned.get("validation") == "time":
+            column = cleaned.get("time_column")
+            if not column:
+                self.add_error("time_column", "A time-ordered split needs a date column.")
+            elif column == target:
+                self.add_error("time_column", "The date column cannot be the target.")
+        return cleaned
+
+    def save(self, owner) -> Experiment:
+        """Create the experiment and queue it on a worker."""
+        data = self.cleaned_data
+        experiment = Experiment(
+            owner=owner,
+            dataset=self.dataset,
+            name=data["name"] or f"{self.dataset.name} · {data['target']}",
+            target=data["target"],
+            task=data["task"],
+            metric=data["metric"],
+            time_budget=data["time_budget"],
+            families=data["families"],
+            exclude=data["exclude"],
+            kinds=dict(self.dataset.kinds),
+            validation=data["validation"],
+            n_splits=data["n_splits"] or 5,
+            holdout_size=data["holdout_size"] or 0.2,
+            time_column=data["time_column"] or "",
+        )
+        experiment.launch()
+        return experiment

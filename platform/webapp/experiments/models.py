@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from webapp.datasets.models import Dataset
+from webapp.lib.ownership import OwnedModel
+
+# A worker that dies twice on the same experiment will likely die again (out of memory).
+MAX_ATTEMPTS = 2
+BUDGET_PRESETS = {"quick": 60, "balanced": 300, "thorough": 1800}
+MIN_BUDGET, MAX_BUDGET = 10, 24 * 3600
+
+
+def runner_name() -> str:
+    """This process, as written on the experiment it runs: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _runner_alive(runner: str) -> bool | None:
+    """Whether the process named ``runner`` lives: None when it runs on another machine."""
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed process whose parent died too stays a zombie where nothing reaps orphans
+    # (a container without an init): it exists, but runs nothing.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+class Experiment(OwnedModel):
+    """A training run on a dataset: its settings, its state on the workers and its leaderboard.
+
+    The row is the truth about the run. Its worker claims it with the Celery task id it was
+    sent with, writes a heartbeat while training, and reads ``cancel_requested``; the reaper
+    treats a running row whose heartbeat stopped as a dead worker's.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+
+    class Validation(models.TextChoices):
+        CV = "cv", "k-fold cross-validation"
+        HOLDOUT = "holdout", "a holdout share"
+        TIME = "time", "the latest rows by a date column"
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200)
+    target = models.CharField(max_length=255)
+    task = models.CharField(max_length=12, default="auto")
+    metric = models.CharField(max_length=30, default="auto")
+    time_budget = models.PositiveIntegerField(default=BUDGET_PRESETS["quick"])
+    families = models.JSONField(default=list, blank=True)
+    exclude = models.JSONField(default=list, blank=True)
+    # The dataset's kind corrections when launched: later edits do not change a past run.
+    kinds = models.JSONField(default=dict, blank=True)
+    validation = models.CharField(max_length=8, choices=Validation.choices, default="cv")
+    n_splits = models.PositiveSmallIntegerField(default=5)
+    holdout_size = models.FloatField(default=0.2)
+    time_column = models.CharField(max_length=255, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    # Set once the engine has read the data: the task and metric actually used.
+    detected_task = models.CharField(max_length=12, blank=True)
+    metric_name = models.CharField(max_length=30, blank=True)
+    greater_is_better = models.BooleanField(default=True)
+    # How each model family reads the columns, in sentences: {family: [sentence, ...]}.
+    pipelines = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    runner = models.CharField(max_length=300, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    n_trials = models.PositiveIntegerField(default=0)
+    best = models.ForeignKey(
+        "Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "experiments" / str(self.key)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def elapsed(self) -> float:
+        if not self.started:
+            return 0.0
+        end = self.finished or timezone.now()
+        return max((end - self.started).total_seconds(), 0.0)
+
+    @property
+    def progress(self) -> float:
+        """Elapsed time against the budget, 0 to 1; 1 once the run ended."""
+        if not self.is_active:
+            return 1.0
+        return min(self.elapsed / self.time_budget, 1.0)
+
+    def engine_settings(self) -> dict:
+        """The ``AutoML`` arguments this experiment stands for."""
+        overrides = {k: v for k, v in self.kinds.items() if v != "excluded"}
+        excluded = {k for k, v in self.kinds.items() if v == "excluded"} | set(self.exclude)
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "time_budget": self.time_budget,
+            "families": self.families or None,
+            "validation": self.validation,
+            "n_splits": self.n_splits,
+            "holdout_size": self.holdout_size,
+            "time_column": self.time_column or None,
+            "kinds": overrides,
+            "exclude": sorted(excluded - {self.target}),
+            "seed": 0,
+        }
+
+    # The run's life, as the worker and the reaper move it along.
+    def launch(self) -> None:
+        """Queue the training on a worker once the row is committed."""
+        from webapp.experiments.tasks import train_experiment
+
+        self.task_id = str(uuid.uuid4())
+        self.status, self.error = self.Status.QUEUED, ""
+        self.save()
+        task_id = self.task_id
+        transaction.on_commit(lambda: train_experiment.apply_async((self.pk,), task_id=task_id))
+
+    def claim(self, task_id: str) -> bool:
+        """Take the run for this process: True when this task should train it now.
+
+        A redelivered or duplicated message finds the run taken by a live process, or ended,
+        or re-queued under another task id, and gets False.
+        """
+        with transaction.atomic():
+            row = Experiment.objects.select_for_update().get(pk=self.pk)
+            if row.task_id != task_id or not row.is_active:
+                return False
+            if row.status == self.Status.RUNNING and not row.runner_lost():
+                return False
+            if row.attempts >= MAX_ATTEMPTS:
+                row._fail_lost_worker()
+                return False
+            if row.cancel_requested:
+                row._end(self.Status.CANCELLED)
+                return False
+            row.candidates.all().delete()  # a run that starts again starts afresh
+            now = timezone.now()
+            row.status, row.error, row.runner = self.Status.RUNNING, "", runner_name()
+            row.attempts += 1
+            row.heartbeat = row.started = now
+            row.n_trials, row.best, row.finished = 0, None, None
+            row.save()
+        self.refresh_from_db()
+        return True
+
+    def runner_lost(self) -> bool:
+        """Whether the process running this experiment is gone: it is not alive on this
+        machine, or (on another machine) its heartbeat stopped."""
+        alive = _runner_alive(self.runner)
+        if alive is not None:
+            return not alive
+        return self.heartbeat is None or self.heartbeat < timezone.now() - heartbeat_timeout()
+
+    def beat(self, runner: str) -> bool:
+        """Record that ``runner`` still trains; False when it should stop: the user cancelled,
+        or the run was handed to another worker."""
+        mine = Experiment.objects.filter(pk=self.pk, runner=runner, status=self.Status.RUNNING)
+        return bool(mine.update(heartbeat=timezone.now())) and not self.cancel_requested_now()
+
+    def cancel_requested_now(self) -> bool:
+        return Experiment.objects.filter(pk=self.pk, cancel_requested=True).exists()
+
+    def request_cancel(self) -> None:
+        """Stop the run: a queued one at once, a running one at its worker's next check."""
+        with transaction.atomic():
+            row = Experiment.objects.select_for_update().get(pk=self.pk)
+            if not row.is_active:
+                return
+            row.cancel_requested = True
+            if row.status == self.Status.QUEUED:
+                row._end(self.Status.CANCELLED)
+            else:
+                row.save(update_fields=["cancel_requested"])
+        self.refresh_from_db()
+
+    def requeue_or_fail(self) -> None:
+        """What the reaper does with a run whose worker died."""
+        if self.attempts >= MAX_ATTEMPTS:
+            self._fail_lost_worker()
+        else:
+            self.launch()
+
+    def finish(self, status: str, error: str = "") -> None:
+        Experiment.objects.filter(pk=self.pk, runner=self.runner).update(
+            status=status, error=error, finished=timezone.now()
+        )
+        self.refresh_from_db()
+
+    def _end(self, status: str, error: str = "") -> None:
+        self.status, self.error, self.finished = status, error, timezone.now()
+        self.save()
+
+    def _fail_lost_worker(self) -> None:
+        self._end(
+            self.Status.FAILED,
+            f"The worker training this experiment stopped {self.attempts} times without "
+            "finishing, most likely because it ran out of memory. Try again with fewer "
+            "columns, a sample of the rows, or on a machine with more memory.",
+        )
+
+    def delete(self, *args, **kwargs):
+        directory = self.directory
+        result = super().delete(*args, **kwargs)
+        shutil.rmtree(directory, ignore_errors=True)
+        return result
+
+    def leaderboard(self, sort: str = "rank") -> list[Candidate]:
+        """Finished candidates best first (or by ``sort``), then pruned and failed ones."""
+        rows = list(self.candidates.all())
+        done = [c for c in rows if c.state == Candidate.State.COMPLETE]
+        sign = -1 if self.greater_is_better else 1
+        done.sort(key=lambda c: sign * c.score)
+        for candidate in rows:
+            candidate.rank = done.index(candidate) + 1 if candidate in done else None
+            candidate.is_best = candidate.pk == self.best_id
+        if sort in SORT_KEYS:
+            done.sort(key=SORT_KEYS[sort])
+        return done + [c for c in rows if c.state != Candidate.State.COMPLETE]
+
+
+def heartbeat_timeout() -> timedelta:
+    return timedelta(seconds=settings.HEARTBEAT_TIMEOUT)
+
+
+class Candidate(models.Model):
+    """One model the search tried: a leaderboard row, its evaluation and, once built, its
+    artifact (the best is built at the end of the run; others on request)."""
+
+    class State(models.TextChoices):
+        COMPLETE = "complete"
+        PRUNED = "pruned"
+        FAILED = "failed"
+
+    class Artifact(models.TextChoices):
+        NONE = "none"
+        BUILDING = "building"
+        READY = "ready"
+        FAILED = "failed"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="candidates")
+    model_id = models.CharField(max_length=16)
+    family = models.CharField(max_length=40)
+    params = models.JSONField(default=dict)
+    state = models.CharField(max_length=10, choices=State.choices)
+    score = models.FloatField(null=True)
+    score_std = models.FloatField(null=True)
+    test_score = models.FloatField(null=True)
+    fit_seconds = models.FloatField(null=True)
+    predict_ms_per_1k = models.FloatField(null=True)
+    seconds = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+    evaluation = models.JSONField(null=True, blank=True)
+    importance = models.JSONField(null=True, blank=True)
+    artifact = models.CharField(max_length=10, choices=Artifact.choices, default=Artifact.NONE)
+    artifact_error = models.TextField(blank=True)
+    artifact_started = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "model_id"], name="unique_model_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} ({self.family})"
+
+    @property
+    def artifact_path(self) -> Path:
+        return self.experiment.directory / "models" / self.model_id
+
+    @property
+    def archive_path(self) -> Path:
+        return self.artifact_path.with_suffix(".zip")
+
+    def request_build(self) -> bool:
+        """Queue the training of this candidate on all rows; False when there is nothing to do."""
+        from webapp.experiments.tasks import build_model
+
+        claimable = [self.Artifact.NONE, self.Artifact.FAILED]
+        queued = Candidate.objects.filter(
+            pk=self.pk, state=self.State.COMPLETE, artifact__in=claimable
+        ).update(
+            artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=timezone.now()
+        )
+        self.refresh_from_db()
+        if queued:
+            transaction.on_commit(lambda: build_model.delay(self.pk))
+        return bool(queued)
+
+
+SORT_KEYS = {
+    "family": lambda c: c.family,
+    "fit_seconds": lambda c: c.fit_seconds or 0,
+    "predict_ms_per_1k": lambda c: c.predict_ms_per_1k or 0,
+    "model_id": lambda c: c.model_id,
+}

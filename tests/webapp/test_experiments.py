@@ -1,0 +1,428 @@
+"""Experiments: launch, training on a worker (eager here), progress, cancel, recovery, pages.
+
+Runs use the real engine on the shipped customers table; ``quick_runs`` caps them at a few
+candidates so each takes seconds. The journey and killed-worker tests use a real worker.
+"""
+
+import json
+import os
+import subprocess
+import time
+import zipfile
+from datetime import timedelta
+from io import BytesIO
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+import automl
+from webapp.datasets.models import Dataset
+from webapp.datasets.tasks import ingest_dataset
+from webapp.experiments import tasks
+from webapp.experiments.models import Candidate, Experiment
+from webapp.lib.keys import artifact_signing_key
+
+# Committed data: the heartbeat thread and the worker use their own database connections.
+pytestmark = pytest.mark.django_db(transaction=True)
+CUSTOMERS = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch):
+    """Tasks sent to the broker, kept here: the suite's real worker must not take them.
+    Eager tasks (the ``eager`` fixture) still run in the test's process."""
+    from webapp.celery_app import app
+
+    send = mock.Mock()
+    monkeypatch.setattr(app, "send_task", send)
+    return send
+
+
+@pytest.fixture
+def dataset(alice):
+    upload = SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
+    dataset = Dataset.create_from_upload(alice, upload)
+    ingest_dataset(dataset.pk)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready", dataset.error
+    return dataset
+
+
+@pytest.fixture
+def quick_runs(monkeypatch, settings):
+    """Runs stop after four candidates, and beat often, so each test takes seconds."""
+    settings.HEARTBEAT_SECONDS = 0.05
+    engine_settings = Experiment.engine_settings
+    monkeypatch.setattr(
+        Experiment, "engine_settings", lambda self: {**engine_settings(self), "n_trials": 4}
+    )
+
+
+def launch(client, dataset, **fields):
+    data = {
+        "target": "churned", "task": "auto", "metric": "auto", "time_budget": "60",
+        "validation": "cv", "n_splits": "3", "holdout_size": "0.2",
+        "families": ["hist_gradient_boosting", "linear", "random_forest"], **fields,
+    }  # fmt: skip
+    return client.post(reverse("experiments:new", args=[dataset.pk]), data)
+
+
+@pytest.fixture
+def finished(client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = launch(client, dataset)
+    assert response.status_code == 302, response.content
+    experiment = Experiment.objects.get()
+    assert experiment.status == "finished", experiment.error
+    return experiment
+
+
+def test_a_run_fills_the_leaderboard_and_builds_the_best_model(finished):
+    experiment = finished
+    assert (experiment.detected_task, experiment.metric_name) == ("binary", "roc_auc")
+    assert experiment.n_trials == 4 == experiment.candidates.count()
+    assert experiment.attempts == 1 and experiment.finished and experiment.started
+    board = experiment.leaderboard()
+    done = [c for c in board if c.state == "complete"]
+    assert done and [c.rank for c in done] == list(range(1, len(done) + 1))
+    assert [c.score for c in done] == sorted((c.score for c in done), reverse=True)
+    best = experiment.best
+    assert best == done[0]
+    assert board[0].is_best
+    assert best.evaluation["task"] == "binary" and 0 <= best.evaluation["roc"]["auc"] <= 1
+    # The best was built on all rows: a signed artifact, importance measured per column.
+    model = automl.load(best.artifact_path, signing_key=artifact_signing_key())
+    assert model.info["model_id"] == best.model_id
+    assert best.artifact == "ready" and {r["column"] for r in best.importance} == {
+        c["name"] for c in model.schema
+    }
+    with zipfile.ZipFile(best.archive_path) as archive:
+        assert "manifest.json" in archive.namelist()
+    assert experiment.pipelines["linear"] and "scaled" in " ".join(experiment.pipelines["linear"])
+
+
+def test_progress_is_recorded_as_candidates_finish(
+    client, alice, dataset, eager, quick_runs, monkeypatch, django_capture_on_commit_callbacks
+):
+    seen = []
+    record = tasks.Recorder.__call__
+
+    def spy(self, event):
+        record(self, event)
+        if event.kind == "candidate_finished":
+            row = Experiment.objects.get(pk=self.experiment.pk)
+            seen.append((row.status, row.n_trials, row.candidates.count()))
+
+    monkeypatch.setattr(tasks.Recorder, "__call__", spy)
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        launch(client, dataset)
+    assert seen == [("running", n, n) for n in range(1, 5)]
+
+
+def test_cancel_stops_the_run_and_keeps_finished_models(
+    client, alice, dataset, eager, quick_runs, monkeypatch, django_capture_on_commit_callbacks
+):
+    record = tasks.Recorder.__call__
+
+    def cancel_after_first(self, event):
+        record(self, event)
+        if event.kind == "candidate_finished":
+            Experiment.objects.get(pk=self.experiment.pk).request_cancel()
+            time.sleep(0.3)  # a few heartbeats
+
+    monkeypatch.setattr(tasks.Recorder, "__call__", cancel_after_first)
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        launch(client, dataset)
+    experiment = Experiment.objects.get()
+    assert experiment.status == "cancelled"
+    assert experiment.candidates.count() < 4
+    assert experiment.best and experiment.best.artifact == "ready"
+
+
+def test_cancelling_a_queued_run_ends_it_at_once(client, alice, dataset, quick_runs):
+    client.force_login(alice)
+    launch(client, dataset)  # not committed: no worker sees it
+    experiment = Experiment.objects.get()
+    client.post(reverse("experiments:cancel", args=[experiment.pk]))
+    experiment.refresh_from_db()
+    assert experiment.status == "cancelled" and experiment.finished
+    assert not experiment.claim(experiment.task_id)
+
+
+def test_engine_errors_fail_the_run_in_plain_words(
+    client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        # customer_id is unique: every class has a single row.
+        launch(client, dataset, target="customer_id", task="multiclass", metric="log_loss")
+    experiment = Experiment.objects.get()
+    assert experiment.status == "failed"
+    assert "single row" in experiment.error
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def running(experiment, *, runner, heartbeat_age=0, attempts=1):
+    Experiment.objects.filter(pk=experiment.pk).update(
+        status="running",
+        runner=runner,
+        attempts=attempts,
+        heartbeat=timezone.now() - timedelta(seconds=heartbeat_age),
+        started=timezone.now(),
+    )
+    experiment.refresh_from_db()
+    return experiment
+
+
+@pytest.fixture
+def queued(alice, dataset):
+    experiment = Experiment.objects.create(owner=alice, dataset=dataset, target="churned")
+    experiment.task_id = "task-1"
+    experiment.save()
+    return experiment
+
+
+def test_a_redelivered_task_retakes_a_run_whose_process_died(queued):
+    host = os.uname().nodename
+    experiment = running(queued, runner=f"{host}:{_dead_pid()}")
+    Candidate.objects.create(experiment=experiment, model_id="m001", family="linear",
+                             state="complete", score=0.5)  # fmt: skip
+    assert experiment.claim("task-1")
+    assert experiment.attempts == 2 and experiment.runner.endswith(f":{os.getpid()}")
+    assert not experiment.candidates.exists()  # it starts afresh
+
+
+def test_a_duplicate_task_leaves_a_live_run_alone(queued):
+    experiment = running(queued, runner=f"{os.uname().nodename}:{os.getpid()}")
+    assert not experiment.claim("task-1")
+    assert not experiment.claim("another-task")
+
+
+def test_a_run_whose_worker_died_twice_fails_with_a_reason(queued):
+    experiment = running(queued, runner=f"{os.uname().nodename}:{_dead_pid()}", attempts=2)
+    assert not experiment.claim("task-1")
+    experiment.refresh_from_db()
+    assert experiment.status == "failed" and "out of memory" in experiment.error
+
+
+def test_the_reaper_requeues_a_dead_run_once_then_fails_it(queued, settings):
+    settings.HEARTBEAT_TIMEOUT = 30
+    dead = f"{os.uname().nodename}:{_dead_pid()}"
+    experiment = running(queued, runner=dead, heartbeat_age=60)
+    with mock.patch.object(tasks.train_experiment, "apply_async") as send:
+        tasks.reap_experiments()
+    experiment.refresh_from_db()
+    assert experiment.status == "queued" and experiment.task_id != "task-1"
+    send.assert_called_once_with((experiment.pk,), task_id=experiment.task_id)
+    assert not experiment.claim("task-1")  # the old message, if it ever comes back, is ignored
+
+    running(experiment, runner=dead, heartbeat_age=60, attempts=2)
+    tasks.reap_experiments()
+    experiment.refresh_from_db()
+    assert experiment.status == "failed" and "stopped 2 times" in experiment.error
+
+
+def test_the_reaper_spares_fresh_heartbeats_and_live_processes(queued, settings):
+    settings.HEARTBEAT_TIMEOUT = 30
+    host = os.uname().nodename
+    experiment = running(queued, runner=f"{host}:{_dead_pid()}", heartbeat_age=5)
+    tasks.reap_experiments()
+    experiment.refresh_from_db()
+    assert experiment.status == "running"  # the heartbeat is recent: redelivery comes first
+    experiment = running(queued, runner=f"{host}:{os.getpid()}", heartbeat_age=600)
+    tasks.reap_experiments()
+    experiment.refresh_from_db()
+    assert experiment.status == "running"  # slow, but its process lives
+
+
+def test_pages_show_the_leaderboard_model_charts_and_comparison(client, finished):
+    experiment = finished
+    page = client.get(reverse("experiments:detail", args=[experiment.pk])).content.decode()
+    assert 'id="leaderboard"' in page and "badge-best" in page
+    assert "Score against training time" in page
+    assert "every 1s" not in page  # a finished run stops polling
+    best = experiment.best
+    page = client.get(reverse("experiments:model", args=[best.pk])).content.decode()
+    for expected in ("ROC curve", "Precision and recall", 'class="confusion"',
+                     "Column importance", "Download model"):  # fmt: skip
+        assert expected in page, expected
+    two = [c.pk for c in experiment.leaderboard() if c.state == "complete"][:2]
+    response = client.get(reverse("experiments:compare", args=[experiment.pk]), {"models": two})
+    assert response.status_code == 200
+    assert response.content.decode().count("<th><a href") == 2
+    bad = client.get(reverse("experiments:compare", args=[experiment.pk]), {"models": two[:1]})
+    assert bad.status_code == 400
+
+
+def test_the_leaderboard_sorts_by_a_column(client, finished):
+    url = reverse("experiments:detail", args=[finished.pk])
+    board = finished.leaderboard("fit_seconds")
+    done = [c.fit_seconds for c in board if c.state == "complete"]
+    assert done == sorted(done)
+    assert client.get(url, {"sort": "fit_seconds"}).status_code == 200
+
+
+def test_download_and_build_other_models(
+    client, finished, eager, django_capture_on_commit_callbacks
+):
+    other = next(c for c in finished.leaderboard() if c.state == "complete" and not c.is_best)
+    assert client.get(reverse("experiments:artifact", args=[other.pk])).status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("experiments:build", args=[other.pk]))
+    other.refresh_from_db()
+    assert other.artifact == "ready" and other.importance
+    response = client.get(reverse("experiments:artifact", args=[other.pk]))
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["model_id"] == other.model_id and manifest["family"] == other.family
+
+
+def test_others_get_404_everywhere(client, bob, finished):
+    client.force_login(bob)
+    best = finished.best
+    for url in (
+        reverse("experiments:detail", args=[finished.pk]),
+        reverse("experiments:model", args=[best.pk]),
+        reverse("experiments:artifact", args=[best.pk]),
+        f"/api/v1/experiments/{finished.pk}",
+        f"/api/v1/models/{best.pk}",
+        f"/api/v1/models/{best.pk}/artifact",
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(reverse("experiments:cancel", args=[finished.pk])).status_code == 404
+    assert (
+        reverse("experiments:detail", args=[finished.pk])
+        not in client.get(reverse("experiments:index")).content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"time_budget": "5"}, "time_budget", "between 10 seconds"),
+        ({"time_budget": "custom", "custom_minutes": "600"}, "time_budget", "between"),
+        ({"exclude": ["churned"]}, "exclude", "cannot be left out"),
+        ({"metric": "rmse"}, "metric", "does not score binary"),
+        ({"validation": "time"}, "time_column", "needs a date column"),
+        ({"target": "nope"}, "target", "not one of the available choices"),
+        ({"families": []}, "families", "at least one model family"),
+    ],
+)
+def test_the_form_explains_bad_settings(client, alice, dataset, fields, field, message):
+    dataset.choose_target("churned")
+    dataset.target_profile = {"target": "churned", "task": "binary"}
+    dataset.save()
+    client.force_login(alice)
+    response = launch(client, dataset, **fields)
+    assert response.status_code == 200
+    assert message in str(response.context["form"].errors[field])
+    assert not Experiment.objects.exists()
+
+
+def test_the_form_uses_defaults_and_a_custom_budget(client, alice, dataset):
+    client.force_login(alice)
+    page = client.get(reverse("experiments:new", args=[dataset.pk])).content.decode()
+    assert "Quick · 1 min" in page and "ROC AUC" in page
+    launch(client, dataset, time_budget="custom", custom_minutes="2.5", validation="time",
+           time_column="signup_date")  # fmt: skip
+    experiment = Experiment.objects.get()
+    assert experiment.time_budget == 150 and experiment.engine_settings()["time_column"] == (
+        "signup_date"
+    )
+
+
+def test_a_dataset_not_ready_cannot_be_trained_on(client, alice, dataset):
+    Dataset.objects.filter(pk=dataset.pk).update(status="processing")
+    client.force_login(alice)
+    response = client.get(reverse("experiments:new", args=[dataset.pk]))
+    assert response.status_code == 302
+
+
+# The JSON API.
+def api(client, method, url, body=None):
+    kwargs = {"content_type": "application/json", "data": json.dumps(body)} if body else {}
+    return getattr(client, method)(f"/api/v1{url}", **kwargs)
+
+
+def test_api_launches_reports_and_downloads(
+    client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(client, "post", "/experiments",
+                       {"dataset": dataset.pk, "target": "churned", "time_budget": 30,
+                        "validation": {"method": "holdout", "holdout": 0.25}})  # fmt: skip
+    assert response.status_code == 201, response.content
+    experiment_id = response.json()["id"]
+    body = api(client, "get", f"/experiments/{experiment_id}").json()
+    assert body["status"] == "finished" and body["task"] == "binary"
+    assert body["progress"]["trials"] == 4 and body["progress"]["budget"] == 30
+    best = body["best_model_id"]
+    assert body["leaderboard"][0]["model_id"] == best and body["leaderboard"][0]["rank"] == 1
+    model = api(client, "get", f"/models/{best}").json()
+    assert model["artifact"] == "ready" and model["evaluation"]["roc"]["auc"] > 0
+    assert model["metric"] == "roc_auc"
+    download = client.get(f"/api/v1/models/{best}/artifact")
+    assert download.status_code == 200 and download["Content-Type"] == "application/zip"
+    other = next(r["model_id"] for r in body["leaderboard"] if r["rank"] == 2)
+    assert client.get(f"/api/v1/models/{other}/artifact").status_code == 409
+    listing = api(client, "get", "/experiments").json()
+    assert [e["id"] for e in listing] == [experiment_id]
+    assert api(client, "delete", f"/experiments/{experiment_id}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "message"),
+    [
+        ({"dataset": 999_999}, ["dataset"], "no dataset"),
+        ({"target": "nope"}, ["target"], "not one of the available choices"),
+        ({"time_budget": 100_000}, ["time_budget"], "between"),
+        ({"validation": {"method": "time"}}, ["validation", "time_column"], "date column"),
+        ({"families": ["nope"]}, ["families"], "not one of the available choices"),
+    ],
+)
+def test_api_rejects_bad_launches_naming_the_field(client, alice, dataset, body, loc, message):
+    client.force_login(alice)
+    response = api(client, "post", "/experiments",
+                   {"dataset": dataset.pk, "target": "churned", **body})  # fmt: skip
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(e["loc"][2:] == loc and message in e["msg"] for e in errors), errors
+
+
+def test_api_refuses_a_dataset_not_ready(client, alice, dataset):
+    Dataset.objects.filter(pk=dataset.pk).update(status="failed")
+    client.force_login(alice)
+    response = api(client, "post", "/experiments", {"dataset": dataset.pk, "target": "churned"})
+    assert response.status_code == 422 and "failed" in response.json()["detail"][0]["msg"]
+
+
+def test_api_cancel(client, alice, dataset):
+    client.force_login(alice)
+    response = api(client, "post", "/experiments", {"dataset": dataset.pk, "target": "churned"})
+    experiment_id = response.json()["id"]
+    body = api(client, "post", f"/experiments/{experiment_id}/cancel").json()
+    assert body["status"] == "cancelled"
+
+
+def test_api_is_in_the_openapi_schema(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/experiments", "/api/v1/experiments/{experiment_id}",
+        "/api/v1/experiments/{experiment_id}/cancel", "/api/v1/models/{model_id}",
+        "/api/v1/models/{model_id}/artifact", "/api/v1/models/{model_id}/build",
+    ):  # fmt: skip
+        assert path in paths, path
