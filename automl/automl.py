@@ -210,7 +210,10 @@ class AutoML:
             warnings.simplefilter("ignore")
             pipeline.fit(prepared.X.iloc[train], prepared.y[train])
         model = self._refit(candidate, prepared)
-        model.info["importance"] = self._importance(prepared, pipeline, valid, None)
+        # As long as a few fits: enough for most tables, bounded for very wide ones.
+        allowance = max(IMPORTANCE_SECONDS, 3 * (candidate.get("fit_seconds") or 0))
+        deadline = time.monotonic() + allowance
+        model.info["importance"] = self._importance(prepared, pipeline, valid, deadline)
         return model
 
     def _prepare(self, data: pd.DataFrame) -> _Prepared:

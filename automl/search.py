@@ -215,7 +215,9 @@ class Search:
         learner = LEARNERS[candidate.family]
         is_classifier = self.profile.task != "regression"
         width = len(classes) if is_classifier else None
-        candidate._oof = np.full((len(y), width) if is_classifier else len(y), np.nan)
+        # float32: a chart needs no more, and many classes times many rows add up.
+        shape = (len(y), width) if is_classifier else len(y)
+        candidate._oof = np.full(shape, np.nan, dtype=np.float32)
         fit_times, predict_rates = [], []
         try:
             for step, (train, valid) in enumerate(self.splits):
@@ -280,10 +282,14 @@ class Search:
                 candidate.test_score = self.metric(y_test, averaged, classes)
             # A holdout validates some rows only: the charts show those.
             seen = ~np.isnan(candidate._oof.reshape(len(y), -1)).any(axis=1)
-            evaluation = evaluate(
-                self.profile.task, y[seen], candidate._oof[seen],
-                classes if self.class_labels is None else self.class_labels, seed=self.seed,
-            )  # fmt: skip
+            labels = classes if self.class_labels is None else self.class_labels
+            try:
+                evaluation = evaluate(
+                    self.profile.task, y[seen], candidate._oof[seen].astype(float), labels,
+                    seed=self.seed,
+                )  # fmt: skip
+            except Exception:  # charts are a bonus: never lose a model over them
+                logger.exception("Evaluating candidate %s failed", candidate.model_id)
         candidate._test_predictions, candidate._oof = [], None
         self._emit("candidate_finished", {"row": candidate.to_row(), "evaluation": evaluation})
         if candidate.state == "complete" and (

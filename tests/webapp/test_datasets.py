@@ -157,14 +157,27 @@ def test_reingest_with_corrected_options(client, alice, eager, django_capture_on
     assert dataset.preview["rows"][0][0] == "1,5"
 
 
-def test_delete_removes_the_row_and_files(client, ready):
+def test_delete_removes_the_row_and_files(client, ready, django_capture_on_commit_callbacks):
+    from webapp.experiments.models import Experiment
+
     client.force_login(ready.owner)
-    directory = ready.directory
-    assert directory.exists()
-    response = client.post(reverse("datasets:delete", args=[ready.pk]))
+    experiment = Experiment.objects.create(
+        owner=ready.owner, dataset=ready, target="bought", status="running"
+    )
+    experiment.directory.mkdir(parents=True)
+    response = client.post(reverse("datasets:delete", args=[ready.pk]), follow=True)
+    assert "An experiment is training on this dataset" in response.content.decode()
+    assert Dataset.objects.exists()  # refused while a run uses the data
+    assert client.delete(f"/api/v1/datasets/{ready.pk}").status_code == 409
+    experiment.status = "finished"
+    experiment.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("datasets:delete", args=[ready.pk]))
     assert response.status_code == 302
-    assert not Dataset.objects.exists()
-    assert not directory.exists()
+    assert not Dataset.objects.exists() and not Experiment.objects.exists()
+    assert not ready.directory.exists()
+    assert not experiment.directory.exists()  # the experiments' models go with the data
 
 
 def test_others_get_404_everywhere(client, ready, bob):

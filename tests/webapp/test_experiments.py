@@ -23,7 +23,7 @@ import automl
 from webapp.datasets.models import Dataset
 from webapp.datasets.tasks import ingest_dataset
 from webapp.experiments import tasks
-from webapp.experiments.models import Candidate, Experiment
+from webapp.experiments.models import Candidate, Experiment, runner_name
 from webapp.lib.keys import artifact_signing_key
 
 # Committed data: the heartbeat thread and the worker use their own database connections.
@@ -196,22 +196,48 @@ def queued(alice, dataset):
 
 def test_a_redelivered_task_retakes_a_run_whose_process_died(queued):
     host = os.uname().nodename
-    experiment = running(queued, runner=f"{host}:{_dead_pid()}")
+    experiment = running(queued, runner=f"{host}:{_dead_pid()}:1")
     Candidate.objects.create(experiment=experiment, model_id="m001", family="linear",
                              state="complete", score=0.5)  # fmt: skip
     assert experiment.claim("task-1")
-    assert experiment.attempts == 2 and experiment.runner.endswith(f":{os.getpid()}")
+    assert experiment.attempts == 2 and experiment.runner == runner_name()
     assert not experiment.candidates.exists()  # it starts afresh
 
 
 def test_a_duplicate_task_leaves_a_live_run_alone(queued):
-    experiment = running(queued, runner=f"{os.uname().nodename}:{os.getpid()}")
+    experiment = running(queued, runner=runner_name())
     assert not experiment.claim("task-1")
     assert not experiment.claim("another-task")
 
 
+def test_a_reused_process_id_is_not_taken_for_the_runner(queued):
+    # After a container restart, a new process can get the dead runner's id.
+    host, pid, started = runner_name().split(":")
+    experiment = running(queued, runner=f"{host}:{pid}:{int(started) - 1}")
+    assert experiment.runner_lost()
+    assert experiment.claim("task-1")
+
+
+def test_a_launch_the_queue_refuses_fails_in_plain_words(client, alice, dataset, sent):
+    sent.side_effect = ConnectionError("Redis is down")
+    client.force_login(alice)
+    launch(client, dataset)
+    experiment = Experiment.objects.get()
+    assert experiment.status == "failed" and "could not be reached" in experiment.error
+
+
+def test_models_of_data_read_again_are_not_rebuilt(finished, eager):
+    other = next(c for c in finished.leaderboard() if c.state == "complete" and not c.is_best)
+    os.utime(finished.dataset.parquet_path)  # as a new ingestion would
+    Experiment.objects.filter(pk=finished.pk).update(created=timezone.now() - timedelta(1))
+    other.request_build()
+    tasks.build_model(other.pk)
+    other.refresh_from_db()
+    assert other.artifact == "failed" and "read again" in other.artifact_error
+
+
 def test_a_run_whose_worker_died_twice_fails_with_a_reason(queued):
-    experiment = running(queued, runner=f"{os.uname().nodename}:{_dead_pid()}", attempts=2)
+    experiment = running(queued, runner=f"{os.uname().nodename}:{_dead_pid()}:1", attempts=2)
     assert not experiment.claim("task-1")
     experiment.refresh_from_db()
     assert experiment.status == "failed" and "out of memory" in experiment.error
@@ -219,7 +245,7 @@ def test_a_run_whose_worker_died_twice_fails_with_a_reason(queued):
 
 def test_the_reaper_requeues_a_dead_run_once_then_fails_it(queued, settings):
     settings.HEARTBEAT_TIMEOUT = 30
-    dead = f"{os.uname().nodename}:{_dead_pid()}"
+    dead = f"{os.uname().nodename}:{_dead_pid()}:1"
     experiment = running(queued, runner=dead, heartbeat_age=60)
     with mock.patch.object(tasks.train_experiment, "apply_async") as send:
         tasks.reap_experiments()
@@ -237,11 +263,11 @@ def test_the_reaper_requeues_a_dead_run_once_then_fails_it(queued, settings):
 def test_the_reaper_spares_fresh_heartbeats_and_live_processes(queued, settings):
     settings.HEARTBEAT_TIMEOUT = 30
     host = os.uname().nodename
-    experiment = running(queued, runner=f"{host}:{_dead_pid()}", heartbeat_age=5)
+    experiment = running(queued, runner=f"{host}:{_dead_pid()}:1", heartbeat_age=5)
     tasks.reap_experiments()
     experiment.refresh_from_db()
     assert experiment.status == "running"  # the heartbeat is recent: redelivery comes first
-    experiment = running(queued, runner=f"{host}:{os.getpid()}", heartbeat_age=600)
+    experiment = running(queued, runner=runner_name(), heartbeat_age=600)
     tasks.reap_experiments()
     experiment.refresh_from_db()
     assert experiment.status == "running"  # slow, but its process lives
@@ -262,8 +288,9 @@ def test_pages_show_the_leaderboard_model_charts_and_comparison(client, finished
     response = client.get(reverse("experiments:compare", args=[experiment.pk]), {"models": two})
     assert response.status_code == 200
     assert response.content.decode().count("<th><a href") == 2
-    bad = client.get(reverse("experiments:compare", args=[experiment.pk]), {"models": two[:1]})
-    assert bad.status_code == 400
+    compare = reverse("experiments:compare", args=[experiment.pk])
+    for models in (two[:1], [two[0], two[0]], [two[0], "²"], [two[0], "-1"]):
+        assert client.get(compare, {"models": models}).status_code == 400, models
 
 
 def test_the_leaderboard_sorts_by_a_column(client, finished):
@@ -313,7 +340,11 @@ def test_others_get_404_everywhere(client, bob, finished):
     ("fields", "field", "message"),
     [
         ({"time_budget": "5"}, "time_budget", "between 10 seconds"),
+        ({"time_budget": "inf"}, "time_budget", "between"),
+        ({"time_budget": "soon"}, "time_budget", "as a number"),
         ({"time_budget": "custom", "custom_minutes": "600"}, "time_budget", "between"),
+        ({"time_budget": "custom", "custom_minutes": "1e308"}, "time_budget", "between"),
+        ({"time_budget": "custom"}, "time_budget", "between"),
         ({"exclude": ["churned"]}, "exclude", "cannot be left out"),
         ({"metric": "rmse"}, "metric", "does not score binary"),
         ({"validation": "time"}, "time_column", "needs a date column"),

@@ -7,7 +7,7 @@ from datetime import datetime
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from webapp.datasets.models import Dataset
+from webapp.datasets.models import IN_USE, Dataset
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import limit_message, too_large
 
@@ -111,7 +111,14 @@ def update_columns(request, dataset_id: int, payload: ColumnsIn):
     return dataset
 
 
-@router.delete("/datasets/{dataset_id}", response={204: None}, summary="Delete a dataset and files")
+@router.delete(
+    "/datasets/{dataset_id}",
+    response={204: None, 409: Message},
+    summary="Delete a dataset, its files and its experiments",
+)
 def delete_dataset(request, dataset_id: int):
-    get_owned_or_404(Dataset, request.user, pk=dataset_id).delete()
+    dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
+    if dataset.in_use:
+        return Status(409, {"detail": IN_USE})
+    dataset.delete()
     return Status(204, None)

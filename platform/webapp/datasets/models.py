@@ -7,10 +7,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from automl.kinds import KINDS
 from automl.profiling import suggest_targets
+from webapp.lib.files import remove_directory_on_commit
 from webapp.lib.ownership import OwnedModel
 
 # What the engine's reader accepts, by the end of the client's file name.
@@ -18,6 +21,7 @@ from webapp.lib.ownership import OwnedModel
 KIND_CHOICES = (*KINDS, "excluded")
 # Ingestion of a 2 GB file takes minutes; far longer means the worker running it died.
 STALLED_AFTER = timedelta(minutes=15)
+IN_USE = "An experiment is training on this dataset: cancel it (or let it finish) first."
 # A file whose reading killed the worker twice would kill it again (most likely memory).
 MAX_ATTEMPTS = 2
 SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx")
@@ -83,6 +87,11 @@ class Dataset(OwnedModel):
         return self.status == self.Status.PROCESSING and age > STALLED_AFTER
 
     @property
+    def in_use(self) -> bool:
+        """Whether an experiment is queued or training on this data."""
+        return self.experiments.filter(status__in=["queued", "running"]).exists()
+
+    @property
     def is_final(self) -> bool:
         return self.status in (self.Status.READY, self.Status.FAILED)
 
@@ -135,6 +144,14 @@ class Dataset(OwnedModel):
         self.status = self.Status.UPLOADED
         self.save(update_fields=["status", "updated"])
         transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+
+    def read_after(self, moment) -> bool:
+        """Whether the file was read (again) after ``moment``: its data may have changed."""
+        try:
+            modified = self.parquet_path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return modified > moment.timestamp()
 
     def _fail_lost_worker(self) -> None:
         self.mark_failed(
@@ -206,12 +223,6 @@ class Dataset(OwnedModel):
         self.status, self.error = self.Status.FAILED, reason
         self.save(update_fields=["status", "error", "updated"])
 
-    def delete(self, *args, **kwargs):
-        directory = self.directory
-        result = super().delete(*args, **kwargs)
-        shutil.rmtree(directory, ignore_errors=True)
-        return result
-
     # Reading the profile as the page and the API show it.
     def columns(self) -> list[dict]:
         """The profile's columns with the analyst's corrections applied."""
@@ -234,6 +245,12 @@ class Dataset(OwnedModel):
     def warnings(self) -> list[dict]:
         source = self.target_profile or self.profile or {}
         return source.get("warnings", [])
+
+
+@receiver(post_delete, sender=Dataset)
+def _remove_files(sender, instance: Dataset, **kwargs) -> None:
+    # A signal, not delete(): deleting a user deletes their datasets in bulk.
+    remove_directory_on_commit(instance.directory)
 
 
 def suffix_of(filename: str) -> str:

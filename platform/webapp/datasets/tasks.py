@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from automl import AutoMLError, Dialect, profile_parquet, read_table
@@ -83,8 +84,11 @@ def reap_datasets() -> None:
         status=Dataset.Status.PROCESSING, updated__lt=timezone.now() - STALLED_AFTER
     )
     for dataset in stalled:
-        logger.warning("Dataset %s stalled in processing; its worker is presumed lost", dataset.pk)
-        dataset.requeue_or_fail()
+        with transaction.atomic():  # look again under a lock: it may have ended since
+            row = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            if row.status == Dataset.Status.PROCESSING and row.is_stalled:
+                logger.warning("Dataset %s stalled in processing; its worker is lost", row.pk)
+                row.requeue_or_fail()
 
 
 def _store_as_parquet(dataset: Dataset) -> dict:

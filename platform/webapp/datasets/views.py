@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webapp.datasets.forms import DialectForm
-from webapp.datasets.models import KIND_CHOICES, Dataset
+from webapp.datasets.models import IN_USE, KIND_CHOICES, Dataset
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import limit_message, too_large
 
@@ -90,6 +90,9 @@ def set_target(request, dataset_id: int):
 @require_POST
 def reingest(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
+    if dataset.in_use:
+        messages.error(request, IN_USE)
+        return redirect("datasets:detail", dataset.pk)
     if "delimiter" not in request.POST:  # "Start again": detect the options afresh
         dataset.reingest(None)
         return redirect("datasets:detail", dataset.pk)
@@ -106,6 +109,9 @@ def reingest(request, dataset_id: int):
 @require_POST
 def delete(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
+    if dataset.in_use:
+        messages.error(request, IN_USE)
+        return redirect("datasets:detail", dataset.pk)
     dataset.delete()
     messages.success(request, f"Dataset “{dataset.name}” and its files were deleted.")
     return redirect("datasets:index")

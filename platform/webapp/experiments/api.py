@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from django.http import FileResponse
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import Candidate, Experiment
+from webapp.experiments.views import artifact_response
 from webapp.lib.ownership import get_owned_or_404
 
 router = Router(tags=["experiments"])
@@ -222,15 +221,9 @@ def delete_experiment(request, experiment_id: int):
     return Status(204, None)
 
 
-def _owned_model(request, model_id: int) -> Candidate:
-    return get_object_or_404(
-        Candidate.objects.select_related("experiment"), pk=model_id, experiment__owner=request.user
-    )
-
-
 @router.get("/models/{model_id}", response=ModelOut, summary="A model: metrics and chart data")
 def get_model(request, model_id: int):
-    return _owned_model(request, model_id)
+    return get_owned_or_404(Candidate, request.user, pk=model_id)
 
 
 @router.post(
@@ -239,7 +232,7 @@ def get_model(request, model_id: int):
     summary="Train a leaderboard model on all rows so it can be downloaded",
 )
 def build_model(request, model_id: int):
-    candidate = _owned_model(request, model_id)
+    candidate = get_owned_or_404(Candidate, request.user, pk=model_id)
     if candidate.state != Candidate.State.COMPLETE:
         return Status(409, {"detail": f"This model is {candidate.state}, not finished."})
     candidate.request_build()
@@ -253,8 +246,8 @@ def build_model(request, model_id: int):
     openapi_extra={"responses": {200: {"content": {"application/zip": {}}}}},
 )
 def download_model(request, model_id: int):
-    candidate = _owned_model(request, model_id)
-    if candidate.artifact != Candidate.Artifact.READY or not candidate.archive_path.exists():
+    candidate = get_owned_or_404(Candidate, request.user, pk=model_id)
+    if not candidate.is_downloadable:
         return Status(
             409,
             {
@@ -262,5 +255,4 @@ def download_model(request, model_id: int):
                 f"POST /api/v1/models/{candidate.pk}/build."
             },
         )
-    name = f"{candidate.experiment.name}-{candidate.model_id}.zip"
-    return FileResponse(candidate.archive_path.open("rb"), as_attachment=True, filename=name)
+    return artifact_response(candidate)

@@ -35,7 +35,6 @@ class ExperimentForm(forms.Form):
         initial=str(BUDGET_PRESETS["quick"]), label="Time budget",
         widget=forms.RadioSelect(choices=BUDGET_CHOICES),
     )  # fmt: skip
-    custom_minutes = forms.FloatField(required=False, min_value=0, label="Minutes")
     exclude = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, label="Leave out columns"
     )
@@ -90,23 +89,22 @@ class ExperimentForm(forms.Form):
         self.fields["name"].initial = f"{dataset.name} · {dataset.target}".rstrip(" ·")
 
     def clean_time_budget(self) -> int:
+        """Seconds, from a preset, a number of seconds (the API) or custom minutes (the page,
+        whose ``custom_minutes`` input only counts when "custom" is chosen)."""
         value = self.cleaned_data["time_budget"]
-        if value == "custom":
-            minutes = self.data.get("custom_minutes")
-            try:
-                value = float(minutes) * 60
-            except (TypeError, ValueError):
-                raise forms.ValidationError("Give the custom budget in minutes.") from None
         try:
-            seconds = round(float(value))
+            if value == "custom":
+                seconds = float(self.data.get("custom_minutes") or "nan") * 60
+            else:
+                seconds = float(value)
         except ValueError:
-            raise forms.ValidationError("Give the time budget in seconds.") from None
-        if not MIN_BUDGET <= seconds <= settings.MAX_TIME_BUDGET:
+            raise forms.ValidationError("Give the time budget as a number.") from None
+        if not MIN_BUDGET <= seconds <= settings.MAX_TIME_BUDGET:  # also False for nan
             raise forms.ValidationError(
                 f"The time budget must be between {MIN_BUDGET} seconds and "
                 f"{settings.MAX_TIME_BUDGET // 60} minutes ({settings.MAX_TIME_BUDGET} s)."
             )
-        return seconds
+        return round(seconds)
 
     def clean(self):
         cleaned = super().clean()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import logging
 import os
-import shutil
 import socket
 import uuid
 from datetime import timedelta
@@ -9,40 +9,57 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from webapp.datasets.models import Dataset
+from webapp.lib.files import remove_directory_on_commit
 from webapp.lib.ownership import OwnedModel
 
+logger = logging.getLogger(__name__)
+
+QUEUE_DOWN = "The job queue (Redis) could not be reached, so training never started. Try again."
 # A worker that dies twice on the same experiment will likely die again (out of memory).
 MAX_ATTEMPTS = 2
 BUDGET_PRESETS = {"quick": 60, "balanced": 300, "thorough": 1800}
-MIN_BUDGET, MAX_BUDGET = 10, 24 * 3600
+MIN_BUDGET = 10
 
 
 def runner_name() -> str:
-    """This process, as written on the experiment it runs: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as written on the experiment it runs: ``host:pid:start time``."""
+    fields = _proc_fields(os.getpid())
+    return f"{socket.gethostname()}:{os.getpid()}:{fields[19] if fields else 0}"
+
+
+def _proc_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name; None when unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def _runner_alive(runner: str) -> bool | None:
-    """Whether the process named ``runner`` lives: None when it runs on another machine."""
-    host, _, pid = runner.rpartition(":")
+    """Whether the process named ``runner`` still runs: None when it ran on another machine."""
+    host, _, rest = runner.partition(":")
+    pid, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    fields = _proc_fields(int(pid))
+    if fields is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:  # no /proc on this system: ask the kernel
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    # A killed process whose parent died too stays a zombie where nothing reaps orphans
-    # (a container without an init): it exists, but runs nothing.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+    # A zombie runs nothing (nothing reaps orphans in a container without an init), and
+    # another start time means the id was reused by a new process (a restarted container).
+    return fields[0] not in ("Z", "X") and fields[19] == started
 
 
 class Experiment(OwnedModel):
@@ -153,11 +170,21 @@ class Experiment(OwnedModel):
         """Queue the training on a worker once the row is committed."""
         from webapp.experiments.tasks import train_experiment
 
-        self.task_id = str(uuid.uuid4())
+        self.task_id, self.runner = str(uuid.uuid4()), ""
         self.status, self.error = self.Status.QUEUED, ""
         self.save()
         task_id = self.task_id
-        transaction.on_commit(lambda: train_experiment.apply_async((self.pk,), task_id=task_id))
+
+        def send():
+            try:
+                train_experiment.apply_async((self.pk,), task_id=task_id)
+            except Exception:  # the broker is down: say so rather than stay queued for ever
+                logger.exception("Could not queue experiment %s", self.pk)
+                Experiment.objects.filter(pk=self.pk, task_id=task_id).update(
+                    status=self.Status.FAILED, error=QUEUE_DOWN, finished=timezone.now()
+                )
+
+        transaction.on_commit(send)
 
     def claim(self, task_id: str) -> bool:
         """Take the run for this process: True when this task should train it now.
@@ -198,8 +225,8 @@ class Experiment(OwnedModel):
     def beat(self, runner: str) -> bool:
         """Record that ``runner`` still trains; False when it should stop: the user cancelled,
         or the run was handed to another worker."""
-        mine = Experiment.objects.filter(pk=self.pk, runner=runner, status=self.Status.RUNNING)
-        return bool(mine.update(heartbeat=timezone.now())) and not self.cancel_requested_now()
+        beating = self.mine(runner).update(heartbeat=timezone.now())
+        return bool(beating) and not self.cancel_requested_now()
 
     def cancel_requested_now(self) -> bool:
         return Experiment.objects.filter(pk=self.pk, cancel_requested=True).exists()
@@ -224,10 +251,13 @@ class Experiment(OwnedModel):
         else:
             self.launch()
 
+    def mine(self, runner: str) -> models.QuerySet:
+        """This run, as long as ``runner`` is the process training it: every write a worker
+        makes goes through it, so a process that lost the run changes nothing."""
+        return Experiment.objects.filter(pk=self.pk, runner=runner, status=self.Status.RUNNING)
+
     def finish(self, status: str, error: str = "") -> None:
-        Experiment.objects.filter(pk=self.pk, runner=self.runner).update(
-            status=status, error=error, finished=timezone.now()
-        )
+        self.mine(self.runner).update(status=status, error=error, finished=timezone.now())
         self.refresh_from_db()
 
     def _end(self, status: str, error: str = "") -> None:
@@ -242,20 +272,15 @@ class Experiment(OwnedModel):
             "columns, a sample of the rows, or on a machine with more memory.",
         )
 
-    def delete(self, *args, **kwargs):
-        directory = self.directory
-        result = super().delete(*args, **kwargs)
-        shutil.rmtree(directory, ignore_errors=True)
-        return result
-
     def leaderboard(self, sort: str = "rank") -> list[Candidate]:
         """Finished candidates best first (or by ``sort``), then pruned and failed ones."""
-        rows = list(self.candidates.all())
+        rows = list(self.candidates.defer("evaluation", "importance"))
         done = [c for c in rows if c.state == Candidate.State.COMPLETE]
         sign = -1 if self.greater_is_better else 1
         done.sort(key=lambda c: sign * c.score)
+        ranks = {c.pk: rank for rank, c in enumerate(done, 1)}
         for candidate in rows:
-            candidate.rank = done.index(candidate) + 1 if candidate in done else None
+            candidate.rank = ranks.get(candidate.pk)
             candidate.is_best = candidate.pk == self.best_id
         if sort in SORT_KEYS:
             done.sort(key=SORT_KEYS[sort])
@@ -264,6 +289,14 @@ class Experiment(OwnedModel):
 
 def heartbeat_timeout() -> timedelta:
     return timedelta(seconds=settings.HEARTBEAT_TIMEOUT)
+
+
+class CandidateQuerySet(models.QuerySet):
+    def owned_by(self, user) -> CandidateQuerySet:
+        """Candidates of ``user``'s experiments (``get_owned_or_404`` works with them)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(experiment__owner=user).select_related("experiment")
 
 
 class Candidate(models.Model):
@@ -300,6 +333,8 @@ class Candidate(models.Model):
     artifact_started = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
+    objects = CandidateQuerySet.as_manager()
+
     class Meta:
         ordering = ["created", "pk"]
         constraints = [
@@ -317,6 +352,10 @@ class Candidate(models.Model):
     def archive_path(self) -> Path:
         return self.artifact_path.with_suffix(".zip")
 
+    @property
+    def is_downloadable(self) -> bool:
+        return self.artifact == self.Artifact.READY and self.archive_path.exists()
+
     def request_build(self) -> bool:
         """Queue the training of this candidate on all rows; False when there is nothing to do."""
         from webapp.experiments.tasks import build_model
@@ -324,9 +363,7 @@ class Candidate(models.Model):
         claimable = [self.Artifact.NONE, self.Artifact.FAILED]
         queued = Candidate.objects.filter(
             pk=self.pk, state=self.State.COMPLETE, artifact__in=claimable
-        ).update(
-            artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=timezone.now()
-        )
+        ).update(artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=None)
         self.refresh_from_db()
         if queued:
             transaction.on_commit(lambda: build_model.delay(self.pk))
@@ -339,3 +376,9 @@ SORT_KEYS = {
     "predict_ms_per_1k": lambda c: c.predict_ms_per_1k or 0,
     "model_id": lambda c: c.model_id,
 }
+
+
+@receiver(post_delete, sender=Experiment)
+def _remove_files(sender, instance: Experiment, **kwargs) -> None:
+    # A signal, not delete(): deleting a dataset or a user deletes its experiments in bulk.
+    remove_directory_on_commit(instance.directory)

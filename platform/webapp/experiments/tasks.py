@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from automl import AutoML, AutoMLError
 from automl.features import describe_preprocessor
-from webapp.experiments.models import Candidate, Experiment, runner_name
+from webapp.experiments.models import Candidate, Experiment, heartbeat_timeout, runner_name
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,12 @@ def train_experiment(self, experiment_id: int) -> None:
                 should_stop=heartbeat.stopped,
             )
             del frame
+            mine = experiment.mine(experiment.runner)
+            if not mine.exists():  # the run was handed to another worker meanwhile
+                return
             best = experiment.candidates.get(model_id=run.model_.info["model_id"])
             save_model(best, run.model_)
-            Experiment.objects.filter(pk=experiment.pk).update(best=best)
+            mine.update(best=best)
             experiment.finish(Status.CANCELLED if run.cancelled_ else Status.FINISHED)
         except AutoMLError as err:
             cancelled = heartbeat.stopped() and experiment.cancel_requested_now()
@@ -71,15 +74,18 @@ def train_experiment(self, experiment_id: int) -> None:
 @shared_task
 def build_model(candidate_id: int) -> None:
     """Train one leaderboard candidate on all rows, so it can be downloaded and deployed."""
-    candidate = (
-        Candidate.objects.filter(pk=candidate_id, artifact=Candidate.Artifact.BUILDING)
-        .select_related("experiment__dataset")
-        .first()
-    )
+    building = Candidate.objects.filter(pk=candidate_id, artifact=Candidate.Artifact.BUILDING)
+    building.update(artifact_started=timezone.now())
+    candidate = building.select_related("experiment__dataset").first()
     if candidate is None:
         return
     experiment = candidate.experiment
     try:
+        if experiment.dataset.read_after(experiment.created):
+            raise AutoMLError(
+                "The dataset was read again after this experiment, so its models cannot be "
+                "trained again on the same data. Run a new experiment."
+            )
         frame = pd.read_parquet(experiment.dataset.parquet_path)
         row = {"model_id": candidate.model_id, "family": candidate.family,
                "params": candidate.params, "score": candidate.score,
@@ -98,7 +104,7 @@ def build_model(candidate_id: int) -> None:
 @shared_task
 def reap_experiments() -> None:
     """Re-queue once, or fail, runs whose worker stopped; fail builds that never ended."""
-    cutoff = timezone.now() - timedelta(seconds=settings.HEARTBEAT_TIMEOUT)
+    cutoff = timezone.now() - heartbeat_timeout()
     for experiment in Experiment.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff):
         with transaction.atomic():
             row = Experiment.objects.select_for_update().get(pk=experiment.pk)
@@ -133,7 +139,7 @@ class Recorder:
         self.experiment, self.run = experiment, run
 
     def __call__(self, event) -> None:
-        runs = Experiment.objects.filter(pk=self.experiment.pk, runner=self.experiment.runner)
+        runs = self.experiment.mine(self.experiment.runner)
         if event.kind == "search_started":
             profile = self.run.profile_
             runs.update(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from webapp.datasets.models import Dataset
@@ -71,17 +71,9 @@ def delete(request, experiment_id: int):
     return redirect("experiments:index")
 
 
-def _owned_candidate(request, candidate_id: int) -> Candidate:
-    return get_object_or_404(
-        Candidate.objects.select_related("experiment__dataset"),
-        pk=candidate_id,
-        experiment__owner=request.user,
-    )
-
-
 @login_required
 def model(request, candidate_id: int):
-    candidate = _owned_candidate(request, candidate_id)
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
     context = {"candidate": candidate, "experiment": candidate.experiment}
     if request.htmx and request.htmx.target == "model-artifact":
         return render(request, "experiments/_artifact.html", context)
@@ -91,16 +83,21 @@ def model(request, candidate_id: int):
 @login_required
 @require_POST
 def build(request, candidate_id: int):
-    candidate = _owned_candidate(request, candidate_id)
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
     candidate.request_build()
     return redirect("experiments:model", candidate.pk)
 
 
 @login_required
 def artifact(request, candidate_id: int):
-    candidate = _owned_candidate(request, candidate_id)
-    if candidate.artifact != Candidate.Artifact.READY or not candidate.archive_path.exists():
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
+    if not candidate.is_downloadable:
         raise Http404("This model has not been built yet.")
+    return artifact_response(candidate)
+
+
+def artifact_response(candidate: Candidate) -> FileResponse:
+    """The model's zip as a download named after its experiment."""
     name = f"{candidate.experiment.name}-{candidate.model_id}.zip"
     return FileResponse(candidate.archive_path.open("rb"), as_attachment=True, filename=name)
 
@@ -108,13 +105,13 @@ def artifact(request, candidate_id: int):
 @login_required
 def compare(request, experiment_id: int):
     experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
-    ids = request.GET.getlist("models")
-    if not 2 <= len(ids) <= MAX_COMPARED or not all(i.isdigit() for i in ids):
+    ids = set(request.GET.getlist("models"))
+    if not 2 <= len(ids) <= MAX_COMPARED or not all(i.isascii() and i.isdigit() for i in ids):
         return HttpResponseBadRequest(
             f"Pick between 2 and {MAX_COMPARED} models of the leaderboard to compare."
         )
     chosen = list(experiment.candidates.filter(pk__in=ids, state=Candidate.State.COMPLETE))
-    if len(chosen) != len(set(ids)):
+    if len(chosen) != len(ids):
         raise Http404("Some of these models are not finished models of this experiment.")
     ranks = {c.pk: c.rank for c in experiment.leaderboard()}
     for candidate in chosen:

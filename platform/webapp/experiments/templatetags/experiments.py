@@ -85,7 +85,7 @@ def validation_label(experiment) -> str:
 
 
 @register.filter
-def has_test_scores(experiment, leaderboard) -> bool:
+def has_test_scores(leaderboard) -> bool:
     return any(row.test_score is not None for row in leaderboard)
 
 
