@@ -23,6 +23,7 @@ import automl
 from webapp.datasets.models import Dataset
 from webapp.datasets.tasks import ingest_dataset
 from webapp.experiments import tasks
+from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import Candidate, Experiment, runner_name
 from webapp.lib.keys import artifact_signing_key
 
@@ -413,6 +414,23 @@ def test_api_launches_reports_and_downloads(
     listing = api(client, "get", "/experiments").json()
     assert [e["id"] for e in listing] == [experiment_id]
     assert api(client, "delete", f"/experiments/{experiment_id}").status_code == 204
+
+
+def test_rows_kept_aside_give_each_model_a_test_score(
+    client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = {"dataset": dataset.pk, "target": "churned", "keep_test": True}
+        experiment_id = api(client, "post", "/experiments", body).json()["id"]
+    experiment = Experiment.objects.get(pk=experiment_id)
+    assert experiment.test_size == 0.1
+    done = [c for c in experiment.leaderboard() if c.state == "complete"]
+    assert done and all(0 <= c.test_score <= 1 for c in done)
+    page = client.get(reverse("experiments:detail", args=[experiment_id])).content.decode()
+    assert "Test score" in page
+    # Small tables keep every row for training unless asked.
+    assert ExperimentForm(dataset).fields["keep_test"].initial is False
 
 
 @pytest.mark.parametrize(

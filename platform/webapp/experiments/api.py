@@ -9,7 +9,7 @@ from ninja import Field, Router, Schema, Status
 
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
-from webapp.experiments.models import Candidate, Experiment
+from webapp.experiments.models import TEST_MIN_ROWS, Candidate, Experiment
 from webapp.experiments.views import artifact_response
 from webapp.lib.ownership import get_owned_or_404
 
@@ -48,6 +48,11 @@ class ExperimentIn(Schema):
     families: list[str] | None = Field(None, description="Model families (default: all)")
     validation: ValidationIn = ValidationIn()
     name: str = ""
+    keep_test: bool | None = Field(
+        None,
+        description="Keep 10% of rows aside, scored once per model as `test_score` "
+        "(default: on for tables of 2,000 rows or more)",
+    )
 
 
 class Progress(Schema):
@@ -153,6 +158,11 @@ def create_experiment(request, payload: ExperimentIn):
         "holdout_size": payload.validation.holdout,
         "time_column": payload.validation.time_column or "",
     }
+    keep_test = payload.keep_test
+    if keep_test is None:
+        keep_test = (dataset.n_rows or 0) >= TEST_MIN_ROWS
+    if keep_test:
+        data["keep_test"] = "on"
     form = ExperimentForm(dataset, data)
     # Left out, the families default to all; sent empty, the form says one is needed.
     form.data["families"] = (

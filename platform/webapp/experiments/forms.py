@@ -7,7 +7,13 @@ from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
 from webapp.datasets.models import Dataset
-from webapp.experiments.models import BUDGET_PRESETS, MIN_BUDGET, Experiment
+from webapp.experiments.models import (
+    BUDGET_PRESETS,
+    MIN_BUDGET,
+    TEST_MIN_ROWS,
+    TEST_SHARE,
+    Experiment,
+)
 from webapp.experiments.templatetags.experiments import metric_label
 
 TASKS = [
@@ -54,6 +60,12 @@ class ExperimentForm(forms.Form):
         required=False, min_value=0.05, max_value=0.5, initial=0.2, label="Holdout share"
     )
     time_column = forms.ChoiceField(required=False, label="Date column")
+    keep_test = forms.BooleanField(
+        required=False,
+        label=f"Keep {TEST_SHARE:.0%} of the rows aside for a final test",
+        help_text="Each model is scored once on rows the search never saw: the score to expect "
+        "on new data. The models then learn from the other rows only.",
+    )
 
     def __init__(self, dataset: Dataset, *args, **kwargs):
         from automl.learners import LEARNERS
@@ -87,6 +99,7 @@ class ExperimentForm(forms.Form):
             "time_budget"
         ].help_text = f"How long to search. Up to {max_minutes:g} minutes on this server."
         self.fields["name"].initial = f"{dataset.name} · {dataset.target}".rstrip(" ·")
+        self.fields["keep_test"].initial = (dataset.n_rows or 0) >= TEST_MIN_ROWS
 
     def clean_time_budget(self) -> int:
         """Seconds, from a preset, a number of seconds (the API) or custom minutes (the page,
@@ -144,6 +157,7 @@ class ExperimentForm(forms.Form):
             n_splits=data["n_splits"] or 5,
             holdout_size=data["holdout_size"] or 0.2,
             time_column=data["time_column"] or "",
+            test_size=TEST_SHARE if data["keep_test"] else None,
         )
         experiment.launch()
         return experiment

@@ -23,6 +23,8 @@ QUEUE_DOWN = "The job queue (Redis) could not be reached, so training never star
 # A worker that dies twice on the same experiment will likely die again (out of memory).
 MAX_ATTEMPTS = 2
 BUDGET_PRESETS = {"quick": 60, "balanced": 300, "thorough": 1800}
+# Tables this large keep TEST_SHARE of their rows aside by default, enough for a stable score.
+TEST_MIN_ROWS, TEST_SHARE = 2000, 0.1
 MIN_BUDGET = 10
 
 
@@ -96,6 +98,8 @@ class Experiment(OwnedModel):
     validation = models.CharField(max_length=8, choices=Validation.choices, default="cv")
     n_splits = models.PositiveSmallIntegerField(default=5)
     holdout_size = models.FloatField(default=0.2)
+    # A share of rows kept out of the search and scored once per model: an honest estimate.
+    test_size = models.FloatField(null=True, blank=True)
     time_column = models.CharField(max_length=255, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -159,6 +163,7 @@ class Experiment(OwnedModel):
             "validation": self.validation,
             "n_splits": self.n_splits,
             "holdout_size": self.holdout_size,
+            "test_size": self.test_size,
             "time_column": self.time_column or None,
             "kinds": overrides,
             "exclude": sorted(excluded - {self.target}),

@@ -554,6 +554,7 @@ def _hbar_row(
             label, name, _f(layout.bar_left), _f(y + 14),
         )  # fmt: skip
     x0, x1 = sorted((axis(0), axis(value)))
+    # The spread is in the hover title and the whisker: beside the bar it would not fit.
     text = number(value) + (f" ± {number(abs(error))}" if error else "")
     whisker = EMPTY
     if error:
@@ -567,7 +568,7 @@ def _hbar_row(
         '<rect class="hbar-bar{}" x="{}" y="{}" width="{}" height="12"/>{}'
         '<text class="hbar-value" x="{}" y="{}">{}</text></g>',
         label, text, name, " hbar-negative" if value < 0 else "", _f(x0), _f(y + 4),
-        _f(max(x1 - x0, 0.5)), whisker, _f(layout.value_left), _f(y + 14), text,
+        _f(max(x1 - x0, 0.5)), whisker, _f(layout.value_left), _f(y + 14), number(value),
     )  # fmt: skip
 
 

@@ -35,9 +35,11 @@ def percent_value(share) -> str:
 
 @register.filter
 def duration(seconds) -> str:
-    """``0.4 s``, ``12 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    """``40 ms``, ``2.4 s``, ``12 s``, ``3 min 05 s``, ``1 h 02 min``."""
     if seconds is None:
         return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 60:
