@@ -13,9 +13,24 @@ from ninja.security import django_auth
 from webapp.accounts.api import TokenAuth
 from webapp.accounts.api import router as accounts_router
 from webapp.datasets.api import router as datasets_router
+from webapp.deployments.api import router as deployments_router
 from webapp.experiments.api import router as experiments_router
 
-api = NinjaAPI(
+
+class PlatformAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        # The prediction endpoints check a deployment's key themselves (an unknown deployment
+        # is a 404 before any key is looked at), so ninja cannot declare the scheme for them.
+        schema["components"].setdefault("securitySchemes", {})["DeploymentKey"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A deployment's key, shown when it is created: `dep_...`",
+        }
+        return schema
+
+
+api = PlatformAPI(
     title="AutoML platform API",
     version="1",
     description=(
@@ -29,6 +44,7 @@ api = NinjaAPI(
 api.add_router("/", accounts_router)
 api.add_router("/", datasets_router)
 api.add_router("/", experiments_router)
+api.add_router("/", deployments_router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -223,6 +223,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = 2
 HEARTBEAT_TIMEOUT = env.int("HEARTBEAT_TIMEOUT", default=60)
 MAX_TIME_BUDGET = env.int("MAX_TIME_BUDGET", default=3600)
+# Deployments: the most rows one prediction request may send.
+MAX_PREDICTION_ROWS = env.int("MAX_PREDICTION_ROWS", default=10_000)
 if not MAX_TIME_BUDGET * 1.5 <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         "MAX_TIME_BUDGET must leave room within TASK_SOFT_TIME_LIMIT: at most two thirds of it."

@@ -1,6 +1,15 @@
-import pytest
+from pathlib import Path
+from unittest import mock
 
-from tests.webapp.factories import make_user
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.webapp.factories import launch, make_user
+from webapp.datasets.models import Dataset
+from webapp.datasets.tasks import ingest_dataset
+from webapp.experiments.models import Experiment
+
+CUSTOMERS = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -24,3 +33,46 @@ def alice(db):
 @pytest.fixture
 def bob(db):
     return make_user("bob")
+
+
+# Experiments on the shipped customers table, trained by the real engine in seconds.
+@pytest.fixture
+def sent(monkeypatch):
+    """Tasks sent to the broker, kept here: the suite's real worker must not take them.
+    Eager tasks (the ``eager`` fixture) still run in the test's process."""
+    from webapp.celery_app import app
+
+    send = mock.Mock()
+    monkeypatch.setattr(app, "send_task", send)
+    return send
+
+
+@pytest.fixture
+def dataset(alice):
+    upload = SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
+    dataset = Dataset.create_from_upload(alice, upload)
+    ingest_dataset(dataset.pk)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready", dataset.error
+    return dataset
+
+
+@pytest.fixture
+def quick_runs(monkeypatch, settings):
+    """Runs stop after four candidates, and beat often, so each test takes seconds."""
+    settings.HEARTBEAT_SECONDS = 0.05
+    engine_settings = Experiment.engine_settings
+    monkeypatch.setattr(
+        Experiment, "engine_settings", lambda self: {**engine_settings(self), "n_trials": 4}
+    )
+
+
+@pytest.fixture
+def finished(client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = launch(client, dataset)
+    assert response.status_code == 302, response.content
+    experiment = Experiment.objects.get()
+    assert experiment.status == "finished", experiment.error
+    return experiment

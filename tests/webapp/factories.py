@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 PASSWORD = "correct-horse-battery"
 
@@ -7,3 +8,12 @@ def make_user(username: str = "alice", **overrides):
     return get_user_model().objects.create_user(
         username=username, password=overrides.pop("password", PASSWORD), **overrides
     )
+
+
+def launch(client, dataset, **fields):
+    data = {
+        "target": "churned", "task": "auto", "metric": "auto", "time_budget": "60",
+        "validation": "cv", "n_splits": "3", "holdout_size": "0.2",
+        "families": ["hist_gradient_boosting", "linear", "random_forest"], **fields,
+    }  # fmt: skip
+    return client.post(reverse("experiments:new", args=[dataset.pk]), data)

@@ -110,6 +110,11 @@ def test_a_killed_worker_is_reaped_and_the_run_finishes_elsewhere(
         doomed.kill()
         doomed.wait()
 
+    # A killed process takes a moment to be gone; the reaper comes a minute later in real life.
+    deadline = time.monotonic() + 30
+    while not experiment.runner_lost() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert experiment.runner_lost(), experiment.runner
     # Nothing will beat again: as the heartbeat goes stale, the reaper (beat's job) steps in.
     Experiment.objects.filter(pk=experiment.pk).update(
         heartbeat=timezone.now() - timedelta(seconds=settings.HEARTBEAT_TIMEOUT + 1)

@@ -15,13 +15,12 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
 import automl
+from tests.webapp.factories import launch
 from webapp.datasets.models import Dataset
-from webapp.datasets.tasks import ingest_dataset
 from webapp.experiments import tasks
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import Candidate, Experiment, runner_name
@@ -33,54 +32,8 @@ CUSTOMERS = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
 
 
 @pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    """Tasks sent to the broker, kept here: the suite's real worker must not take them.
-    Eager tasks (the ``eager`` fixture) still run in the test's process."""
-    from webapp.celery_app import app
-
-    send = mock.Mock()
-    monkeypatch.setattr(app, "send_task", send)
-    return send
-
-
-@pytest.fixture
-def dataset(alice):
-    upload = SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
-    dataset = Dataset.create_from_upload(alice, upload)
-    ingest_dataset(dataset.pk)
-    dataset.refresh_from_db()
-    assert dataset.status == "ready", dataset.error
-    return dataset
-
-
-@pytest.fixture
-def quick_runs(monkeypatch, settings):
-    """Runs stop after four candidates, and beat often, so each test takes seconds."""
-    settings.HEARTBEAT_SECONDS = 0.05
-    engine_settings = Experiment.engine_settings
-    monkeypatch.setattr(
-        Experiment, "engine_settings", lambda self: {**engine_settings(self), "n_trials": 4}
-    )
-
-
-def launch(client, dataset, **fields):
-    data = {
-        "target": "churned", "task": "auto", "metric": "auto", "time_budget": "60",
-        "validation": "cv", "n_splits": "3", "holdout_size": "0.2",
-        "families": ["hist_gradient_boosting", "linear", "random_forest"], **fields,
-    }  # fmt: skip
-    return client.post(reverse("experiments:new", args=[dataset.pk]), data)
-
-
-@pytest.fixture
-def finished(client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks):
-    client.force_login(alice)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = launch(client, dataset)
-    assert response.status_code == 302, response.content
-    experiment = Experiment.objects.get()
-    assert experiment.status == "finished", experiment.error
-    return experiment
+def _kept_from_the_broker(sent):
+    """Nothing here reaches the suite's real worker."""
 
 
 def test_a_run_fills_the_leaderboard_and_builds_the_best_model(finished):

@@ -7,7 +7,7 @@ from datetime import datetime
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from webapp.datasets.models import IN_USE, Dataset
+from webapp.datasets.models import Dataset
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import limit_message, too_large
 
@@ -118,7 +118,8 @@ def update_columns(request, dataset_id: int, payload: ColumnsIn):
 )
 def delete_dataset(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
-    if dataset.in_use:
-        return Status(409, {"detail": IN_USE})
+    blocker = dataset.deletion_blocker()
+    if blocker:
+        return Status(409, {"detail": blocker})
     dataset.delete()
     return Status(204, None)

@@ -91,6 +91,21 @@ class Dataset(OwnedModel):
         """Whether an experiment is queued or training on this data."""
         return self.experiments.filter(status__in=["queued", "running"]).exists()
 
+    def deletion_blocker(self) -> str | None:
+        """Why this dataset cannot be deleted now, or None."""
+        if self.in_use:
+            return IN_USE
+        deployed = self.experiments.filter(candidates__versions__isnull=False)
+        slugs = sorted(
+            set(deployed.values_list("candidates__versions__deployment__slug", flat=True))
+        )
+        if slugs:
+            return (
+                f"A model trained on this dataset is deployed ({', '.join(slugs)}): delete "
+                "that deployment first."
+            )
+        return None
+
     @property
     def is_final(self) -> bool:
         return self.status in (self.Status.READY, self.Status.FAILED)

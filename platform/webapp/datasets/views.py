@@ -109,8 +109,9 @@ def reingest(request, dataset_id: int):
 @require_POST
 def delete(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
-    if dataset.in_use:
-        messages.error(request, IN_USE)
+    blocker = dataset.deletion_blocker()
+    if blocker:
+        messages.error(request, blocker)
         return redirect("datasets:detail", dataset.pk)
     dataset.delete()
     messages.success(request, f"Dataset “{dataset.name}” and its files were deleted.")

@@ -1,7 +1,125 @@
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from webapp.deployments.models import Deployment, DeploymentKey
+from webapp.experiments.models import Candidate
+from webapp.lib.ownership import get_owned_or_404
 
 
 @login_required
 def index(request):
-    return render(request, "deployments/index.html")
+    deployments = Deployment.objects.owned_by(request.user).select_related("current__candidate")
+    return render(request, "deployments/index.html", {"deployments": deployments})
+
+
+@login_required
+@require_POST
+def create(request, candidate_id: int):
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
+    try:
+        deployment, key = Deployment.create_for(request.user, candidate)
+    except ValueError as err:
+        messages.error(request, str(err))
+        return redirect("experiments:model", candidate.pk)
+    # Shown once, after a redirect, so a reload cannot make another deployment.
+    request.session["new_key"] = {"slug": deployment.slug, "key": key}
+    return redirect("deployments:detail", deployment.slug)
+
+
+@login_required
+def detail(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    new_key = request.session.pop("new_key", None)
+    if new_key and new_key["slug"] != slug:
+        new_key = None
+    version = deployment.current
+    example = {"rows": [{c["name"]: c["example"] for c in version.schema}]} if version else {}
+    endpoint = request.build_absolute_uri(reverse("api:predict", kwargs={"slug": slug}))
+    experiment = version.candidate.experiment if version else None
+    context = {
+        "deployment": deployment,
+        "version": version,
+        "versions": deployment.versions.select_related("candidate"),
+        "keys": deployment.keys.all(),
+        "new_key": new_key,
+        "endpoint": endpoint,
+        "example_json": json.dumps(example, indent=2, ensure_ascii=False),
+        "example_compact": json.dumps(example, ensure_ascii=False),
+        "built_models": experiment.candidates.filter(artifact=Candidate.Artifact.READY)
+        if experiment
+        else [],
+    }
+    return render(request, "deployments/detail.html", context)
+
+
+@login_required
+@require_POST
+def add_version(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    candidate = get_owned_or_404(Candidate, request.user, pk=request.POST.get("model") or 0)
+    try:
+        version = deployment.deploy(candidate)
+    except ValueError as err:
+        messages.error(request, str(err))
+    else:
+        messages.success(request, f"Version {version.number} ({candidate.model_id}) now answers.")
+    return redirect("deployments:detail", slug)
+
+
+@login_required
+@require_POST
+def rollback(request, slug: str, number: int):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    try:
+        deployment.rollback(number)
+    except ValueError as err:
+        messages.error(request, str(err))
+    else:
+        messages.success(request, f"Version {number} answers again.")
+    return redirect("deployments:detail", slug)
+
+
+@login_required
+@require_POST
+def set_status(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    paused = request.POST.get("status") == Deployment.Status.PAUSED
+    deployment.set_status(Deployment.Status.PAUSED if paused else Deployment.Status.ACTIVE)
+    return redirect("deployments:detail", slug)
+
+
+@login_required
+@require_POST
+def create_key(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    name = request.POST.get("name", "").strip()[:100] or "key"
+    _, key = DeploymentKey.issue(deployment, name)
+    request.session["new_key"] = {"slug": slug, "key": key}
+    return redirect("deployments:detail", slug)
+
+
+@login_required
+@require_POST
+def revoke_key(request, slug: str, key_id: int):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    key = deployment.keys.filter(pk=key_id).first()
+    if key:
+        key.revoke()
+        messages.success(request, f"Key {key.prefix}… revoked: programs using it are refused.")
+    return redirect("deployments:detail", slug)
+
+
+@login_required
+@require_POST
+def delete(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    deployment.delete()
+    messages.success(request, f"Deployment “{slug}” deleted: its endpoint answers 404.")
+    return redirect("deployments:index")

@@ -225,8 +225,9 @@ def cancel_experiment(request, experiment_id: int):
 )
 def delete_experiment(request, experiment_id: int):
     experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
-    if experiment.is_active:
-        return Status(409, {"detail": "The run is still going: cancel it first."})
+    blocker = experiment.deletion_blocker()
+    if blocker:
+        return Status(409, {"detail": blocker})
     experiment.delete()
     return Status(204, None)
 

@@ -151,6 +151,19 @@ class Experiment(OwnedModel):
             return 1.0
         return min(self.elapsed / self.time_budget, 1.0)
 
+    def deletion_blocker(self) -> str | None:
+        """Why this experiment cannot be deleted now, or None."""
+        if self.is_active:
+            return "The run is still going: cancel it first."
+        slugs = sorted(set(self.candidates.filter(versions__isnull=False).values_list(
+            "versions__deployment__slug", flat=True)))  # fmt: skip
+        if slugs:
+            return (
+                f"A model of this experiment is deployed ({', '.join(slugs)}): delete that "
+                "deployment first."
+            )
+        return None
+
     def engine_settings(self) -> dict:
         """The ``AutoML`` arguments this experiment stands for."""
         overrides = {k: v for k, v in self.kinds.items() if v != "excluded"}

@@ -63,8 +63,9 @@ def cancel(request, experiment_id: int):
 @require_POST
 def delete(request, experiment_id: int):
     experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
-    if experiment.is_active:
-        messages.error(request, "Cancel the run before deleting it.")
+    blocker = experiment.deletion_blocker()
+    if blocker:
+        messages.error(request, blocker)
         return redirect("experiments:detail", experiment.pk)
     experiment.delete()
     messages.success(request, f"Experiment “{experiment.name}” and its models were deleted.")

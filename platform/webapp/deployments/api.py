@@ -1,0 +1,319 @@
+"""Deployment endpoints: managing deployments (owner's token) and predicting (deployment key).
+
+The prediction endpoint reads its body itself rather than through a fixed schema, because each
+deployment's columns differ; every error it can answer is declared in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.http import HttpRequest, JsonResponse
+from ninja import Field, Router, Schema, Status
+
+from webapp.accounts.models import ApiToken
+from webapp.deployments import serving
+from webapp.deployments.models import Deployment, DeploymentKey, Version
+from webapp.experiments.models import Candidate
+from webapp.lib.ownership import get_owned_or_404
+
+router = Router(tags=["deployments"])
+
+
+class Message(Schema):
+    detail: str
+
+
+class PredictionError(Schema):
+    detail: str
+    errors: list[str] = Field([], description="One line per problem, naming row and column")
+
+
+class DeployIn(Schema):
+    model_id: int
+    slug: str = Field("", description="Lowercase letters, digits and dashes; made up if empty")
+
+
+class VersionIn(Schema):
+    model_id: int
+
+
+class RollbackIn(Schema):
+    version: int
+
+
+class Created(Schema):
+    slug: str
+    version: int
+    endpoint: str
+    api_key: str = Field(..., description="Shown only in this response; keep it safe")
+
+
+class VersionOut(Schema):
+    number: int
+    model_id: int = Field(..., alias="candidate_id")
+    created: datetime
+
+
+class DeploymentOut(Schema):
+    slug: str
+    name: str
+    status: str
+    version: int | None
+    endpoint: str
+    created: datetime
+
+    @staticmethod
+    def resolve_version(deployment):
+        return deployment.current.number if deployment.current else None
+
+    @staticmethod
+    def resolve_endpoint(deployment):
+        return _endpoint(deployment)
+
+
+class ColumnOut(Schema):
+    name: str
+    kind: str
+    required: bool
+    categories: list[str] | None
+    example: str | float | bool | None
+
+
+class DeploymentDetail(Schema):
+    slug: str
+    name: str
+    status: str
+    version: int | None
+    endpoint: str
+    created: datetime
+    task: str
+    target: str
+    classes: list[str] | None
+    metric: str
+    score: float | None
+    columns: list[ColumnOut]
+    example: dict
+
+
+def _endpoint(deployment: Deployment) -> str:
+    return f"/api/v1/deployments/{deployment.slug}/predict"
+
+
+def _bearer(request: HttpRequest) -> str:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def _candidate(request, model_id: int) -> Candidate | None:
+    return Candidate.objects.owned_by(request.user).filter(pk=model_id).first()
+
+
+@router.post(
+    "/deployments",
+    response={201: Created, 422: Message},
+    summary="Deploy a built model behind a prediction endpoint",
+)
+def create_deployment(request, payload: DeployIn):
+    candidate = _candidate(request, payload.model_id)
+    if candidate is None:
+        return Status(422, {"detail": f"model_id: you have no model {payload.model_id}."})
+    try:
+        deployment, key = Deployment.create_for(request.user, candidate, payload.slug)
+    except ValueError as err:
+        return Status(422, {"detail": str(err)})
+    return Status(
+        201,
+        {"slug": deployment.slug, "version": deployment.current.number,
+         "endpoint": _endpoint(deployment), "api_key": key},
+    )  # fmt: skip
+
+
+@router.get("/deployments", response=list[DeploymentOut], summary="Your deployments")
+def list_deployments(request):
+    return Deployment.objects.owned_by(request.user).select_related("current")
+
+
+@router.post(
+    "/deployments/{slug}/versions",
+    response={201: DeploymentOut, 422: Message},
+    summary="Serve another model as the next version; traffic switches at once",
+)
+def add_version(request, slug: str, payload: VersionIn):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    candidate = _candidate(request, payload.model_id)
+    if candidate is None:
+        return Status(422, {"detail": f"model_id: you have no model {payload.model_id}."})
+    try:
+        deployment.deploy(candidate)
+    except ValueError as err:
+        return Status(422, {"detail": str(err)})
+    return Status(201, deployment)
+
+
+@router.post(
+    "/deployments/{slug}/rollback",
+    response={200: DeploymentOut, 422: Message},
+    summary="Serve an earlier version again",
+)
+def rollback(request, slug: str, payload: RollbackIn):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    try:
+        deployment.rollback(payload.version)
+    except ValueError as err:
+        return Status(422, {"detail": f"version: {err}"})
+    return deployment
+
+
+@router.post("/deployments/{slug}/pause", response=DeploymentOut, summary="Answer 503 for now")
+def pause(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    deployment.set_status(Deployment.Status.PAUSED)
+    return deployment
+
+
+@router.post("/deployments/{slug}/resume", response=DeploymentOut, summary="Answer again")
+def resume(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    deployment.set_status(Deployment.Status.ACTIVE)
+    return deployment
+
+
+@router.delete("/deployments/{slug}", response={204: None}, summary="Delete a deployment")
+def delete_deployment(request, slug: str):
+    get_owned_or_404(Deployment, request.user, slug=slug).delete()
+    return Status(204, None)
+
+
+def _open(request, slug: str) -> Deployment:
+    """The deployment a key holder may use, or a ``RequestError`` (404, 401, 503)."""
+    deployment = Deployment.objects.select_related("current__candidate").filter(slug=slug).first()
+    if deployment is None:
+        raise serving.RequestError(404, f"There is no deployment {slug!r}.")
+    key = _bearer(request)
+    if not key or not DeploymentKey.opens(deployment, key):
+        raise serving.RequestError(
+            401, "Send this deployment's key: 'Authorization: Bearer <key>'."
+        )
+    return deployment
+
+
+def _answer(error: serving.RequestError) -> JsonResponse:
+    return JsonResponse(error.body(), status=error.status)
+
+
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["rows"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "rows": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "object"},
+                            "description": "One object per row: {column: value}. See GET "
+                            "/api/v1/deployments/{slug} for the columns.",
+                        }
+                    },
+                },
+                "example": {"rows": [{"column": "value"}]},
+            }
+        },
+    },
+    "security": [{"DeploymentKey": []}],
+}
+
+
+class PredictionOut(Schema):
+    predictions: list
+    probabilities: list[dict[str, float]] | None = Field(
+        None, description="Classification: each row's probability per class"
+    )
+    deployment: str
+    version: int
+
+
+@router.post(
+    "/deployments/{slug}/predict",
+    auth=None,
+    response={200: PredictionOut, 400: PredictionError, 401: PredictionError,
+              404: PredictionError, 422: PredictionError, 503: PredictionError},
+    summary="Predict: send rows, get predictions (deployment key)",
+    openapi_extra=PREDICT_BODY,
+)  # fmt: skip
+def predict(request, slug: str):
+    try:
+        deployment = _open(request, slug)
+        if deployment.status == Deployment.Status.PAUSED:
+            raise serving.RequestError(503, "This deployment is paused by its owner.")
+        version = deployment.current
+        if version is None:
+            raise serving.RequestError(503, "This deployment has no model to serve.")
+        try:
+            payload = json.loads(request.body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise serving.RequestError(400, "The body is not valid JSON.") from None
+        frame = serving.read_rows(payload, version.schema)
+        answer = serving.predict(serving.model_for(version), frame)
+    except serving.RequestError as err:
+        return _answer(err)
+    return {**answer, "deployment": deployment.slug, "version": version.number}
+
+
+@router.get(
+    "/deployments/{slug}",
+    auth=None,
+    response={200: DeploymentDetail, 401: PredictionError, 404: PredictionError},
+    summary="What a deployment expects and how good its model is (key holder or owner)",
+    openapi_extra={"security": [{"DeploymentKey": []}]},
+)
+def describe(request, slug: str):
+    user = (
+        request.user if request.user.is_authenticated else ApiToken.user_for_key(_bearer(request))
+    )
+    try:
+        owned = Deployment.objects.owned_by(user).filter(slug=slug).first() if user else None
+        deployment = owned or _open(request, slug)
+    except serving.RequestError as err:
+        return _answer(err)
+    version: Version | None = deployment.current
+    candidate = version.candidate if version else None
+    experiment = candidate.experiment if candidate else None
+    schema = version.schema if version else []
+    return {
+        "slug": deployment.slug, "name": deployment.name, "status": deployment.status,
+        "version": version.number if version else None, "endpoint": _endpoint(deployment),
+        "created": deployment.created,
+        "task": experiment.detected_task if experiment else "",
+        "target": experiment.target if experiment else "",
+        "classes": version.classes if version else None,
+        "metric": experiment.metric_name if experiment else "",
+        "score": candidate.score if candidate else None,
+        "columns": schema,
+        "example": {"rows": [{c["name"]: c["example"] for c in schema}]},
+    }  # fmt: skip
+
+
+@router.get(
+    "/deployments/{slug}/ready",
+    auth=None,
+    response={200: DeploymentOut, 404: PredictionError, 503: PredictionError},
+    summary="200 once the model is loaded and answering; 503 before (no key needed)",
+)
+def ready(request, slug: str):
+    deployment = Deployment.objects.select_related("current__candidate").filter(slug=slug).first()
+    try:
+        if deployment is None:
+            raise serving.RequestError(404, f"There is no deployment {slug!r}.")
+        if deployment.status == Deployment.Status.PAUSED or deployment.current is None:
+            raise serving.RequestError(503, "This deployment is paused or has no model.")
+        serving.model_for(deployment.current)
+    except serving.RequestError as err:
+        return _answer(err)
+    return deployment

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import re
+import secrets
+
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from automl.artifacts import read_manifest
+from webapp.experiments.models import Candidate
+from webapp.lib import keys
+from webapp.lib.ownership import OwnedModel
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+
+
+class Deployment(OwnedModel):
+    """A model behind a prediction endpoint, ``/api/v1/deployments/<slug>/predict``.
+
+    Its versions are the models it has served; ``current`` is the one answering now, switched
+    in one update so no request sees a half-made switch.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    current = models.ForeignKey("Version", null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @classmethod
+    def create_for(cls, owner, candidate: Candidate, slug: str = "") -> tuple[Deployment, str]:
+        """Deploy ``candidate`` as version 1 under ``slug`` (or one made from its experiment's
+        name); return the deployment and its first key, which is never stored.
+
+        Raises ``ValueError`` with a message for a taken or malformed slug, or a model that
+        cannot be served yet.
+        """
+        check_servable(candidate)
+        if slug:
+            if not SLUG_PATTERN.match(slug):
+                raise ValueError(
+                    "A slug is 1 to 50 lowercase letters, digits and dashes, starting and "
+                    "ending with a letter or digit."
+                )
+            if cls.objects.filter(slug=slug).exists():
+                raise ValueError(f"The slug {slug!r} is taken; choose another.")
+        else:
+            slug = unique_slug(candidate.experiment.name)
+        with transaction.atomic():
+            deployment = cls.objects.create(owner=owner, slug=slug, name=candidate.experiment.name)
+            deployment.deploy(candidate)
+            _, key = DeploymentKey.issue(deployment, "first key")
+        return deployment, key
+
+    def deploy(self, candidate: Candidate) -> Version:
+        """Serve ``candidate`` as the next version, from now on."""
+        check_servable(candidate)
+        with transaction.atomic():
+            locked = Deployment.objects.select_for_update().get(pk=self.pk)
+            number = (locked.versions.aggregate(n=models.Max("number"))["n"] or 0) + 1
+            manifest = read_manifest(candidate.artifact_path)
+            version = Version.objects.create(
+                deployment=locked, number=number, candidate=candidate,
+                schema=input_schema(candidate, manifest),
+                classes=[str(c) for c in manifest["classes"]] if manifest["classes"] else None,
+            )  # fmt: skip
+            self.switch_to(version)
+        return version
+
+    def switch_to(self, version: Version) -> None:
+        Deployment.objects.filter(pk=self.pk).update(current=version)
+        self.current = version
+
+    def rollback(self, number: int) -> Version:
+        version = self.versions.filter(number=number).first()
+        if version is None:
+            raise ValueError(f"There is no version {number}.")
+        check_servable(version.candidate)
+        self.switch_to(version)
+        return version
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        self.save(update_fields=["status"])
+
+
+class Version(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    # PROTECT: a model that served requests stays, so any version can be rolled back to.
+    candidate = models.ForeignKey(Candidate, on_delete=models.PROTECT, related_name="versions")
+    # What a request sends: [{name, kind, required, categories, example}], made at deploy time.
+    schema = models.JSONField(default=list)
+    classes = models.JSONField(null=True, blank=True)  # as strings, for classification
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "number"], name="unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment.slug} v{self.number}"
+
+
+class DeploymentKey(models.Model):
+    """A key that lets a program call one deployment; only its digest is kept."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(default=timezone.now)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, deployment: Deployment, name: str) -> tuple[DeploymentKey, str]:
+        key = keys.generate("dep")
+        row = cls.objects.create(
+            deployment=deployment, name=name, prefix=key[:12], digest=keys.digest(key)
+        )
+        return row, key
+
+    @classmethod
+    def opens(cls, deployment: Deployment, key: str) -> bool:
+        """Whether ``key`` is a live key of ``deployment``."""
+        return cls.objects.filter(
+            deployment=deployment, digest=keys.digest(key), revoked__isnull=True
+        ).exists()
+
+    def revoke(self) -> None:
+        if self.revoked is None:
+            self.revoked = timezone.now()
+            self.save(update_fields=["revoked"])
+
+
+def check_servable(candidate: Candidate) -> None:
+    if not candidate.is_downloadable:
+        raise ValueError(
+            f"Model {candidate.model_id} has not been built on all rows yet: build it first."
+        )
+
+
+def unique_slug(name: str) -> str:
+    base = slugify(name)[:40].strip("-") or "model"
+    slug = base
+    while Deployment.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(2)}"
+    return slug
+
+
+def input_schema(candidate: Candidate, manifest: dict) -> list[dict]:
+    """The model's input columns as a request sends them, with an example from the data.
+
+    A column is required when it had no missing value in training: the model never learned
+    what a gap there means.
+    """
+    import pandas as pd
+
+    from automl import kinds as K
+
+    dataset = candidate.experiment.dataset
+    missing = {c["name"]: c["missing"] for c in dataset.columns()}
+    preview = dataset.preview or {"columns": [], "rows": []}
+    first = {
+        name: next((row[i] for row in preview["rows"] if row[i] is not None), None)
+        for i, name in enumerate(preview["columns"])
+    }
+    schema = []
+    for column in manifest["schema"]:
+        name, kind = column["name"], column["kind"]
+        example = first.get(name)
+        if example is not None and kind in ("numeric", "boolean"):
+            value = K.convert(pd.Series([example], dtype=object), kind).iloc[0]
+            example = None if pd.isna(value) else (bool(value) if kind == "boolean" else
+                                                   float(value))  # fmt: skip
+            if isinstance(example, float) and example.is_integer():
+                example = int(example)
+        elif example is not None:
+            example = str(example)
+        schema.append({
+            "name": name, "kind": kind, "required": missing.get(name, 1) == 0,
+            "categories": column.get("categories"), "example": example,
+        })  # fmt: skip
+    return schema

@@ -1,0 +1,248 @@
+"""Deployments: deploy a trained model, call its endpoint with a key, versions and rollback,
+keys, pause, and every answer the endpoint gives to a bad request."""
+
+import json
+import threading
+
+import pytest
+from django.urls import reverse
+
+from webapp.deployments import serving
+from webapp.deployments.models import Deployment, DeploymentKey
+from webapp.lib import keys
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _kept_from_the_broker(sent):
+    """Nothing here reaches the suite's real worker."""
+
+
+@pytest.fixture
+def deployed(client, finished):
+    """The best model of a finished experiment, deployed from its page."""
+    response = client.post(reverse("deployments:create", args=[finished.best_id]))
+    deployment = Deployment.objects.get()
+    assert response.url == reverse("deployments:detail", args=[deployment.slug])
+    page = client.get(response.url).content.decode()
+    key = page.split('id="new-key" readonly value="')[1].split('"')[0]
+    return deployment, key
+
+
+def predict(client, slug, body, key, *, raw=False):
+    return client.post(
+        f"/api/v1/deployments/{slug}/predict",
+        data=body if raw else json.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"} if key else {},
+    )
+
+
+def example(deployment) -> dict:
+    return {c["name"]: c["example"] for c in deployment.current.schema}
+
+
+def test_deploy_then_predict_with_the_shown_key(client, deployed):
+    deployment, key = deployed
+    assert key.startswith("dep_") and deployment.current.number == 1
+    stored = DeploymentKey.objects.get()
+    assert stored.digest == keys.digest(key) and key not in stored.prefix + stored.digest
+    row = example(deployment)
+    response = predict(client, deployment.slug, {"rows": [row, row]}, key)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["deployment"] == deployment.slug and body["version"] == 1
+    assert len(body["predictions"]) == 2 and set(body["predictions"]) <= {"yes", "no"}
+    assert set(body["probabilities"][0]) == {"no", "yes"}
+    assert sum(body["probabilities"][0].values()) == pytest.approx(1, abs=1e-4)
+    # The key is shown once: the page does not show it again.
+    page = client.get(reverse("deployments:detail", args=[deployment.slug])).content.decode()
+    assert key not in page and "curl -X POST" in page
+
+
+def test_the_schema_marks_types_and_required_columns(deployed):
+    deployment, _ = deployed
+    columns = {c["name"]: c for c in deployment.current.schema}
+    assert "customer_id" not in columns and "churned" not in columns
+    assert columns["monthly_fee"]["kind"] == "numeric"
+    assert isinstance(columns["monthly_fee"]["example"], float)
+    assert columns["plan"]["categories"] and columns["plan"]["kind"] == "categorical"
+    assert columns["plan"]["required"] and not columns["age"]["required"]  # age has gaps
+
+
+def _without(row, name):
+    return {k: v for k, v in row.items() if k != name}
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        (lambda row: {"rows": []}, 400, "no rows"),
+        (lambda row: {"rows": [row], "extra": 1}, 422, "Unknown field 'extra'"),
+        (lambda row: {"rows": [{**row, "monthly_fee": "12"}]}, 422, "'monthly_fee' must be a"),
+        (lambda row: {"rows": [{**row, "monthly_fee": False}]}, 422, "must be a number, not false"),
+        (lambda row: {"rows": [row, {**row, "colour": "red"}]}, 422, "row 2: unknown column"),
+        (lambda row: {"rows": [_without(row, "plan")]}, 422, "'plan' is required"),
+        (lambda row: {"rows": [{**row, "signup_date": "not a date"}]}, 422, "signup_date"),
+        (lambda row: [row], 400, "list of rows"),
+        (lambda row: {"rows": ["a row"]}, 422, "expected an object"),
+    ],
+)
+def test_bad_requests_get_a_plain_4xx(client, deployed, change, status, message):
+    deployment, key = deployed
+    response = predict(client, deployment.slug, change(example(deployment)), key)
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert message in body["detail"] + " ".join(body["errors"])
+
+
+def test_missing_optional_values_are_fine(client, deployed):
+    deployment, key = deployed
+    row = {**example(deployment), "age": None}
+    assert predict(client, deployment.slug, {"rows": [row]}, key).status_code == 200
+
+
+def test_oversize_batches_and_non_json_are_refused(client, deployed, settings):
+    deployment, key = deployed
+    settings.MAX_PREDICTION_ROWS = 3
+    rows = [example(deployment)] * 4
+    response = predict(client, deployment.slug, {"rows": rows}, key)
+    assert response.status_code == 422 and "limit of 3" in response.json()["detail"]
+    response = predict(client, deployment.slug, b"{not json", key, raw=True)
+    assert response.status_code == 400 and "not valid JSON" in response.json()["detail"]
+
+
+def test_keys_unknown_slugs_and_pausing(client, deployed):
+    deployment, key = deployed
+    body = {"rows": [example(deployment)]}
+    assert predict(client, "no-such-thing", body, key).status_code == 404
+    assert predict(client, deployment.slug, body, None).status_code == 401
+    assert predict(client, deployment.slug, body, "dep_wrong").status_code == 401
+    other, other_key = DeploymentKey.issue(deployment, "crm")
+    assert predict(client, deployment.slug, body, other_key).status_code == 200
+    other.revoke()
+    assert predict(client, deployment.slug, body, other_key).status_code == 401
+    assert predict(client, deployment.slug, body, key).status_code == 200  # the others stay
+
+    client.post(reverse("deployments:set_status", args=[deployment.slug]), {"status": "paused"})
+    response = predict(client, deployment.slug, body, key)
+    assert response.status_code == 503 and "paused" in response.json()["detail"]
+    assert client.get(f"/api/v1/deployments/{deployment.slug}/ready").status_code == 503
+    client.post(reverse("deployments:set_status", args=[deployment.slug]), {"status": "active"})
+    assert client.get(f"/api/v1/deployments/{deployment.slug}/ready").status_code == 200
+
+
+def test_redeploy_and_rollback_switch_versions(client, deployed, finished):
+    deployment, key = deployed
+    other = next(c for c in finished.leaderboard() if c.state == "complete" and not c.is_best)
+    other.request_build()
+    from webapp.experiments.tasks import build_model
+
+    build_model(other.pk)
+    response = client.post(
+        reverse("deployments:add_version", args=[deployment.slug]), {"model": other.pk}
+    )
+    assert response.status_code == 302
+    body = {"rows": [example(deployment)]}
+    assert predict(client, deployment.slug, body, key).json()["version"] == 2
+    client.post(reverse("deployments:rollback", args=[deployment.slug, 1]))
+    assert predict(client, deployment.slug, body, key).json()["version"] == 1
+
+
+def test_a_version_switch_fails_no_request(client, deployed, finished):
+    """Requests keep flowing while versions switch back and forth: none fails."""
+    deployment, key = deployed
+    deployment.deploy(finished.best)  # version 2, the same model
+    body = {"rows": [example(deployment)]}
+    statuses, stop = [], threading.Event()
+
+    def switch():
+        while not stop.is_set():
+            for number in (1, 2):
+                Deployment.objects.get(pk=deployment.pk).rollback(number)
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    try:
+        for _ in range(30):
+            statuses.append(predict(client, deployment.slug, body, key).status_code)
+    finally:
+        stop.set()
+        switcher.join()
+    assert statuses == [200] * 30
+
+
+def test_management_api(client, finished):
+    response = client.post(
+        "/api/v1/deployments",
+        data=json.dumps({"model_id": finished.best_id, "slug": "churn"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["endpoint"] == "/api/v1/deployments/churn/predict" and created["version"] == 1
+    taken = client.post(
+        "/api/v1/deployments",
+        data=json.dumps({"model_id": finished.best_id, "slug": "churn"}),
+        content_type="application/json",
+    )
+    assert taken.status_code == 422 and "taken" in taken.json()["detail"]
+    unbuilt = next(c for c in finished.candidates.all() if c.artifact == "none")
+    response = client.post(
+        "/api/v1/deployments/churn/versions",
+        data=json.dumps({"model_id": unbuilt.pk}),
+        content_type="application/json",
+    )
+    assert response.status_code == 422 and "build it first" in response.json()["detail"]
+    described = client.get("/api/v1/deployments/churn").json()
+    assert described["task"] == "binary" and described["classes"] == ["no", "yes"]
+    assert described["example"]["rows"][0]["plan"]
+    # The key holder may read the description too, without an account.
+    client.logout()
+    response = client.get(
+        "/api/v1/deployments/churn", headers={"Authorization": f"Bearer {created['api_key']}"}
+    )
+    assert response.status_code == 200
+    assert client.get("/api/v1/deployments/churn").status_code == 401
+
+
+def test_others_cannot_manage_or_see_deployments(client, deployed, bob):
+    deployment, _ = deployed
+    client.force_login(bob)
+    assert client.get(reverse("deployments:detail", args=[deployment.slug])).status_code == 404
+    assert client.post(reverse("deployments:delete", args=[deployment.slug])).status_code == 404
+    assert client.get("/api/v1/deployments").json() == []
+    assert client.delete(f"/api/v1/deployments/{deployment.slug}").status_code == 404
+    assert Deployment.objects.exists()
+
+
+def test_deployed_models_keep_their_experiment(client, deployed, finished):
+    deployment, _ = deployed
+    response = client.post(reverse("experiments:delete", args=[finished.pk]), follow=True)
+    assert "is deployed" in response.content.decode()
+    assert client.delete(f"/api/v1/datasets/{finished.dataset_id}").status_code == 409
+    client.post(reverse("deployments:delete", args=[deployment.slug]))
+    assert client.delete(f"/api/v1/experiments/{finished.pk}").status_code == 204
+
+
+def test_the_prediction_endpoint_is_documented(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    operation = schema["paths"]["/api/v1/deployments/{slug}/predict"]["post"]
+    assert {"200", "400", "401", "404", "422", "503"} <= set(operation["responses"])
+    assert operation["security"] == [{"DeploymentKey": []}]
+    assert "DeploymentKey" in schema["components"]["securitySchemes"]
+
+
+def test_models_are_loaded_once_per_version(client, deployed, monkeypatch):
+    deployment, key = deployed
+    loads = []
+    real_load = serving.load_model
+    monkeypatch.setattr(
+        serving, "load_model", lambda *a, **k: loads.append(1) or real_load(*a, **k)
+    )
+    serving.forget()
+    body = {"rows": [example(deployment)]}
+    for _ in range(3):
+        assert predict(client, deployment.slug, body, key).status_code == 200
+    assert len(loads) == 1
