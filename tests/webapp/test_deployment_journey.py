@@ -1,0 +1,78 @@
+"""The deployment journey in real Chromium, on the real web server and worker: deploy the best
+model of a finished experiment, copy the key, use "Try it", then run the page's curl example
+verbatim in a shell."""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from playwright.sync_api import expect
+
+from tests.webapp.browser import browser_page
+from tests.webapp.conftest import CUSTOMERS
+from tests.webapp.factories import PASSWORD
+from webapp.datasets.models import Dataset
+from webapp.datasets.tasks import ingest_dataset
+from webapp.experiments.models import Experiment
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture
+def experiment(transactional_db, django_user_model, monkeypatch, celery_worker):
+    ada = django_user_model.objects.create_user("ada", password=PASSWORD)
+    monkeypatch.setattr(ingest_dataset, "delay", lambda pk: None)  # ingested right here
+    upload = SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
+    dataset = Dataset.create_from_upload(ada, upload)
+    ingest_dataset(dataset.pk)
+    experiment = Experiment.objects.create(
+        owner=ada, dataset=dataset, target="churned", time_budget=10, n_splits=3,
+        families=["linear", "hist_gradient_boosting"],
+    )  # fmt: skip
+    experiment.launch()
+    deadline = time.monotonic() + 120
+    while experiment.is_active and time.monotonic() < deadline:
+        time.sleep(0.2)
+        experiment.refresh_from_db()
+    assert experiment.status == "finished", experiment.error
+    return experiment
+
+
+@pytest.fixture
+def page(experiment, web_server):
+    with browser_page() as page:
+        page.goto(web_server + "/accounts/login/")
+        page.get_by_label("Username").fill("ada")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{web_server}/experiments/{experiment.pk}/")
+        yield page
+
+
+def test_deploy_try_and_call_from_a_shell(page, web_server):
+    page.get_by_role("button", name="Deploy the best model").click()
+    expect(page).to_have_url(re.compile(r"/deployments/[a-z0-9-]+/$"))
+    key = page.locator("#new-key").input_value()
+    assert key.startswith("dep_")
+
+    page.get_by_role("button", name="Send").click()  # the key is filled in for this visit
+    expect(page.locator("#try-status")).to_contain_text("200", timeout=30_000)
+    answer = json.loads(page.locator("#try-response").text_content())
+    assert answer["predictions"][0] in ("yes", "no") and answer["version"] == 1
+
+    page.locator("#try-key").fill("dep_not-the-key")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#try-status")).to_contain_text("401")
+
+    curl = page.locator("#curl-example").text_content()
+    assert curl.startswith(f"curl -X POST {web_server}/api/v1/deployments/")
+    result = subprocess.run(
+        ["bash", "-c", curl + " --silent --show-error --fail-with-body"],
+        env={**os.environ, "KEY": key}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert json.loads(result.stdout)["deployment"] in curl
