@@ -3,12 +3,14 @@ keys, pause, and every answer the endpoint gives to a bad request."""
 
 import json
 import threading
+import time
 
 import pytest
 from django.urls import reverse
 
-from webapp.deployments import serving
+from webapp.deployments import monitoring, serving
 from webapp.deployments.models import Deployment, DeploymentKey
+from webapp.experiments.models import Candidate
 from webapp.lib import keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -246,3 +248,46 @@ def test_models_are_loaded_once_per_version(client, deployed, monkeypatch):
     for _ in range(3):
         assert predict(client, deployment.slug, body, key).status_code == 200
     assert len(loads) == 1
+
+
+def flushed(client, deployment, requests: int) -> dict:
+    """The monitoring report once ``requests`` are in Redis (flushed here or by the thread)."""
+    deadline = time.monotonic() + 5
+    while True:
+        monitoring.flush(monitoring.client())
+        report = client.get(f"/api/v1/deployments/{deployment.slug}/monitoring").json()
+        if report["total"]["requests"] >= requests or time.monotonic() > deadline:
+            return report
+        time.sleep(0.1)
+
+
+def test_requests_errors_and_latency_are_monitored(client, deployed):
+    deployment, key = deployed
+    row = example(deployment)
+    for _ in range(3):
+        assert predict(client, deployment.slug, {"rows": [row, row]}, key).status_code == 200
+    assert predict(client, deployment.slug, {"rows": [{"x": 1}]}, key).status_code == 422
+    report = flushed(client, deployment, requests=4)
+    assert report["total"] == {"requests": 4, "errors": 1, "rows": 6}
+    assert report["latency_ms"]["p50"] is not None
+    drift = {c["name"]: c for c in report["drift"]}
+    assert drift["monthly_fee"]["n"] == 6
+    assert not drift["monthly_fee"]["drifted"]  # too few values to tell
+    page = client.get(reverse("deployments:detail", args=[deployment.slug])).content.decode()
+    assert 'id="monitor-requests">4<' in page and "Requests per minute" in page
+
+
+def test_drift_flags_a_shifted_column(client, deployed):
+    deployment, key = deployed
+    row = example(deployment)
+    shifted = [{**row, "monthly_fee": 10_000.0, "age": None} for _ in range(20)]
+    assert predict(client, deployment.slug, {"rows": shifted}, key).status_code == 200
+    drift = {c["name"]: c for c in flushed(client, deployment, requests=1)["drift"]}
+    assert drift["monthly_fee"]["drifted"] and drift["monthly_fee"]["psi"] > 0.2
+    assert drift["age"]["drifted"] and drift["age"]["missing"] == 1  # all gaps now
+
+
+def test_deleting_a_user_removes_their_deployments_and_models(deployed, alice):
+    assert Deployment.objects.exists()
+    alice.delete()
+    assert not Deployment.objects.exists() and not Candidate.objects.exists()

@@ -7,13 +7,14 @@ deployment's columns differ; every error it can answer is declared in the OpenAP
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 from django.http import HttpRequest, JsonResponse
 from ninja import Field, Router, Schema, Status
 
 from webapp.accounts.models import ApiToken
-from webapp.deployments import serving
+from webapp.deployments import monitoring, serving
 from webapp.deployments.models import Deployment, DeploymentKey, Version
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
@@ -248,6 +249,8 @@ class PredictionOut(Schema):
     openapi_extra=PREDICT_BODY,
 )  # fmt: skip
 def predict(request, slug: str):
+    started = time.perf_counter()
+    deployment = None
     try:
         deployment = _open(request, slug)
         if deployment.status == Deployment.Status.PAUSED:
@@ -262,8 +265,30 @@ def predict(request, slug: str):
         frame = serving.read_rows(payload, version.schema)
         answer = serving.predict(serving.model_for(version), frame)
     except serving.RequestError as err:
+        if deployment is not None:
+            monitoring.record(deployment.pk, ok=False, rows=None,
+                              seconds=time.perf_counter() - started)  # fmt: skip
         return _answer(err)
+    monitoring.record(deployment.pk, ok=True, rows=payload["rows"],
+                      seconds=time.perf_counter() - started)  # fmt: skip
     return {**answer, "deployment": deployment.slug, "version": version.number}
+
+
+class MonitoringOut(Schema):
+    series: list[dict] = Field(..., description="Requests, errors and rows per minute")
+    total: dict
+    latency_ms: dict = Field(..., description="p50, p95 and p99 over the period (upper bounds)")
+    drift: list[dict] = Field(..., description="Recent inputs against the training data")
+
+
+@router.get(
+    "/deployments/{slug}/monitoring",
+    response=MonitoringOut,
+    summary="Traffic, latency and input drift over the last hour",
+)
+def monitor(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    return monitoring.report(deployment)
 
 
 @router.get(

@@ -98,8 +98,9 @@ class Deployment(OwnedModel):
 class Version(models.Model):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    # PROTECT: a model that served requests stays, so any version can be rolled back to.
-    candidate = models.ForeignKey(Candidate, on_delete=models.PROTECT, related_name="versions")
+    # RESTRICT: a model that served requests stays while its deployment does, so any version
+    # can be rolled back to; deleting the owner still removes both.
+    candidate = models.ForeignKey(Candidate, on_delete=models.RESTRICT, related_name="versions")
     # What a request sends: [{name, kind, required, categories, example}], made at deploy time.
     schema = models.JSONField(default=list)
     classes = models.JSONField(null=True, blank=True)  # as strings, for classification

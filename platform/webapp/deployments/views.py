@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 
+import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from webapp.deployments import monitoring
 from webapp.deployments.models import Deployment, DeploymentKey
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
@@ -33,9 +35,19 @@ def create(request, candidate_id: int):
     return redirect("deployments:detail", deployment.slug)
 
 
+def _monitoring(deployment) -> dict:
+    try:
+        return monitoring.report(deployment)
+    except redis.RedisError:
+        return {"error": "Monitoring is unavailable: Redis cannot be reached."}
+
+
 @login_required
 def detail(request, slug: str):
     deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    if request.htmx and request.htmx.target == "monitoring":
+        context = {"deployment": deployment, "monitoring": _monitoring(deployment)}
+        return render(request, "deployments/_monitoring.html", context)
     new_key = request.session.pop("new_key", None)
     if new_key and new_key["slug"] != slug:
         new_key = None
@@ -52,6 +64,7 @@ def detail(request, slug: str):
         "endpoint": endpoint,
         "example_json": json.dumps(example, indent=2, ensure_ascii=False),
         "example_compact": json.dumps(example, ensure_ascii=False),
+        "monitoring": _monitoring(deployment),
         "built_models": experiment.candidates.filter(artifact=Candidate.Artifact.READY)
         if experiment
         else [],
