@@ -291,3 +291,13 @@ def test_deleting_a_user_removes_their_deployments_and_models(deployed, alice):
     assert Deployment.objects.exists()
     alice.delete()
     assert not Deployment.objects.exists() and not Candidate.objects.exists()
+
+
+def test_slugs_are_readable_and_unique(finished):
+    from webapp.deployments.models import SLUG_PATTERN, unique_slug
+
+    slug = unique_slug("churn_modelling.csv.gz · Exited")
+    assert slug == "churn-modelling-csv-gz-exited" and SLUG_PATTERN.match(slug)
+    Deployment.create_for(finished.owner, finished.best, slug)
+    again = unique_slug("churn_modelling.csv.gz · Exited")
+    assert again != slug and again.startswith(slug) and SLUG_PATTERN.match(again)

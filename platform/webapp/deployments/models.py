@@ -161,7 +161,8 @@ def check_servable(candidate: Candidate) -> None:
 
 
 def unique_slug(name: str) -> str:
-    base = slugify(name)[:40].strip("-") or "model"
+    # File names make names like "churn_modelling.csv.gz · Exited": dashes read better.
+    base = slugify(re.sub(r"[._]+", "-", name))[:40].strip("-") or "model"
     slug = base
     while Deployment.objects.filter(slug=slug).exists():
         slug = f"{base}-{secrets.token_hex(2)}"
