@@ -189,7 +189,11 @@ def delete_deployment(request, slug: str):
 
 def _open(request, slug: str) -> Deployment:
     """The deployment a key holder may use, or a ``RequestError`` (404, 401, 503)."""
-    deployment = Deployment.objects.select_related("current__candidate").filter(slug=slug).first()
+    deployment = (
+        Deployment.objects.select_related("current__candidate__experiment")
+        .filter(slug=slug)
+        .first()
+    )
     if deployment is None:
         raise serving.RequestError(404, f"There is no deployment {slug!r}.")
     key = _bearer(request)
@@ -332,7 +336,11 @@ def describe(request, slug: str):
     summary="200 once the model is loaded and answering; 503 before (no key needed)",
 )
 def ready(request, slug: str):
-    deployment = Deployment.objects.select_related("current__candidate").filter(slug=slug).first()
+    deployment = (
+        Deployment.objects.select_related("current__candidate__experiment")
+        .filter(slug=slug)
+        .first()
+    )
     try:
         if deployment is None:
             raise serving.RequestError(404, f"There is no deployment {slug!r}.")

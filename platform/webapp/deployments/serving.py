@@ -7,6 +7,7 @@ restart, and requests already running finish on the version they started with.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -133,8 +134,6 @@ def _checked(value, column: dict):
 
 
 def _json(value) -> str:
-    import json
-
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
