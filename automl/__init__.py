@@ -28,6 +28,8 @@ _EXPORTS = {
     "profile": "automl.profiling",
     "profile_parquet": "automl.profiling",
     "Dialect": "automl.reading",
+    "count_rows": "automl.reading",
+    "read_batches": "automl.reading",
     "read_table": "automl.reading",
     "sniff": "automl.reading",
     "Event": "automl.search",

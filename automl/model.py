@@ -14,6 +14,7 @@ from automl.wording import listing
 
 # Enough rows named in an error to find the problem, few enough to read.
 ROWS_IN_ERRORS = 5
+EXPECTED = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}
 
 
 class Model:
@@ -39,6 +40,28 @@ class Model:
 
     def validate(self, X: pd.DataFrame) -> pd.DataFrame:
         """``X``'s model columns read as their kinds, or a ``DataError`` saying what is wrong."""
+        columns, invalid = self._read(X)
+        problems = []
+        for name, bad in invalid.items():
+            raw = X[name]
+            positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
+            values = ", ".join(f"row {i + 1} ({raw.iloc[i]!r})" for i in positions)
+            kind = next(c["kind"] for c in self.schema if c["name"] == name)
+            problems.append(f"column {name!r} expects {EXPECTED[kind]} but has {values}")
+        if problems:
+            raise DataError("Some values cannot be used: " + "; ".join(problems) + ".")
+        return columns
+
+    def invalid_cells(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Which values of ``X`` cannot be read as their column's kind: a boolean table with
+        one column per model column that has any (none when all is well).
+
+        Blanking them (``X.mask(invalid_cells(X))``) lets the rest of those rows be predicted,
+        the blanks read as missing values.
+        """
+        return pd.DataFrame(self._read(X)[1], index=X.index)
+
+    def _read(self, X: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
         if not isinstance(X, pd.DataFrame):
             raise DataError("Expected a table (a pandas DataFrame) of rows to predict.")
         if len(X) == 0:
@@ -49,20 +72,15 @@ class Model:
                 f"None of the model's columns are in the data; it expects {listing(names)}."
             )
         # Each column is read once here; the pipeline's reader then finds it already typed.
-        columns, problems = {}, []
+        columns, invalid = {}, {}
         for column in self.schema:
             name, kind, date_format = column["name"], column["kind"], column.get("date_format")
             raw = X[name] if name in X.columns else pd.Series(np.nan, index=X.index)
             columns[name] = K.convert(raw, kind, date_format)
             bad = K.invalid_rows(raw, kind, date_format, converted=columns[name])
             if bad.any():
-                positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
-                values = ", ".join(f"row {i + 1} ({raw.iloc[i]!r})" for i in positions)
-                expected = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}
-                problems.append(f"column {name!r} expects {expected[kind]} but has {values}")
-        if problems:
-            raise DataError("Some values cannot be used: " + "; ".join(problems) + ".")
-        return pd.DataFrame(columns, index=X.index)
+                invalid[name] = bad
+        return pd.DataFrame(columns, index=X.index), invalid
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted classes (as in the training target) or values, one per row, in order."""

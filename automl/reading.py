@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from automl.exceptions import DataError
 
-__all__ = ["DEFAULT_MAX_BYTES", "Dialect", "read_table", "sniff"]
+__all__ = ["DEFAULT_MAX_BYTES", "Dialect", "count_rows", "read_batches", "read_table", "sniff"]
 
 DEFAULT_MAX_BYTES = 10 * 1024**3
 
@@ -190,6 +190,73 @@ def read_table(
         frame = _read_text(path, compressed, dialect, max_bytes, sample)
     frame.attrs["dialect"] = dialect.to_dict()
     return frame
+
+
+def read_batches(
+    path: str | PathLike[str],
+    dialect: Dialect | None = None,
+    *,
+    rows: int = 10_000,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Read a text table ``rows`` rows at a time, each batch as ``(text, values)``.
+
+    ``text`` holds every cell exactly as written (``"007"`` stays ``"007"``, an empty cell is
+    ``""``), for writing the rows back out; ``values`` is read as ``read_table`` reads the
+    whole file, for a model. Memory stays near one batch, whatever the file's size.
+
+    Raises
+    ------
+    DataError
+        If the file is not a text table or cannot be parsed; batches already yielded stay
+        valid.
+    """
+    path = Path(path)
+    kind, compressed = _file_kind(path)
+    if kind in ("parquet", "xlsx"):
+        raise DataError(f"Batches are read from text tables ({', '.join(_TEXT_SUFFIXES)}).")
+    _require_file(path)
+    data, at_eof = _read_sample(path, compressed, max_bytes)
+    if dialect is None:
+        dialect = _sniff_sample(data, at_eof, prefer_tab=kind == "tsv")
+    options = _csv_options(dialect, _decode(data, dialect.encoding, at_eof))
+    verbatim = {"dtype": str, "keep_default_na": False, "na_filter": False}
+    with (
+        _open_binary(path, compressed, max_bytes) as raw_text,
+        io.TextIOWrapper(raw_text, encoding=dialect.encoding, newline="") as text_file,
+        _open_binary(path, compressed, max_bytes) as raw_values,
+        io.TextIOWrapper(raw_values, encoding=dialect.encoding, newline="") as values_file,
+        _parse_errors(dialect),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        # Two parsers over the same bytes with the same options split the same rows.
+        texts = pd.read_csv(text_file, chunksize=rows, **options, **verbatim)
+        values = pd.read_csv(values_file, chunksize=rows, **options)
+        n_rows = 0
+        for text, typed in zip(texts, values, strict=True):
+            if text.empty:
+                continue
+            n_rows += len(text)
+            yield text, _objects_as_text(typed)
+        if not n_rows:
+            raise DataError("The file has a header but no data rows.")
+
+
+def count_rows(
+    path: str | PathLike[str], dialect: Dialect, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> int:
+    """The number of rows of a text table, from its line breaks: exact unless cells hold line
+    breaks of their own, then an upper bound. Fast enough to plan progress on large files."""
+    path = Path(path)
+    _, compressed = _file_kind(path)
+    lines, last = 0, b"\n"
+    with _open_binary(path, compressed, max_bytes) as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"  # a last line without its line break
+    return max(lines - dialect.has_header, 0)
 
 
 def _file_kind(path: Path) -> tuple[str, bool]:
@@ -407,6 +474,24 @@ def _ragged(line: int, fields: int, width: int, has_header: bool) -> DataError:
 def _read_text(
     path: Path, compressed: bool, dialect: Dialect, max_bytes: int, sample: str
 ) -> pd.DataFrame:
+    options = _csv_options(dialect, sample)
+    with (
+        _open_binary(path, compressed, max_bytes) as raw,
+        io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text,
+        _parse_errors(dialect),
+        warnings.catch_warnings(),
+    ):
+        # Chunked parsing (low_memory) halves the peak memory of a large file; a column
+        # whose chunks disagree comes back as mixed objects, made text below.
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        frame = pd.read_csv(text, low_memory=True, **options)
+    if frame.empty:
+        raise DataError("The file has a header but no data rows.")
+    return _objects_as_text(frame)
+
+
+def _csv_options(dialect: Dialect, sample: str) -> dict:
+    """``pd.read_csv`` options for a text file, its column names checked on ``sample``."""
     numbered = _parse_rows(sample, dialect.delimiter, dialect.quotechar)
     rows = [row for _, row in numbered]
     names = _column_names(rows[0], dialect.has_header)
@@ -414,35 +499,32 @@ def _read_text(
     for line, row in numbered[1 if dialect.has_header else 0 :]:
         if len(row) > len(names):
             raise _ragged(line, len(row), len(names), dialect.has_header)
-    with (
-        _open_binary(path, compressed, max_bytes) as raw,
-        io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text,
-    ):
-        try:
-            # Chunked parsing (low_memory) halves the peak memory of a large file; a column
-            # whose chunks disagree comes back as mixed objects, made text below.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-                frame = pd.read_csv(
-                    text,
-                    sep=dialect.delimiter,
-                    decimal=dialect.decimal,
-                    thousands=_thousands(rows, dialect),
-                    quotechar=dialect.quotechar,
-                    header=0 if dialect.has_header else None,
-                    names=names,
-                    index_col=False,
-                    compression=None,
-                    low_memory=True,
-                )
-        except UnicodeDecodeError:
-            raise _undecodable(dialect.encoding) from None
-        except pd.errors.EmptyDataError:
-            raise DataError("The file is empty.") from None
-        except pd.errors.ParserError as exc:
-            raise _translate_parser_error(exc, dialect.has_header) from None
-    if frame.empty:
-        raise DataError("The file has a header but no data rows.")
+    return {
+        "sep": dialect.delimiter,
+        "decimal": dialect.decimal,
+        "thousands": _thousands(rows, dialect),
+        "quotechar": dialect.quotechar,
+        "header": 0 if dialect.has_header else None,
+        "names": names,
+        "index_col": False,
+        "compression": None,
+    }
+
+
+@contextlib.contextmanager
+def _parse_errors(dialect: Dialect) -> Iterator[None]:
+    """pandas' parsing errors as ``DataError`` in plain words."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise _undecodable(dialect.encoding) from None
+    except pd.errors.EmptyDataError:
+        raise DataError("The file is empty.") from None
+    except pd.errors.ParserError as exc:
+        raise _translate_parser_error(exc, dialect.has_header) from None
+
+
+def _objects_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns[[dtype == "object" for dtype in frame.dtypes]]:
         column = frame[name]
         frame[name] = column.where(column.isna(), column.astype(str))

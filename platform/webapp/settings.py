@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
@@ -214,6 +215,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-experiments": {"task": "webapp.experiments.tasks.reap_experiments", "schedule": 30},
     "reap-datasets": {"task": "webapp.datasets.tasks.reap_datasets", "schedule": 60},
+    "reap-batches": {"task": "webapp.deployments.tasks.reap_batches", "schedule": 60},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

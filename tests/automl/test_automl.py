@@ -146,6 +146,20 @@ def test_prediction_checks_its_input(binary_run):
         binary_run.predict(rows.iloc[:0])
 
 
+def test_invalid_cells_are_located_so_the_rest_can_be_predicted(binary_run):
+    model = binary_run.model_
+    rows = make_table("binary", n_rows=5, seed=4)
+    rows["x2"] = ["1.5", "oops", "2", "?", "3"]
+    rows["signup"] = rows["signup"].astype(str).where(rows.index != 0, "not a date")
+    invalid = model.invalid_cells(rows)
+    assert sorted(invalid.columns) == ["signup", "x2"]
+    assert invalid["x2"].tolist() == [False, True, False, True, False]
+    assert invalid["signup"].tolist() == [True, False, False, False, False]
+    blanked = rows.mask(invalid.reindex(columns=rows.columns, fill_value=False))
+    assert len(model.predict_proba(blanked)) == 5
+    assert model.invalid_cells(make_table("binary", n_rows=5, seed=4)).empty
+
+
 def test_unfitted_model_says_so():
     with pytest.raises(NotFittedError, match="call fit first"):
         AutoML().predict(pd.DataFrame({"a": [1]}))

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from automl.exceptions import DataError
-from automl.reading import Dialect, read_table, sniff
+from automl.reading import Dialect, count_rows, read_batches, read_table, sniff
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -379,3 +379,41 @@ def test_a_column_whose_chunks_disagree_becomes_text(tmp_path):
     assert {type(v) for v in frame["a"]} == {str}
     assert frame["a"].iloc[-1] == "x"
     assert frame["b"].dtype.kind == "i"
+
+
+def test_batches_keep_the_text_as_written_and_read_values_like_the_whole_file(
+    tmp_path: Path,
+) -> None:
+    lines = ["code;price;city"] + [f"{i:03d};{i},5;{'NA' if i % 4 == 0 else 'Lyon'}"
+                                    for i in range(1, 11)]  # fmt: skip
+    path = write(tmp_path / "data.csv", "\n".join(lines) + "\n")
+
+    batches = list(read_batches(path, rows=4))
+
+    assert [len(text) for text, _ in batches] == [4, 4, 2]
+    text = pd.concat([t for t, _ in batches])
+    values = pd.concat([v for _, v in batches])
+    whole = read_table(path)
+    assert text["code"].tolist()[:2] == ["001", "002"]
+    assert text["price"].iloc[0] == "1,5" and text["city"].iloc[3] == "NA"
+    assert values.reset_index(drop=True).equals(whole)
+    assert count_rows(path, Dialect(**whole.attrs["dialect"])) == 10
+
+
+def test_batches_refuse_what_they_cannot_read(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="text tables"):
+        list(read_batches(tmp_path / "data.parquet"))
+    header_only = write(tmp_path / "empty.csv", "a,b\n")
+    with pytest.raises(DataError, match="no data rows"):
+        list(read_batches(header_only))
+    ragged = write(tmp_path / "ragged.csv", "a,b\n" + "1,2\n" * 3 + "1,2,3\n")
+    with pytest.raises(DataError, match="Line 5 has 3 fields"):
+        list(read_batches(ragged, rows=2))
+
+
+def test_count_rows_reads_compressed_files_and_a_missing_last_line_break(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n1,2\n3,4"))
+    dialect = Dialect(delimiter=",", decimal=".", encoding="utf-8", has_header=True)
+    assert count_rows(path, dialect) == 2
+    assert [len(t) for t, _ in read_batches(path, rows=1)] == [1, 1]

@@ -3,10 +3,12 @@ from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from tests.webapp.factories import launch, make_user
 from webapp.datasets.models import Dataset
 from webapp.datasets.tasks import ingest_dataset
+from webapp.deployments.models import Deployment
 from webapp.experiments.models import Experiment
 
 CUSTOMERS = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
@@ -76,3 +78,14 @@ def finished(client, alice, dataset, eager, quick_runs, django_capture_on_commit
     experiment = Experiment.objects.get()
     assert experiment.status == "finished", experiment.error
     return experiment
+
+
+@pytest.fixture
+def deployed(client, finished):
+    """The best model of a finished experiment, deployed from its page."""
+    response = client.post(reverse("deployments:create", args=[finished.best_id]))
+    deployment = Deployment.objects.get()
+    assert response.url == reverse("deployments:detail", args=[deployment.slug])
+    page = client.get(response.url).content.decode()
+    key = page.split('id="new-key" readonly value="')[1].split('"')[0]
+    return deployment, key

@@ -21,17 +21,6 @@ def _kept_from_the_broker(sent):
     """Nothing here reaches the suite's real worker."""
 
 
-@pytest.fixture
-def deployed(client, finished):
-    """The best model of a finished experiment, deployed from its page."""
-    response = client.post(reverse("deployments:create", args=[finished.best_id]))
-    deployment = Deployment.objects.get()
-    assert response.url == reverse("deployments:detail", args=[deployment.slug])
-    page = client.get(response.url).content.decode()
-    key = page.split('id="new-key" readonly value="')[1].split('"')[0]
-    return deployment, key
-
-
 def predict(client, slug, body, key, *, raw=False):
     return client.post(
         f"/api/v1/deployments/{slug}/predict",

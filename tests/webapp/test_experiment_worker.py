@@ -132,6 +132,7 @@ def test_beat_runs_the_reapers():
     assert scheduled == {
         "webapp.experiments.tasks.reap_experiments",
         "webapp.datasets.tasks.reap_datasets",
+        "webapp.deployments.tasks.reap_batches",
     }
     celery_app.loader.import_default_modules()
     assert scheduled <= set(celery_app.tasks)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ from django.utils import timezone
 
 from automl.kinds import KINDS
 from automl.profiling import suggest_targets
-from webapp.lib.files import remove_directory_on_commit
+from webapp.lib.files import remove_directory_on_commit, store_upload
 from webapp.lib.ownership import OwnedModel
 
 # What the engine's reader accepts, by the end of the client's file name.
@@ -124,7 +123,7 @@ class Dataset(OwnedModel):
             size=uploaded.size,
         )
         dataset.directory.mkdir(parents=True, exist_ok=True)
-        _store(uploaded, dataset.upload_path)
+        store_upload(uploaded, dataset.upload_path)
         dataset.save()
         transaction.on_commit(lambda: ingest_dataset.delay(dataset.pk))
         return dataset
@@ -278,14 +277,3 @@ def suffix_of(filename: str) -> str:
         f"“{filename}” is not a supported file: upload a .csv, .tsv, .txt (optionally .gz), "
         ".xlsx or .parquet file."
     )
-
-
-def _store(uploaded, destination: Path) -> None:
-    # A file streamed to disk by the upload handler moves in place without a copy; anything
-    # else (small in-memory files in tests) is written in chunks.
-    if hasattr(uploaded, "temporary_file_path"):
-        shutil.move(uploaded.temporary_file_path(), destination)
-        return
-    with destination.open("wb") as out:
-        for chunk in uploaded.chunks():
-            out.write(chunk)

@@ -11,13 +11,16 @@ import time
 from datetime import datetime
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from webapp.accounts.models import ApiToken
 from webapp.deployments import monitoring, serving
-from webapp.deployments.models import Deployment, DeploymentKey, Version
+from webapp.deployments.models import Batch, Deployment, DeploymentKey, Version
+from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.uploads import limit_message, too_large
 
 router = Router(tags=["deployments"])
 
@@ -204,6 +207,15 @@ def _open(request, slug: str) -> Deployment:
     return deployment
 
 
+def _owner_or_key_holder(request, slug: str) -> Deployment:
+    """The deployment for its owner (session or personal token) or a holder of its key."""
+    user = (
+        request.user if request.user.is_authenticated else ApiToken.user_for_key(_bearer(request))
+    )
+    owned = Deployment.objects.owned_by(user).filter(slug=slug).first() if user else None
+    return owned or _open(request, slug)
+
+
 def _answer(error: serving.RequestError) -> JsonResponse:
     return JsonResponse(error.body(), status=error.status)
 
@@ -303,12 +315,8 @@ def monitor(request, slug: str):
     openapi_extra={"security": [{"DeploymentKey": []}]},
 )
 def describe(request, slug: str):
-    user = (
-        request.user if request.user.is_authenticated else ApiToken.user_for_key(_bearer(request))
-    )
     try:
-        owned = Deployment.objects.owned_by(user).filter(slug=slug).first() if user else None
-        deployment = owned or _open(request, slug)
+        deployment = _owner_or_key_holder(request, slug)
     except serving.RequestError as err:
         return _answer(err)
     version: Version | None = deployment.current
@@ -350,3 +358,122 @@ def ready(request, slug: str):
     except serving.RequestError as err:
         return _answer(err)
     return deployment
+
+
+class BatchOut(Schema):
+    id: int
+    filename: str
+    status: str
+    version: int = Field(..., alias="version.number")
+    rows_done: int
+    rows_total: int | None = Field(..., description="Estimated until the batch finishes")
+    progress: float = Field(..., description="Share of the rows scored, 0 to 1")
+    notes: list[str]
+    error: str
+    created: datetime
+    finished: datetime | None
+    result: str | None = Field(..., description="Where to download the scored file")
+
+    @staticmethod
+    def resolve_result(batch):
+        if batch.status != Batch.Status.FINISHED:
+            return None
+        return f"/api/v1/deployments/{batch.deployment.slug}/batches/{batch.pk}/result"
+
+
+BATCH_ACCESS = {"security": [{"DeploymentKey": []}, {"TokenAuth": []}]}
+
+
+def _batch(request, slug: str, batch_id: int) -> Batch:
+    deployment = _owner_or_key_holder(request, slug)
+    batch = deployment.batches.select_related("version").filter(pk=batch_id).first()
+    if batch is None:
+        raise serving.RequestError(404, f"There is no batch {batch_id} in {slug!r}.")
+    return batch
+
+
+@router.post(
+    "/deployments/{slug}/batches",
+    auth=None,
+    response={202: BatchOut, 400: PredictionError, 401: PredictionError,
+              404: PredictionError, 413: PredictionError, 503: PredictionError},
+    summary="Score a CSV file on a worker (deployment key or owner)",
+    openapi_extra=BATCH_ACCESS,
+)  # fmt: skip
+def create_batch(request, slug: str, file: File[UploadedFile] = None):
+    try:
+        deployment = _owner_or_key_holder(request, slug)
+        if too_large(request):
+            raise serving.RequestError(413, limit_message())
+        if file is None:
+            raise serving.RequestError(400, "Send the file as multipart form field 'file'.")
+        try:
+            batch = Batch.create_from_upload(deployment, file)
+        except ValueError as err:
+            status = 400 if deployment.status == Deployment.Status.ACTIVE else 503
+            raise serving.RequestError(status, str(err)) from None
+    except serving.RequestError as err:
+        return _answer(err)
+    return Status(202, batch)
+
+
+@router.get(
+    "/deployments/{slug}/batches",
+    auth=None,
+    response={200: list[BatchOut], 401: PredictionError, 404: PredictionError},
+    summary="The files scored by a deployment, newest first",
+    openapi_extra=BATCH_ACCESS,
+)
+def list_batches(request, slug: str):
+    try:
+        deployment = _owner_or_key_holder(request, slug)
+    except serving.RequestError as err:
+        return _answer(err)
+    return deployment.batches.select_related("version", "deployment")
+
+
+@router.get(
+    "/deployments/{slug}/batches/{batch_id}",
+    auth=None,
+    response={200: BatchOut, 401: PredictionError, 404: PredictionError},
+    summary="A batch's progress and, once finished, where its result is",
+    openapi_extra=BATCH_ACCESS,
+)
+def get_batch(request, slug: str, batch_id: int):
+    try:
+        return _batch(request, slug, batch_id)
+    except serving.RequestError as err:
+        return _answer(err)
+
+
+@router.get(
+    "/deployments/{slug}/batches/{batch_id}/result",
+    auth=None,
+    response={200: None, 401: PredictionError, 404: PredictionError, 409: PredictionError},
+    summary="Download the scored file (CSV): the input columns and the predictions",
+    openapi_extra={**BATCH_ACCESS, "responses": {"200": {
+        "description": "The scored file", "content": {"text/csv": {}}}}},
+)  # fmt: skip
+def batch_result(request, slug: str, batch_id: int):
+    try:
+        batch = _batch(request, slug, batch_id)
+        if batch.status != Batch.Status.FINISHED:
+            raise serving.RequestError(409, f"The batch is {batch.status}, not finished.")
+    except serving.RequestError as err:
+        return _answer(err)
+    return result_response(batch)
+
+
+@router.delete(
+    "/deployments/{slug}/batches/{batch_id}",
+    auth=None,
+    response={204: None, 401: PredictionError, 404: PredictionError},
+    summary="Delete a batch and its files (a running one stops)",
+    openapi_extra=BATCH_ACCESS,
+)
+def delete_batch(request, slug: str, batch_id: int):
+    try:
+        _batch(request, slug, batch_id).delete()
+    except serving.RequestError as err:
+        return _answer(err)
+    return Status(204, None)

@@ -2,14 +2,21 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.text import slugify
 
 from automl.artifacts import read_manifest
 from webapp.experiments.models import Candidate
 from webapp.lib import keys
+from webapp.lib.files import remove_directory_on_commit, store_upload
 from webapp.lib.ownership import OwnedModel
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -151,6 +158,177 @@ class DeploymentKey(models.Model):
         if self.revoked is None:
             self.revoked = timezone.now()
             self.save(update_fields=["revoked"])
+
+
+class Batch(models.Model):
+    """A file of rows scored by a deployment on a worker, offered back with its predictions.
+
+    The version is the one serving at upload time, so every row of a file is scored by the
+    same model even if the deployment switches meanwhile.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    # A worker records progress after every slice of rows, seconds apart; a running batch
+    # silent this long lost its worker.
+    STALLED_AFTER = timedelta(minutes=5)
+    # A file whose scoring killed the worker twice would kill it again (most likely memory).
+    MAX_ATTEMPTS = 2
+    SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt")
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="batches")
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="batches")
+    filename = models.CharField(max_length=255)
+    size = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    # Plain-words remarks on the result: columns the file lacked, values that were blanked.
+    notes = models.JSONField(default=list)
+    rows_total = models.PositiveBigIntegerField(null=True)  # estimated before scoring
+    rows_done = models.PositiveBigIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True)
+    finished = models.DateTimeField(null=True)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment.slug}: {self.filename}"
+
+    @property
+    def directory(self) -> Path:
+        return settings.DATA_DIR / "batches" / str(self.key)
+
+    @property
+    def input_path(self) -> Path:
+        return self.directory / f"input{batch_suffix(self.filename)}"
+
+    @property
+    def result_path(self) -> Path:
+        return self.directory / "predictions.csv"
+
+    @property
+    def result_name(self) -> str:
+        stem = self.filename[: -len(batch_suffix(self.filename))] or "rows"
+        return f"{stem}-predictions.csv"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def progress(self) -> float:
+        """Share of the rows scored, 0 to 1 (the total is an estimate until the end)."""
+        if self.status == self.Status.FINISHED:
+            return 1.0
+        return min(self.rows_done / self.rows_total, 0.99) if self.rows_total else 0.0
+
+    @classmethod
+    def create_from_upload(cls, deployment: Deployment, uploaded) -> Batch:
+        """Keep an uploaded file and queue its scoring by the serving version.
+
+        Raises ``ValueError`` with a message for a file type it cannot read or a deployment
+        that is paused or has no model.
+        """
+        from webapp.deployments.tasks import score_batch
+
+        batch_suffix(uploaded.name)
+        if deployment.status == Deployment.Status.PAUSED:
+            raise ValueError("This deployment is paused: resume it to score files.")
+        if deployment.current is None:
+            raise ValueError("This deployment has no model to score with.")
+        batch = cls(
+            deployment=deployment, version=deployment.current, filename=uploaded.name[:255],
+            size=uploaded.size,
+        )  # fmt: skip
+        batch.directory.mkdir(parents=True, exist_ok=True)
+        store_upload(uploaded, batch.input_path)
+        batch.save()
+        transaction.on_commit(lambda: score_batch.delay(batch.pk))
+        return batch
+
+    def claim(self) -> bool:
+        """Take the scoring: True for the one caller that moves it to running.
+
+        A task redelivered after its worker died finds the batch still running and takes it
+        again, up to ``MAX_ATTEMPTS`` times; then the batch fails with the likely reason.
+        """
+        now = timezone.now()
+        claimed = Batch.objects.filter(
+            pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING],
+            attempts__lt=self.MAX_ATTEMPTS,
+        ).update(
+            status=self.Status.RUNNING, attempts=models.F("attempts") + 1, rows_done=0,
+            started=now, updated=now,
+        )  # fmt: skip
+        self.refresh_from_db()
+        if not claimed and self.status == self.Status.RUNNING:
+            self.fail(self.lost_worker_message())
+        return bool(claimed)
+
+    def record_progress(self, rows_done: int, rows_total: int) -> bool:
+        """Save progress; False when the batch was deleted or taken over meanwhile."""
+        self.rows_done, self.rows_total = rows_done, rows_total
+        return bool(
+            Batch.objects.filter(
+                pk=self.pk, status=self.Status.RUNNING, attempts=self.attempts
+            ).update(rows_done=rows_done, rows_total=rows_total, updated=timezone.now())
+        )
+
+    def finish(self, rows: int, notes: list[str]) -> None:
+        Batch.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+            status=self.Status.FINISHED, rows_done=rows, rows_total=rows, notes=notes,
+            finished=timezone.now(), updated=timezone.now(),
+        )  # fmt: skip
+
+    def fail(self, reason: str) -> None:
+        active = [self.Status.QUEUED, self.Status.RUNNING]
+        Batch.objects.filter(pk=self.pk, status__in=active).update(
+            status=self.Status.FAILED, error=reason, finished=timezone.now(),
+            updated=timezone.now(),
+        )  # fmt: skip
+
+    def requeue_or_fail(self) -> None:
+        """What the reaper does with a batch whose worker died."""
+        from webapp.deployments.tasks import score_batch
+
+        if self.attempts >= self.MAX_ATTEMPTS:
+            self.fail(self.lost_worker_message())
+            return
+        Batch.objects.filter(pk=self.pk).update(status=self.Status.QUEUED, updated=timezone.now())
+        transaction.on_commit(lambda: score_batch.delay(self.pk))
+
+    def lost_worker_message(self) -> str:
+        return (
+            f"The worker scoring this file stopped {self.attempts} times without finishing, "
+            "most likely because it needs more memory than this machine has. Try splitting "
+            "the file."
+        )
+
+
+@receiver(post_delete, sender=Batch)
+def _remove_files(sender, instance: Batch, **kwargs) -> None:
+    # A signal, not delete(): deleting a deployment deletes its batches in bulk.
+    remove_directory_on_commit(instance.directory)
+
+
+def batch_suffix(filename: str) -> str:
+    """The text-table suffix ``filename`` ends with; ``ValueError`` with a message otherwise."""
+    lowered = filename.lower()
+    for suffix in Batch.SUFFIXES:
+        if lowered.endswith(suffix):
+            return suffix
+    raise ValueError(
+        f"“{filename}” cannot be scored: upload a .csv, .tsv or .txt file (optionally .gz)."
+    )
 
 
 def check_servable(candidate: Candidate) -> None:

@@ -14,4 +14,7 @@ urlpatterns = [
     path("<slug:slug>/keys", views.create_key, name="create_key"),
     path("<slug:slug>/keys/<int:key_id>/revoke", views.revoke_key, name="revoke_key"),
     path("<slug:slug>/delete", views.delete, name="delete"),
+    path("<slug:slug>/batches", views.create_batch, name="create_batch"),
+    path("<slug:slug>/batches/<int:batch_id>/result", views.batch_result, name="batch_result"),
+    path("<slug:slug>/batches/<int:batch_id>/delete", views.delete_batch, name="delete_batch"),
 ]

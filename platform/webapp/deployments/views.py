@@ -5,14 +5,19 @@ import json
 import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webapp.deployments import monitoring
-from webapp.deployments.models import Deployment, DeploymentKey
+from webapp.deployments.models import Batch, Deployment, DeploymentKey
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.uploads import limit_message, too_large
+
+# Batches listed on a deployment's page; older ones stay reachable through the API.
+BATCHES_SHOWN = 10
 
 
 @login_required
@@ -48,6 +53,8 @@ def detail(request, slug: str):
     if request.htmx and request.htmx.target == "monitoring":
         context = {"deployment": deployment, "monitoring": _monitoring(deployment)}
         return render(request, "deployments/_monitoring.html", context)
+    if request.htmx and request.htmx.target == "batches":
+        return render(request, "deployments/_batches.html", _batches(deployment))
     new_key = request.session.pop("new_key", None)
     if new_key and new_key["slug"] != slug:
         new_key = None
@@ -65,11 +72,63 @@ def detail(request, slug: str):
         "example_json": json.dumps(example, indent=2, ensure_ascii=False),
         "example_compact": json.dumps(example, ensure_ascii=False),
         "monitoring": _monitoring(deployment),
+        **_batches(deployment),
         "built_models": experiment.candidates.filter(artifact=Candidate.Artifact.READY)
         if experiment
         else [],
     }
     return render(request, "deployments/detail.html", context)
+
+
+def _batches(deployment) -> dict:
+    batches = list(deployment.batches.select_related("version")[:BATCHES_SHOWN])
+    return {
+        "deployment": deployment,
+        "batches": batches,
+        "batches_active": any(b.is_active for b in batches),
+    }
+
+
+@login_required
+@require_POST
+def create_batch(request, slug: str):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    files = request.FILES  # parsing the body is what sets too_large
+    if too_large(request):
+        messages.error(request, limit_message())
+    elif "file" not in files:
+        messages.error(request, "Choose a file to score.")
+    else:
+        try:
+            batch = Batch.create_from_upload(deployment, files["file"])
+        except ValueError as err:
+            messages.error(request, str(err))
+        else:
+            messages.success(request, f"“{batch.filename}” is being scored.")
+    return redirect(reverse("deployments:detail", args=[slug]) + "#batches")
+
+
+def result_response(batch: Batch) -> FileResponse:
+    """The scored file as a download named after the uploaded one."""
+    return FileResponse(
+        batch.result_path.open("rb"), as_attachment=True, filename=batch.result_name,
+        content_type="text/csv; charset=utf-8",
+    )  # fmt: skip
+
+
+@login_required
+def batch_result(request, slug: str, batch_id: int):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    batch = get_object_or_404(deployment.batches, pk=batch_id, status=Batch.Status.FINISHED)
+    return result_response(batch)
+
+
+@login_required
+@require_POST
+def delete_batch(request, slug: str, batch_id: int):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    deployment.batches.filter(pk=batch_id).delete()
+    return redirect(reverse("deployments:detail", args=[slug]) + "#batches")
 
 
 @login_required

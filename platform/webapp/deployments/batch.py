@@ -1,0 +1,127 @@
+"""Scoring a file on a worker: its rows are read a slice at a time, predicted, and written back
+with the prediction columns added, safe to open in a spreadsheet.
+
+Input columns are written back exactly as they were in the file (an id like ``007`` keeps its
+zeros), while the model reads the values as training read them. A value the model cannot read
+(``"abc"`` in a number column) does not sink a file of a million rows: it is read as missing,
+and the row's ``problems`` column says so.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from automl import count_rows, read_batches, sniff
+from automl.wording import listing
+from webapp.deployments import serving
+from webapp.deployments.models import Batch
+
+# Rows per slice: large enough that per-call overhead vanishes, small enough to stay a few MB.
+SLICE_ROWS = 10_000
+# What a spreadsheet runs as a formula when a cell starts with it (CSV injection).
+FORMULA_START = r"^[=+\-@\t\r]"
+PLAIN_NUMBER = r"\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*"
+# Excel reads a UTF-8 file as UTF-8 only when it starts with a byte-order mark.
+ENCODING = "utf-8-sig"
+READ_AS = {"numeric": "a number", "boolean": "yes or no", "datetime": "a date"}
+
+
+def score(batch: Batch) -> None:
+    """Score ``batch``'s file into its result file, recording progress; stops quietly if the
+    batch is deleted meanwhile. Raises ``AutoMLError`` (``DataError``, ``ArtifactError``) with
+    a message for a file or model that cannot be used."""
+    model = serving.load_model(batch.version.candidate.artifact_path)
+    schema = batch.version.schema
+    limit = settings.MAX_DECOMPRESSED_SIZE
+    dialect = sniff(batch.input_path, max_bytes=limit)
+    total = count_rows(batch.input_path, dialect, max_bytes=limit)
+    partial = batch.result_path.with_suffix(".partial")
+    done, notes, blanked = 0, [], 0
+    try:
+        with partial.open("w", encoding=ENCODING, newline="") as out:
+            slices = read_batches(batch.input_path, dialect, rows=SLICE_ROWS, max_bytes=limit)
+            for text, values in slices:
+                if done == 0:
+                    notes = _check_columns(list(text.columns), schema)
+                invalid = model.invalid_cells(values)
+                blanked += int(invalid.any(axis=1).sum())
+                values = values.mask(invalid.reindex(columns=values.columns, fill_value=False))
+                scored = _with_predictions(text, values, model, invalid)
+                scored.to_csv(out, header=done == 0, index=False)
+                done += len(text)
+                if not batch.record_progress(done, max(total, done)):
+                    return  # deleted, or taken over by another worker
+        os.replace(partial, batch.result_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    if blanked:
+        notes.append(
+            f"{blanked} row(s) had values the model could not read; they were read as missing. "
+            "The problems column says which."
+        )
+    batch.finish(done, notes)
+
+
+def _check_columns(columns: list[str], schema: list[dict]) -> list[str]:
+    """Notes on the file's columns, or ``DataError`` when it lacks columns the model needs."""
+    from automl import DataError
+
+    present = set(columns)
+    missing = [c["name"] for c in schema if c["name"] not in present]
+    required = [c["name"] for c in schema if c["required"] and c["name"] in missing]
+    if required:
+        raise DataError(
+            f"The file has no column {listing(required)}, which the model needs. The columns "
+            "are matched by name, from the file's first line."
+        )
+    notes = []
+    if missing:
+        notes.append(f"Columns not in the file, read as empty: {listing(missing)}.")
+    unused = [name for name in columns if name not in {c["name"] for c in schema}]
+    if unused:
+        notes.append(f"Columns the model does not use, kept as they were: {listing(unused)}.")
+    return notes
+
+
+def _with_predictions(text, values, model, invalid) -> pd.DataFrame:
+    """``text`` (made spreadsheet-safe) with the predictions, probabilities and problems."""
+    added = {}
+    if model.is_classifier:
+        proba = model.predict_proba(values)
+        added["prediction"] = model.classes_[proba.argmax(axis=1)]
+        for index, name in enumerate(model.classes_):
+            added[f"probability {name}"] = proba[:, index].round(6)
+    else:
+        added["prediction"] = model.predict(values)
+    added["problems"] = _problems(invalid, text, {c["name"]: c["kind"] for c in model.schema})
+    result = text.copy()
+    for name, column in added.items():
+        while name in result.columns:
+            name += " (model)"  # an input column of the same name stays as it was
+        result[name] = column
+    result.columns = neutralise(pd.Series(result.columns, dtype=str)).tolist()
+    for name in result.columns[[not pd.api.types.is_numeric_dtype(d) for d in result.dtypes]]:
+        result[name] = neutralise(result[name])
+    return result
+
+
+def _problems(invalid: pd.DataFrame, text: pd.DataFrame, kinds: dict[str, str]) -> pd.Series:
+    """Per row, the values that were read as missing and why ("" for a clean row)."""
+    problems = pd.Series("", index=text.index, dtype=object)
+    for name in invalid.columns:
+        message = f"{name}: " + text[name].map(repr) + f" is not {READ_AS[kinds[name]]}"
+        message = message.where(invalid[name], "")
+        problems += np.where((problems != "") & (message != ""), "; ", "") + message
+    return problems
+
+
+def neutralise(cells: pd.Series) -> pd.Series:
+    """Text cells a spreadsheet would run as formulas, prefixed with ``'`` so they show as
+    text; numbers such as ``-5`` are left alone."""
+    as_text = cells.astype(str)
+    risky = as_text.str.match(FORMULA_START) & ~as_text.str.fullmatch(PLAIN_NUMBER)
+    return cells.where(~risky | cells.isna(), "'" + as_text)
