@@ -41,6 +41,8 @@ _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|code)$|^id[_\s-]|Id$|ID$")
 
 # Share of non-missing values that must parse for a text column to count as numbers or dates.
 PARSE_SHARE = 0.95
+# The largest size of a number a model reads; infinities and larger values count as missing.
+MAX_MAGNITUDE = 1e30
 SAMPLE = 5000
 
 
@@ -86,9 +88,15 @@ def parse_dates(series: pd.Series, date_format: str | None) -> pd.Series:
 
 
 def convert(series: pd.Series, kind: str, date_format: str | None = None) -> pd.Series:
-    """``series`` read as ``kind``: floats, 0/1 floats, datetimes, or strings with NaN kept."""
+    """``series`` read as ``kind``: floats, 0/1 floats, datetimes, or strings with NaN kept.
+
+    Numbers larger than ``MAX_MAGNITUDE`` in size (and infinities) become NaN.
+    """
     if kind == "numeric":
-        return parse_numbers(series)
+        numbers = parse_numbers(series)
+        # Beyond this no model computes reliably (float32 overflows to infinity in forests),
+        # so such values are unusable, like text in a number column.
+        return numbers.where(numbers.abs() <= MAX_MAGNITUDE)
     if kind == "boolean":
         return parse_booleans(series)
     if kind == "datetime":

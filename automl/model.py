@@ -14,7 +14,11 @@ from automl.wording import listing
 
 # Enough rows named in an error to find the problem, few enough to read.
 ROWS_IN_ERRORS = 5
-EXPECTED = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}
+EXPECTED = {
+    "numeric": f"numbers (at most {K.MAX_MAGNITUDE:g} in size)",
+    "boolean": "yes/no values",
+    "datetime": "dates",
+}
 
 
 class Model:
@@ -45,7 +49,7 @@ class Model:
         for name, bad in invalid.items():
             raw = X[name]
             positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
-            values = ", ".join(f"row {i + 1} ({raw.iloc[i]!r})" for i in positions)
+            values = ", ".join(f"row {i + 1} ({_plain(raw.iloc[i])!r})" for i in positions)
             kind = next(c["kind"] for c in self.schema if c["name"] == name)
             problems.append(f"column {name!r} expects {EXPECTED[kind]} but has {values}")
         if problems:
@@ -108,6 +112,10 @@ class Model:
     def save(self, path, *, signing_key: bytes | None = None) -> Path:
         """Write the model to the directory ``path`` (see ``automl.load``)."""
         return save_artifact(path, self, self.manifest(), signing_key=signing_key)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def load(path, *, signing_key: bytes | None = None) -> Model:

@@ -6,20 +6,46 @@ session; anything else gets a 401 with a JSON message. Each app adds its own rou
 
 from __future__ import annotations
 
+import contextvars
+import functools
+
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
-from ninja.security import django_auth
 
-from webapp.accounts.api import TokenAuth
+from webapp.accounts.api import SessionAuth, TokenAuth, request_user
 from webapp.accounts.api import router as accounts_router
 from webapp.datasets.api import router as datasets_router
+from webapp.deployments import openapi as deployment_openapi
 from webapp.deployments.api import router as deployments_router
+from webapp.deployments.models import Deployment
 from webapp.experiments.api import router as experiments_router
+
+# Who is reading the schema: their deployments are added to it, with their real columns.
+reader = contextvars.ContextVar("reader", default=None)
+
+
+def _read_by(view):
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        token = reader.set(request_user(request))
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            reader.reset(token)
+
+    return wrapped
 
 
 class PlatformAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         schema = super().get_openapi_schema(*args, **kwargs)
+        user = reader.get()
+        if user is not None:
+            owned = Deployment.objects.owned_by(user).select_related(
+                "current__candidate__experiment"
+            )
+            for deployment in owned:
+                schema["paths"].update(deployment_openapi.paths(deployment))
         # The prediction endpoints check a deployment's key themselves (an unknown deployment
         # is a 404 before any key is looked at), so ninja cannot declare the scheme for them.
         schema["components"].setdefault("securitySchemes", {})["DeploymentKey"] = {
@@ -27,7 +53,46 @@ class PlatformAPI(NinjaAPI):
             "scheme": "bearer",
             "description": "A deployment's key, shown when it is created: `dep_...`",
         }
+        _declare_common_errors(schema)
         return schema
+
+
+MESSAGE = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
+# A field-by-field list from validation, or one message from the endpoint's own checks.
+INVALID = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+    },
+}
+COMMON_ERRORS = {
+    "401": ("Not authenticated", MESSAGE),
+    "404": ("Not found, or not yours", MESSAGE),
+    "422": ("The request does not fit this schema", INVALID),
+}
+
+
+def _declare_common_errors(schema: dict) -> None:
+    """Declare the answers every endpoint of a kind gives, where its own declaration does
+    not: 401 without credentials, 404 for an id or slug that is not yours, 422 for a request
+    that does not validate."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            statuses = []
+            if operation.get("security"):
+                statuses.append("401")
+            parameters = operation.get("parameters", [])
+            if any(p["in"] == "path" for p in parameters):
+                statuses.append("404")
+            if parameters or "requestBody" in operation:
+                statuses.append("422")
+            for status in statuses:
+                description, body = COMMON_ERRORS[status]
+                operation["responses"].setdefault(status, {
+                    "description": description,
+                    "content": {"application/json": {"schema": body}},
+                })  # fmt: skip
 
 
 api = PlatformAPI(
@@ -37,9 +102,10 @@ api = PlatformAPI(
         "Upload data, train models and call them. Authenticate with a personal token from "
         "your account page: `Authorization: Bearer <token>`."
     ),
-    auth=[TokenAuth(), django_auth],
+    auth=[TokenAuth(), SessionAuth()],
     urls_namespace="api",
     docs_url="/docs",
+    docs_decorator=_read_by,
 )
 api.add_router("/", accounts_router)
 api.add_router("/", datasets_router)

@@ -134,8 +134,11 @@ def test_save_and_load_give_the_same_predictions(binary_run, tmp_path):
 def test_prediction_checks_its_input(binary_run):
     rows = make_table("binary", n_rows=5, seed=4)
     rows["x2"] = ["1.5", "oops", "2", "?", "3"]
-    with pytest.raises(DataError, match=r"'x2' expects numbers but has row 2 \('oops'\), row 4"):
+    with pytest.raises(DataError, match=r"'x2' expects numbers .* but has row 2 \('oops'\), row 4"):
         binary_run.predict(rows)
+    # Numbers too large for any model to compute with are refused the same way.
+    with pytest.raises(DataError, match=r"at most 1e\+30 in size\) but has row 1 \(1e\+200\)"):
+        binary_run.predict(rows.assign(x2=[1e200, 1, 2, 3, 4]))
     # Missing columns become missing values; extra ones are ignored; new categories are fine.
     lenient = make_table("binary", n_rows=5, seed=4).drop(columns=["x1"])
     lenient = lenient.assign(extra=1, city="Tokyo")

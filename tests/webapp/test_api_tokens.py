@@ -62,6 +62,19 @@ def test_api_without_valid_credentials_answers_401_with_a_message(client, db, he
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/json")
     assert "Authorization: Bearer" in response.json()["detail"]
+    # Unsafe methods too: without a session there is no CSRF check to fail, just a 401.
+    assert client.delete("/api/v1/tokens/1", headers=headers).status_code == 401
+
+
+def test_a_session_still_needs_its_csrf_token_for_unsafe_methods(alice):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    _, key = ApiToken.issue(alice, "script")
+    token = ApiToken.objects.get()
+    assert browser.delete(f"/api/v1/tokens/{token.pk}").status_code == 403
+    assert browser.delete(f"/api/v1/tokens/{token.pk}", headers=bearer(key)).status_code == 204
 
 
 def test_token_of_a_deactivated_user_is_refused(client, alice):

@@ -8,6 +8,7 @@ import time
 import pytest
 from django.urls import reverse
 
+from webapp.accounts.models import ApiToken
 from webapp.deployments import monitoring, serving
 from webapp.deployments.models import Deployment, DeploymentKey
 from webapp.experiments.models import Candidate
@@ -223,6 +224,36 @@ def test_the_prediction_endpoint_is_documented(client):
     assert {"200", "400", "401", "404", "422", "503"} <= set(operation["responses"])
     assert operation["security"] == [{"DeploymentKey": []}]
     assert "DeploymentKey" in schema["components"]["securitySchemes"]
+
+
+def test_each_deployment_is_documented_with_its_columns(client, deployed, bob):
+    deployment, key = deployed
+    path = f"/api/v1/deployments/{deployment.slug}/predict"
+    schema = client.get("/api/v1/openapi.json").json()  # read by the owner
+    body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    assert body["example"] == deployment.current.example()
+    row = body["schema"]["properties"]["rows"]["items"]
+    assert row["additionalProperties"] is False and "plan" in row["required"]
+    assert row["properties"]["monthly_fee"]["type"] == ["number"]
+    assert row["properties"]["age"]["type"] == ["number", "null"]  # it had gaps
+    assert "basic" in row["properties"]["plan"]["description"]
+    answer = schema["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
+    assert set(answer["schema"]["properties"]["probabilities"]["items"]["required"]) == {
+        "no", "yes"
+    }  # fmt: skip
+
+    client.force_login(bob)
+    assert path not in client.get("/api/v1/openapi.json").json()["paths"]
+    client.logout()
+    assert path not in client.get("/api/v1/openapi.json").json()["paths"]
+    _, token = ApiToken.issue(deployment.owner, "client generator")
+    by_token = client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"})
+    assert path in by_token.json()["paths"]
+    own = f"/api/v1/deployments/{deployment.slug}/openapi.json"
+    assert client.get(own).status_code == 401
+    document = client.get(own, headers={"Authorization": f"Bearer {key}"}).json()
+    assert list(document["paths"]) == [path]
+    assert "PredictionError" in document["components"]["schemas"]
 
 
 def test_models_are_loaded_once_per_version(client, deployed, monkeypatch):

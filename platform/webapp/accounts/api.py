@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from ninja import Router, Schema, Status
-from ninja.security import HttpBearer
+from ninja.security import APIKeyCookie, HttpBearer
 
 from webapp.accounts.models import ApiToken
 from webapp.lib.ownership import get_owned_or_404
@@ -19,6 +20,36 @@ class TokenAuth(HttpBearer):
         if user is not None:
             request.user = user
         return user
+
+
+class SessionAuth(APIKeyCookie):
+    """A logged-in browser session, CSRF-checked for unsafe methods.
+
+    Unlike ninja's ``django_auth``, a request with no session is simply not authenticated
+    here, so a program with a wrong token gets 401, not a puzzling "CSRF check failed".
+    """
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request):
+        return super()._get_key(request) if request.user.is_authenticated else None
+
+    def authenticate(self, request, key):
+        return request.user if request.user.is_authenticated else None
+
+
+def request_user(request):
+    """The user a request comes from, by session or personal token; None if neither."""
+    if request.user.is_authenticated:
+        return request.user
+    key = bearer(request)
+    return ApiToken.user_for_key(key) if key else None
+
+
+def bearer(request) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header, or ""."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
 
 
 router = Router(tags=["account"])

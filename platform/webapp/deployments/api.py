@@ -10,12 +10,12 @@ import json
 import time
 from datetime import datetime
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from ninja import Field, File, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from webapp.accounts.models import ApiToken
-from webapp.deployments import monitoring, serving
+from webapp.accounts.api import bearer, request_user
+from webapp.deployments import monitoring, openapi, serving
 from webapp.deployments.models import Batch, Deployment, DeploymentKey, Version
 from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
@@ -103,11 +103,6 @@ class DeploymentDetail(Schema):
 
 def _endpoint(deployment: Deployment) -> str:
     return f"/api/v1/deployments/{deployment.slug}/predict"
-
-
-def _bearer(request: HttpRequest) -> str:
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return key.strip() if scheme.lower() == "bearer" else ""
 
 
 def _candidate(request, model_id: int) -> Candidate | None:
@@ -199,7 +194,7 @@ def _open(request, slug: str) -> Deployment:
     )
     if deployment is None:
         raise serving.RequestError(404, f"There is no deployment {slug!r}.")
-    key = _bearer(request)
+    key = bearer(request)
     if not key or not DeploymentKey.opens(deployment, key):
         raise serving.RequestError(
             401, "Send this deployment's key: 'Authorization: Bearer <key>'."
@@ -209,9 +204,7 @@ def _open(request, slug: str) -> Deployment:
 
 def _owner_or_key_holder(request, slug: str) -> Deployment:
     """The deployment for its owner (session or personal token) or a holder of its key."""
-    user = (
-        request.user if request.user.is_authenticated else ApiToken.user_for_key(_bearer(request))
-    )
+    user = request_user(request)
     owned = Deployment.objects.owned_by(user).filter(slug=slug).first() if user else None
     return owned or _open(request, slug)
 
@@ -322,7 +315,6 @@ def describe(request, slug: str):
     version: Version | None = deployment.current
     candidate = version.candidate if version else None
     experiment = candidate.experiment if candidate else None
-    schema = version.schema if version else []
     return {
         "slug": deployment.slug, "name": deployment.name, "status": deployment.status,
         "version": version.number if version else None, "endpoint": _endpoint(deployment),
@@ -332,8 +324,8 @@ def describe(request, slug: str):
         "classes": version.classes if version else None,
         "metric": experiment.metric_name if experiment else "",
         "score": candidate.score if candidate else None,
-        "columns": schema,
-        "example": {"rows": [{c["name"]: c["example"] for c in schema}]},
+        "columns": version.schema if version else [],
+        "example": version.example() if version else {"rows": []},
     }  # fmt: skip
 
 
@@ -477,3 +469,20 @@ def delete_batch(request, slug: str, batch_id: int):
     except serving.RequestError as err:
         return _answer(err)
     return Status(204, None)
+
+
+@router.get(
+    "/deployments/{slug}/openapi.json",
+    auth=None,
+    response={200: dict, 401: PredictionError, 404: PredictionError},
+    summary="This deployment's own OpenAPI document, with its columns (key holder or owner)",
+    openapi_extra=BATCH_ACCESS,
+)
+def deployment_openapi(request, slug: str):
+    from webapp.api import api
+
+    try:
+        deployment = _owner_or_key_holder(request, slug)
+    except serving.RequestError as err:
+        return _answer(err)
+    return openapi.document(deployment, api.get_openapi_schema()["components"])

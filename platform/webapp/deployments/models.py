@@ -108,7 +108,8 @@ class Version(models.Model):
     # RESTRICT: a model that served requests stays while its deployment does, so any version
     # can be rolled back to; deleting the owner still removes both.
     candidate = models.ForeignKey(Candidate, on_delete=models.RESTRICT, related_name="versions")
-    # What a request sends: [{name, kind, required, categories, example}], made at deploy time.
+    # What a request sends, made at deploy time:
+    # [{name, kind, required, categories, example, date_format}]
     schema = models.JSONField(default=list)
     classes = models.JSONField(null=True, blank=True)  # as strings, for classification
     created = models.DateTimeField(default=timezone.now)
@@ -121,6 +122,10 @@ class Version(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment.slug} v{self.number}"
+
+    def example(self) -> dict:
+        """A request body with one real row of the training data."""
+        return {"rows": [{c["name"]: c["example"] for c in self.schema}]}
 
 
 class DeploymentKey(models.Model):
@@ -379,5 +384,6 @@ def input_schema(candidate: Candidate, manifest: dict) -> list[dict]:
         schema.append({
             "name": name, "kind": kind, "required": missing.get(name, 1) == 0,
             "categories": column.get("categories"), "example": example,
+            "date_format": column.get("date_format"),
         })  # fmt: skip
     return schema

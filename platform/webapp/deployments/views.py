@@ -59,7 +59,7 @@ def detail(request, slug: str):
     if new_key and new_key["slug"] != slug:
         new_key = None
     version = deployment.current
-    example = {"rows": [{c["name"]: c["example"] for c in version.schema}]} if version else {}
+    example = version.example() if version else {}
     endpoint = request.build_absolute_uri(reverse("api:predict", kwargs={"slug": slug}))
     experiment = version.candidate.experiment if version else None
     context = {

@@ -1,0 +1,174 @@
+"""Each deployment's endpoints in OpenAPI, with its real columns, types and an example row.
+
+The platform's schema has one generic prediction path; a deployment's own document (and the
+platform's schema as its owner reads it) adds the concrete path, so client generators and
+the docs page show exactly what to send.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+
+from automl.kinds import MAX_MAGNITUDE
+from webapp.deployments.models import Deployment, Version
+
+ERROR = {"$ref": "#/components/schemas/PredictionError"}
+ERRORS = {
+    "400": "Not JSON, or not an object with a list of rows",
+    "401": "No key, or not a live key of this deployment",
+    "404": "No such deployment",
+    "422": "Values that do not fit the columns; the messages name row and column",
+    "503": "Paused by its owner, or the model cannot be loaded",
+}
+JSON_TYPES = {"numeric": "number", "boolean": "boolean"}
+# strftime directives as the patterns of the values they read.
+DIRECTIVES = {"%d": r"\d{1,2}", "%m": r"\d{1,2}", "%Y": r"\d{4}", "%H": r"\d{1,2}",
+              "%M": r"\d{2}", "%S": r"\d{2}", "%b": "[A-Za-z]{3}"}  # fmt: skip
+
+
+def paths(deployment: Deployment) -> dict:
+    """OpenAPI path items for ``deployment``'s prediction endpoint as it serves now."""
+    version = deployment.current
+    if version is None:
+        return {}
+    base = f"/api/v1/deployments/{deployment.slug}"
+    experiment = version.candidate.experiment
+    return {
+        f"{base}/predict": {
+            "post": {
+                "operationId": f"predict_{deployment.slug.replace('-', '_')}",
+                "summary": f"Predict {experiment.target!r} with {deployment.slug} "
+                f"(version {version.number})",
+                "tags": ["your deployments"],
+                "security": [{"DeploymentKey": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": request_schema(version),
+                            "example": version.example(),
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "One prediction per row, in order",
+                        "content": {"application/json": {"schema": answer_schema(version)}},
+                    },
+                    **{
+                        status: {
+                            "description": description,
+                            "content": {"application/json": {"schema": ERROR}},
+                        }
+                        for status, description in ERRORS.items()
+                    },
+                },
+            }
+        }
+    }
+
+
+def document(deployment: Deployment, components: dict) -> dict:
+    """A whole OpenAPI document for one deployment (for its key holders' client generators)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{deployment.slug} prediction API",
+            "version": str(deployment.current.number if deployment.current else 0),
+            "description": f"Predictions from the deployment {deployment.name!r}. "
+            "Authenticate with one of its keys: `Authorization: Bearer <key>`.",
+        },
+        "paths": paths(deployment),
+        "components": {
+            "schemas": {"PredictionError": components["schemas"]["PredictionError"]},
+            "securitySchemes": {"DeploymentKey": components["securitySchemes"]["DeploymentKey"]},
+        },
+    }
+
+
+def request_schema(version: Version) -> dict:
+    properties = {}
+    for column in version.schema:
+        json_type = JSON_TYPES.get(column["kind"], "string")
+        if column["kind"] == "categorical":
+            json_type = ["string", "integer"]  # categories written as numbers are read as text
+        types = json_type if isinstance(json_type, list) else [json_type]
+        prop = {"type": types if column["required"] else [*types, "null"]}
+        if column["kind"] == "numeric":
+            prop.update(minimum=-MAX_MAGNITUDE, maximum=MAX_MAGNITUDE)
+        if column.get("categories"):
+            shown = column["categories"][:20]
+            prop["description"] = (
+                "Seen in training: "
+                + ", ".join(map(str, shown))
+                + (", …" if len(column["categories"]) > 20 else "")
+            )
+        elif column["kind"] == "datetime":
+            prop.update(date_format(column))
+        if column["example"] is not None:
+            prop["examples"] = [column["example"]]
+        properties[column["name"]] = prop
+    row = {
+        "type": "object",
+        "properties": properties,
+        "required": [c["name"] for c in version.schema if c["required"]],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "required": ["rows"],
+        "additionalProperties": False,
+        "properties": {
+            "rows": {
+                "type": "array",
+                "items": row,
+                "minItems": 1,
+                "maxItems": settings.MAX_PREDICTION_ROWS,
+            }
+        },
+    }
+
+
+def answer_schema(version: Version) -> dict:
+    classes = version.classes
+    if classes:
+        prediction = {"description": "The predicted class: one of " + ", ".join(classes)}
+        probabilities = {
+            "type": "array",
+            "description": "Each row's probability per class",
+            "items": {
+                "type": "object",
+                "properties": {c: {"type": "number", "minimum": 0, "maximum": 1} for c in classes},
+                "required": classes,
+            },
+        }
+    else:
+        prediction = {"type": "number"}
+        probabilities = {"type": "null"}
+    return {
+        "type": "object",
+        "required": ["predictions", "probabilities", "deployment", "version"],
+        "properties": {
+            "predictions": {"type": "array", "items": prediction},
+            "probabilities": probabilities,
+            "deployment": {"type": "string", "const": version.deployment.slug},
+            "version": {"type": "integer"},
+        },
+    }
+
+
+def date_format(column: dict) -> dict:
+    """How a date column's values are written: a JSON Schema format for ISO dates, else a
+    pattern from the format training found (which cannot rule out a 31st of February)."""
+    written = column.get("date_format")
+    if written == "ISO8601":
+        example = str(column["example"] or "")
+        is_day = re.fullmatch(r"\d{4}-\d{2}-\d{2}", example) or not example
+        return {"format": "date" if is_day else "date-time", "description": "An ISO 8601 date"}
+    if written:
+        parts = re.split(r"(%[a-zA-Z])", written)
+        pattern = "".join(DIRECTIVES.get(part, re.escape(part)) for part in parts if part)
+        return {"pattern": f"^{pattern}$", "description": f"A date written as {written}"}
+    return {"description": "A date, written as in the training data"}
