@@ -70,8 +70,9 @@ class Client:
 
 
 @contextmanager
-def platform(data_dir: Path):
-    """Start a platform on ``data_dir``; yields a ``Client`` and the web and worker processes."""
+def platform(data_dir: Path, **settings: str):
+    """Start a platform on ``data_dir``, with extra environment ``settings``; yields a
+    ``Client`` and the web and worker processes."""
     port, redis_port = redis_server.free_port(), redis_server.free_port()
     env = {
         **os.environ,
@@ -82,6 +83,7 @@ def platform(data_dir: Path):
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
+        **settings,
     }
     env.pop("DATABASE_URL", None)
     manage = [sys.executable, str(ROOT / "manage.py")]

@@ -19,6 +19,14 @@ def _static_files(static_root):
     """Pages render with the production static storage, whose manifest collectstatic writes."""
 
 
+@pytest.fixture(autouse=True)
+def _fresh_serving_caches():
+    """Each test's database starts its ids again: what one test served must not leak."""
+    from webapp.deployments import serving
+
+    serving.forget()
+
+
 @pytest.fixture
 def eager(monkeypatch):
     """Tasks run in the test's process when enqueued, so unit tests see their results."""

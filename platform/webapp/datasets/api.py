@@ -9,7 +9,7 @@ from ninja.files import UploadedFile
 
 from webapp.datasets.models import Dataset
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import limit_message, too_large
+from webapp.lib.uploads import FILE_REQUIRED, limit_message, too_large
 
 router = Router(tags=["datasets"])
 
@@ -72,6 +72,7 @@ class ColumnsIn(Schema):
     "/datasets",
     response={201: DatasetOut, 400: Message, 413: Message},
     summary="Upload a table (multipart field `file`); it is ingested on a worker",
+    openapi_extra=FILE_REQUIRED,
 )
 def create_dataset(request, file: File[UploadedFile] = None, name: Form[str] = ""):
     if too_large(request):

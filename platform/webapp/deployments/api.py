@@ -20,7 +20,7 @@ from webapp.deployments.models import Batch, Deployment, DeploymentKey, Version
 from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import limit_message, too_large
+from webapp.lib.uploads import FILE_REQUIRED, limit_message, too_large
 
 router = Router(tags=["deployments"])
 
@@ -186,20 +186,24 @@ def delete_deployment(request, slug: str):
 
 
 def _open(request, slug: str) -> Deployment:
-    """The deployment a key holder may use, or a ``RequestError`` (404, 401, 503)."""
+    """The deployment a key holder may use, or a ``RequestError`` (404, 401)."""
     deployment = (
         Deployment.objects.select_related("current__candidate__experiment")
         .filter(slug=slug)
         .first()
     )
-    if deployment is None:
+    _check_key(request, slug, deployment.pk if deployment else None)
+    return deployment
+
+
+def _check_key(request, slug: str, deployment_id: int | None) -> None:
+    if deployment_id is None:
         raise serving.RequestError(404, f"There is no deployment {slug!r}.")
     key = bearer(request)
-    if not key or not DeploymentKey.opens(deployment, key):
+    if not key or not DeploymentKey.opens(deployment_id, key):
         raise serving.RequestError(
             401, "Send this deployment's key: 'Authorization: Bearer <key>'."
         )
-    return deployment
 
 
 def _owner_or_key_holder(request, slug: str) -> Deployment:
@@ -259,28 +263,33 @@ class PredictionOut(Schema):
 )  # fmt: skip
 def predict(request, slug: str):
     started = time.perf_counter()
-    deployment = None
+    # Only what changes is read per request (status, serving version, key); the version
+    # itself never changes and comes from the process's cache.
+    found = Deployment.objects.filter(slug=slug).values_list("pk", "status", "current_id")
+    deployment_id, status, version_id = found.first() or (None, None, None)
     try:
-        deployment = _open(request, slug)
-        if deployment.status == Deployment.Status.PAUSED:
+        _check_key(request, slug, deployment_id)
+        if status == Deployment.Status.PAUSED:
             raise serving.RequestError(503, "This deployment is paused by its owner.")
-        version = deployment.current
-        if version is None:
+        if version_id is None:
             raise serving.RequestError(503, "This deployment has no model to serve.")
+        version = serving.cached_version(version_id)
         try:
             payload = json.loads(request.body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise serving.RequestError(400, "The body is not valid JSON.") from None
-        frame = serving.read_rows(payload, version.schema)
-        answer = serving.predict(serving.model_for(version), frame)
+        columns = serving.read_rows(payload, version.schema)
+        answer = serving.predict(serving.model_for(version), columns)
     except serving.RequestError as err:
-        if deployment is not None:
-            monitoring.record(deployment.pk, ok=False, rows=None,
+        if deployment_id is not None:
+            monitoring.record(deployment_id, ok=False, rows=None,
                               seconds=time.perf_counter() - started)  # fmt: skip
         return _answer(err)
-    monitoring.record(deployment.pk, ok=True, rows=payload["rows"],
+    monitoring.record(deployment_id, ok=True, rows=payload["rows"],
                       seconds=time.perf_counter() - started)  # fmt: skip
-    return {**answer, "deployment": deployment.slug, "version": version.number}
+    # Built here rather than validated by ninja: the answer is ours, and checking a thousand
+    # probabilities against the schema would cost more than computing them.
+    return JsonResponse({**answer, "deployment": slug, "version": version.number})
 
 
 class MonitoringOut(Schema):
@@ -390,7 +399,7 @@ def _batch(request, slug: str, batch_id: int) -> Batch:
     response={202: BatchOut, 400: PredictionError, 401: PredictionError,
               404: PredictionError, 413: PredictionError, 503: PredictionError},
     summary="Score a CSV file on a worker (deployment key or owner)",
-    openapi_extra=BATCH_ACCESS,
+    openapi_extra={**BATCH_ACCESS, **FILE_REQUIRED},
 )  # fmt: skip
 def create_batch(request, slug: str, file: File[UploadedFile] = None):
     try:

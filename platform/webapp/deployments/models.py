@@ -153,10 +153,10 @@ class DeploymentKey(models.Model):
         return row, key
 
     @classmethod
-    def opens(cls, deployment: Deployment, key: str) -> bool:
-        """Whether ``key`` is a live key of ``deployment``."""
+    def opens(cls, deployment_id: int, key: str) -> bool:
+        """Whether ``key`` is a live key of the deployment ``deployment_id``."""
         return cls.objects.filter(
-            deployment=deployment, digest=keys.digest(key), revoked__isnull=True
+            deployment_id=deployment_id, digest=keys.digest(key), revoked__isnull=True
         ).exists()
 
     def revoke(self) -> None:

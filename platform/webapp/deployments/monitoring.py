@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 
 import redis
 from django.conf import settings
@@ -73,21 +73,30 @@ def flush(client) -> int:
         records.append(_buffer.popleft())
     if not records:
         return 0
-    pipe = client.pipeline(transaction=False)
+    # Summed here first, so one flush sends a command per counter and per column, however
+    # many requests it holds: the thread holds the interpreter briefly under any load.
+    counts: Counter = Counter()
+    samples: dict[tuple[int, str], deque] = {}
     for deployment_id, when, ok, n_rows, ms, sample in records:
-        minute = int(when // 60)
-        counts = f"deploy:{deployment_id}:m:{minute}"
-        pipe.hincrby(counts, "requests", 1)
-        pipe.hincrby(counts, "errors", 0 if ok else 1)
-        pipe.hincrby(counts, "rows", n_rows)
-        pipe.hincrby(counts, f"lat{bisect.bisect_left(LATENCY_BOUNDS, ms)}", 1)
-        pipe.expire(counts, KEEP_SECONDS)
+        minute = (deployment_id, int(when // 60))
+        counts[minute, "requests"] += 1
+        counts[minute, "errors"] += not ok
+        counts[minute, "rows"] += n_rows
+        counts[minute, f"lat{bisect.bisect_left(LATENCY_BOUNDS, ms)}"] += 1
         for row in sample or []:
             for column, value in row.items():
-                key = f"deploy:{deployment_id}:sample:{column}"
-                pipe.lpush(key, json.dumps(value))
-                pipe.ltrim(key, 0, SAMPLE_SIZE - 1)
-                pipe.expire(key, KEEP_SECONDS)
+                key = (deployment_id, column)
+                samples.setdefault(key, deque(maxlen=SAMPLE_SIZE)).append(value)
+    pipe = client.pipeline(transaction=False)
+    for ((deployment_id, minute), field), n in counts.items():
+        pipe.hincrby(f"deploy:{deployment_id}:m:{minute}", field, n)
+    for deployment_id, minute in {key for key, _ in counts}:
+        pipe.expire(f"deploy:{deployment_id}:m:{minute}", KEEP_SECONDS)
+    for (deployment_id, column), values in samples.items():
+        key = f"deploy:{deployment_id}:sample:{column}"
+        pipe.lpush(key, *(json.dumps(value) for value in values))
+        pipe.ltrim(key, 0, SAMPLE_SIZE - 1)
+        pipe.expire(key, KEEP_SECONDS)
     pipe.execute()
     return len(records)
 

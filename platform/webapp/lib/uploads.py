@@ -35,6 +35,13 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         raise StopUpload(connection_reset=True)
 
 
+# For upload endpoints' OpenAPI: the file is required, though the view's signature makes it
+# optional so that an upload cut off at the limit reaches the view (413), not validation (422).
+FILE_REQUIRED = {
+    "requestBody": {"content": {"multipart/form-data": {"schema": {"required": ["file"]}}}}
+}
+
+
 def too_large(request) -> bool:
     return getattr(request, "upload_too_large", False)
 
