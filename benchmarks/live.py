@@ -60,11 +60,14 @@ class Client:
     def post(self, url: str, body: dict | None = None) -> dict:
         return json.loads(self.request("POST", url, body)[1])
 
-    def wait(self, url: str, done: set[str], timeout: float = 3600, every: float = 0.5) -> dict:
+    def wait(
+        self, url: str, done: set[str], timeout: float = 3600, every: float = 0.5, key="status"
+    ) -> dict:
+        """GET ``url`` until its ``key`` field is one of ``done`` (or the timeout passes)."""
         deadline = time.monotonic() + timeout
         while True:
             state = self.get(url)
-            if state["status"] in done or time.monotonic() > deadline:
+            if state[key] in done or time.monotonic() > deadline:
                 return state
             time.sleep(every)
 

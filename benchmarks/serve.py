@@ -19,6 +19,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -28,8 +29,9 @@ from live import ROOT, platform
 sys.path.insert(0, str(ROOT))
 
 
-def deploy(client, path: Path, target: str, exclude, budget: int) -> tuple[str, str, int]:
-    """Train on ``path`` and deploy the best model; returns slug, key and model id."""
+def deploy(client, path: Path, target: str, exclude, budget: int) -> tuple[str, str, int, int]:
+    """Train on ``path``, deploy the best model and build the runner-up; returns slug, key,
+    the deployed model's id and the runner-up's."""
     dataset = client.upload(path)
     dataset = client.wait(f"/api/v1/datasets/{dataset['id']}", {"ready", "failed"})
     body = {"dataset": dataset["id"], "target": target, "time_budget": budget,
@@ -38,7 +40,10 @@ def deploy(client, path: Path, target: str, exclude, budget: int) -> tuple[str, 
     state = client.wait(f"/api/v1/experiments/{experiment['id']}", {"finished", "failed"})
     assert state["status"] == "finished", state["error"]
     created = client.post("/api/v1/deployments", {"model_id": state["best_model_id"]})
-    return created["slug"], created["api_key"], state["best_model_id"]
+    other = next(row["model_id"] for row in state["leaderboard"] if row["rank"] == 2)
+    client.post(f"/api/v1/models/{other}/build")
+    client.wait(f"/api/v1/models/{other}", {"ready", "failed"}, key="artifact")
+    return created["slug"], created["api_key"], state["best_model_id"], other
 
 
 def rows_from(client, slug: str, key: str, path: Path, n: int) -> list[dict]:
@@ -100,6 +105,17 @@ def bare_times(client, model_id: int, rows: list[dict], repeats: int) -> dict[st
 
 def columns_of(rows: list[dict]) -> dict[str, list]:
     return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def switching(client, slug: str, models: tuple[int, int], stop: threading.Event) -> int:
+    """Redeploy and roll back in turn until ``stop``; returns the number of switches."""
+    switches = 0
+    client.post(f"/api/v1/deployments/{slug}/versions", {"model_id": models[1]})
+    while not stop.is_set():
+        client.post(f"/api/v1/deployments/{slug}/rollback", {"version": 1 + switches % 2})
+        switches += 1
+        time.sleep(0.05)
+    return switches
 
 
 async def load_test(port, path, key, body: bytes, clients: int, seconds: float) -> dict:
@@ -164,7 +180,7 @@ def main() -> None:
     path = args.data / spec["file"]
     settings = {"WEB_CONCURRENCY": str(args.workers), "WEB_THREADS": str(args.threads)}
     with tempfile.TemporaryDirectory() as tmp, platform(Path(tmp), **settings) as (client, _):
-        slug, key, model_id = deploy(
+        slug, key, model_id, other_id = deploy(
             client, path, spec["target"], spec.get("drop_columns") or [], args.budget
         )
         rows = rows_from(client, slug, key, path, 100)
@@ -189,6 +205,18 @@ def main() -> None:
                     f"{'none' if fast is None else f'{fast:.2f}'} |",
                     flush=True,
                 )
+        # Versions switched back and forth under load: no request may fail.
+        stop, switches = threading.Event(), []
+        switcher = threading.Thread(
+            target=lambda: switches.append(switching(client, slug, (model_id, other_id), stop))
+        )
+        switcher.start()
+        body = json.dumps({"rows": rows[:1]}).encode()
+        result = asyncio.run(load_test(client.port, url, key, body, 10, args.seconds))
+        stop.set()
+        switcher.join()
+        print(f"\nWhile switching versions {switches[0]} times: {result['requests']} requests, "
+              f"{result['errors']} errors, p99 {result['p99']:.1f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

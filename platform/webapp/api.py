@@ -18,6 +18,7 @@ from webapp.datasets.api import router as datasets_router
 from webapp.deployments import openapi as deployment_openapi
 from webapp.deployments.api import router as deployments_router
 from webapp.deployments.models import Deployment
+from webapp.deployments.serving import RequestError
 from webapp.experiments.api import router as experiments_router
 
 # Who is reading the schema: their deployments are added to it, with their real columns.
@@ -111,6 +112,11 @@ api.add_router("/", accounts_router)
 api.add_router("/", datasets_router)
 api.add_router("/", experiments_router)
 api.add_router("/", deployments_router)
+
+
+@api.exception_handler(RequestError)
+def request_error(request, exc: RequestError):
+    return api.create_response(request, exc.body(), status=exc.status)
 
 
 @api.exception_handler(AuthenticationError)

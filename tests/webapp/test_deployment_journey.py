@@ -1,12 +1,13 @@
 """The deployment journey in real Chromium, on the real web server and worker: deploy the best
-model of a finished experiment, copy the key, use "Try it", then run the page's curl example
-verbatim in a shell."""
+model of a finished experiment, copy the key, use "Try it", run the page's curl example
+verbatim in a shell, see the requests counted on the monitoring view, and score a file."""
 
 import json
 import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -76,3 +77,19 @@ def test_deploy_try_and_call_from_a_shell(page, web_server):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     assert json.loads(result.stdout)["deployment"] in curl
+
+    # The three requests (two answered, one refused) reach the monitoring view as it polls.
+    expect(page.locator("#monitor-requests")).to_have_text("3", timeout=20_000)
+    expect(page.locator("#monitor-errors")).to_have_text("1")
+
+    page.locator("#batch-file").set_input_files(str(CUSTOMERS))
+    page.get_by_role("button", name="Score").click()
+    finished = page.locator(".batch[data-status=finished]")
+    expect(finished).to_be_visible(timeout=60_000)  # scored by the worker, shown by polling
+    with page.expect_download() as download:
+        finished.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "customers-predictions.csv"
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 151 and lines[0].endswith(
+        "prediction,probability no,probability yes,problems"
+    )

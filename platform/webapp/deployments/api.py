@@ -1,7 +1,8 @@
 """Deployment endpoints: managing deployments (owner's token) and predicting (deployment key).
 
 The prediction endpoint reads its body itself rather than through a fixed schema, because each
-deployment's columns differ; every error it can answer is declared in the OpenAPI schema.
+deployment's columns differ; every error it can answer is declared in the OpenAPI schema. A
+``serving.RequestError`` raised anywhere here becomes its JSON answer (see ``webapp.api``).
 """
 
 from __future__ import annotations
@@ -222,20 +223,11 @@ PREDICT_BODY = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["rows"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "rows": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {"type": "object"},
-                            "description": "One object per row: {column: value}. See GET "
-                            "/api/v1/deployments/{slug} for the columns.",
-                        }
-                    },
-                },
+                "schema": openapi.rows_body(
+                    {"type": "object"},
+                    description="One object per row: {column: value}. See GET "
+                    "/api/v1/deployments/{slug} for the columns.",
+                ),
                 "example": {"rows": [{"column": "value"}]},
             }
         },
@@ -317,10 +309,7 @@ def monitor(request, slug: str):
     openapi_extra={"security": [{"DeploymentKey": []}]},
 )
 def describe(request, slug: str):
-    try:
-        deployment = _owner_or_key_holder(request, slug)
-    except serving.RequestError as err:
-        return _answer(err)
+    deployment = _owner_or_key_holder(request, slug)
     version: Version | None = deployment.current
     candidate = version.candidate if version else None
     experiment = candidate.experiment if candidate else None
@@ -350,14 +339,11 @@ def ready(request, slug: str):
         .filter(slug=slug)
         .first()
     )
-    try:
-        if deployment is None:
-            raise serving.RequestError(404, f"There is no deployment {slug!r}.")
-        if deployment.status == Deployment.Status.PAUSED or deployment.current is None:
-            raise serving.RequestError(503, "This deployment is paused or has no model.")
-        serving.model_for(deployment.current)
-    except serving.RequestError as err:
-        return _answer(err)
+    if deployment is None:
+        raise serving.RequestError(404, f"There is no deployment {slug!r}.")
+    if deployment.status == Deployment.Status.PAUSED or deployment.current is None:
+        raise serving.RequestError(503, "This deployment is paused or has no model.")
+    serving.model_for(deployment.current)
     return deployment
 
 
@@ -402,19 +388,16 @@ def _batch(request, slug: str, batch_id: int) -> Batch:
     openapi_extra={**BATCH_ACCESS, **FILE_REQUIRED},
 )  # fmt: skip
 def create_batch(request, slug: str, file: File[UploadedFile] = None):
+    deployment = _owner_or_key_holder(request, slug)
+    if too_large(request):
+        raise serving.RequestError(413, limit_message())
+    if file is None:
+        raise serving.RequestError(400, "Send the file as multipart form field 'file'.")
     try:
-        deployment = _owner_or_key_holder(request, slug)
-        if too_large(request):
-            raise serving.RequestError(413, limit_message())
-        if file is None:
-            raise serving.RequestError(400, "Send the file as multipart form field 'file'.")
-        try:
-            batch = Batch.create_from_upload(deployment, file)
-        except ValueError as err:
-            status = 400 if deployment.status == Deployment.Status.ACTIVE else 503
-            raise serving.RequestError(status, str(err)) from None
-    except serving.RequestError as err:
-        return _answer(err)
+        batch = Batch.create_from_upload(deployment, file)
+    except ValueError as err:
+        status = 400 if deployment.status == Deployment.Status.ACTIVE else 503
+        raise serving.RequestError(status, str(err)) from None
     return Status(202, batch)
 
 
@@ -426,10 +409,7 @@ def create_batch(request, slug: str, file: File[UploadedFile] = None):
     openapi_extra=BATCH_ACCESS,
 )
 def list_batches(request, slug: str):
-    try:
-        deployment = _owner_or_key_holder(request, slug)
-    except serving.RequestError as err:
-        return _answer(err)
+    deployment = _owner_or_key_holder(request, slug)
     return deployment.batches.select_related("version", "deployment")
 
 
@@ -441,10 +421,7 @@ def list_batches(request, slug: str):
     openapi_extra=BATCH_ACCESS,
 )
 def get_batch(request, slug: str, batch_id: int):
-    try:
-        return _batch(request, slug, batch_id)
-    except serving.RequestError as err:
-        return _answer(err)
+    return _batch(request, slug, batch_id)
 
 
 @router.get(
@@ -456,12 +433,9 @@ def get_batch(request, slug: str, batch_id: int):
         "description": "The scored file", "content": {"text/csv": {}}}}},
 )  # fmt: skip
 def batch_result(request, slug: str, batch_id: int):
-    try:
-        batch = _batch(request, slug, batch_id)
-        if batch.status != Batch.Status.FINISHED:
-            raise serving.RequestError(409, f"The batch is {batch.status}, not finished.")
-    except serving.RequestError as err:
-        return _answer(err)
+    batch = _batch(request, slug, batch_id)
+    if batch.status != Batch.Status.FINISHED:
+        raise serving.RequestError(409, f"The batch is {batch.status}, not finished.")
     return result_response(batch)
 
 
@@ -473,10 +447,7 @@ def batch_result(request, slug: str, batch_id: int):
     openapi_extra=BATCH_ACCESS,
 )
 def delete_batch(request, slug: str, batch_id: int):
-    try:
-        _batch(request, slug, batch_id).delete()
-    except serving.RequestError as err:
-        return _answer(err)
+    _batch(request, slug, batch_id).delete()
     return Status(204, None)
 
 
@@ -490,8 +461,5 @@ def delete_batch(request, slug: str, batch_id: int):
 def deployment_openapi(request, slug: str):
     from webapp.api import api
 
-    try:
-        deployment = _owner_or_key_holder(request, slug)
-    except serving.RequestError as err:
-        return _answer(err)
+    deployment = _owner_or_key_holder(request, slug)
     return openapi.document(deployment, api.get_openapi_schema()["components"])

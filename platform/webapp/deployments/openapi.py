@@ -116,18 +116,16 @@ def request_schema(version: Version) -> dict:
         "required": [c["name"] for c in version.schema if c["required"]],
         "additionalProperties": False,
     }
+    return rows_body(row, maxItems=settings.MAX_PREDICTION_ROWS)
+
+
+def rows_body(row: dict, **rows: object) -> dict:
+    """A prediction request: ``{"rows": [row, ...]}``, with more keywords for ``rows``."""
     return {
         "type": "object",
         "required": ["rows"],
         "additionalProperties": False,
-        "properties": {
-            "rows": {
-                "type": "array",
-                "items": row,
-                "minItems": 1,
-                "maxItems": settings.MAX_PREDICTION_ROWS,
-            }
-        },
+        "properties": {"rows": {"type": "array", "items": row, "minItems": 1, **rows}},
     }
 
 
