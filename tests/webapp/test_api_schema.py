@@ -10,8 +10,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from webapp.wsgi import application
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FUZZ = settings(
@@ -25,6 +23,14 @@ FUZZ = settings(
 @pytest.fixture(autouse=True)
 def _kept_from_the_broker(sent):
     """Nothing here reaches the suite's real worker."""
+
+
+@pytest.fixture
+def application():
+    # Made after the session's collectstatic, so whitenoise finds its files.
+    from webapp.wsgi import application
+
+    return application
 
 
 @pytest.fixture
@@ -48,7 +54,7 @@ def fuzz(schema, headers) -> list[str]:
     return ran
 
 
-def test_the_prediction_endpoint_keeps_to_its_schema(deployed, key_holder):
+def test_the_prediction_endpoint_keeps_to_its_schema(application, deployed, key_holder):
     # The deployment's own document has its real columns, so most requests reach the model.
     deployment, _ = deployed
     path = f"/api/v1/deployments/{deployment.slug}/openapi.json"
@@ -56,7 +62,7 @@ def test_the_prediction_endpoint_keeps_to_its_schema(deployed, key_holder):
     assert fuzz(schema, key_holder) == [f"POST /api/v1/deployments/{deployment.slug}/predict"]
 
 
-def test_the_whole_api_keeps_to_its_schema(deployed, finished):
+def test_the_whole_api_keeps_to_its_schema(application, deployed, finished):
     # The owner's token, with a dataset, an experiment and a deployment to find: generated
     # requests reach past the 404s into each endpoint's checks.
     from webapp.accounts.models import ApiToken
