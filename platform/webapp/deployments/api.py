@@ -214,10 +214,6 @@ def _owner_or_key_holder(request, slug: str) -> Deployment:
     return owned or _open(request, slug)
 
 
-def _answer(error: serving.RequestError) -> JsonResponse:
-    return JsonResponse(error.body(), status=error.status)
-
-
 PREDICT_BODY = {
     "requestBody": {
         "required": True,
@@ -272,11 +268,11 @@ def predict(request, slug: str):
             raise serving.RequestError(400, "The body is not valid JSON.") from None
         columns = serving.read_rows(payload, version.schema)
         answer = serving.predict(serving.model_for(version), columns)
-    except serving.RequestError as err:
+    except serving.RequestError:
         if deployment_id is not None:
             monitoring.record(deployment_id, ok=False, rows=None,
                               seconds=time.perf_counter() - started)  # fmt: skip
-        return _answer(err)
+        raise  # answered by the API's handler, like every RequestError
     monitoring.record(deployment_id, ok=True, rows=payload["rows"],
                       seconds=time.perf_counter() - started)  # fmt: skip
     # Built here rather than validated by ninja: the answer is ours, and checking a thousand

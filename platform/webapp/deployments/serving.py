@@ -53,7 +53,10 @@ def cached_version(version_id: int):
     """A deployment version with its model's row, kept per process: versions never change."""
     from webapp.deployments.models import Version
 
-    return Version.objects.select_related("candidate__experiment").get(pk=version_id)
+    version = Version.objects.select_related("candidate__experiment").filter(pk=version_id)
+    if not version:  # deleted with its deployment since the request looked it up
+        raise RequestError(404, "This deployment was just deleted.")
+    return version[0]
 
 
 def model_for(version) -> Served:
