@@ -14,19 +14,27 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from automl import kinds as K
+from automl.ensemble import Blend
 from automl.evaluation import permutation_importance
 from automl.exceptions import AutoMLError, DataError, NotFittedError
 from automl.features import make_preprocessor
-from automl.learners import LEARNERS
+from automl.learners import ENSEMBLE, LEARNERS
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
 from automl.search import Event, Search, make_splits, predict
 
 VALIDATIONS = ("auto", "cv", "holdout", "time")
-# Seconds feature importance may always take, even once the budget is spent.
+# Feature importance gets this share of the budget, between MIN_IMPORTANCE_SECONDS and
+# IMPORTANCE_SECONDS, and at least MIN_IMPORTANCE_SECONDS even once the budget is spent.
+IMPORTANCE_SHARE = 0.05
 IMPORTANCE_SECONDS = 5
+MIN_IMPORTANCE_SECONDS = 1
 MIN_ROWS = 10
+# A holdout search on a large table trains on a sample: this many cells (rows x columns) per
+# second of budget, and never fewer than MIN_SEARCH_ROWS rows.
+SEARCH_CELLS = 20_000
+MIN_SEARCH_ROWS = 20_000
 # Known categories kept in the schema, enough for a form's choices and a prediction check.
 MAX_CATEGORIES_IN_SCHEMA = 1000
 LEADERBOARD_COLUMNS = [
@@ -168,24 +176,26 @@ class AutoML:
             self.metric_,
             self.families or list(LEARNERS),
             prepared.splits,
-            deadline=started + self.time_budget,
+            deadline=started + self.time_budget - self._importance_seconds(),
             seed=self.seed,
             n_jobs=_cores(self.n_jobs),
             n_trials=self.n_trials,
             callbacks=callbacks or [],
             should_stop=should_stop,
             class_labels=self.classes_,
+            bag=self._bagging(len(prepared.y)),
         )
         candidates = search.run(prepared.X, prepared.y, prepared.X_test, prepared.y_test)
         self.cancelled_ = search.cancelled
         self.leaderboard_ = self._leaderboard(candidates)
         if search.best is None:
             raise _no_model_error(candidates, search.cancelled)
-        best = search.best.to_row()
-        self.model_ = self._refit(best, prepared)
+        members = [(c.to_row(), w, c._folds) for c, w in search.members(search.best)]
+        self.model_ = self._final(search.best.to_row(), members, prepared)
         # Importance may run a little past the budget rather than be missing on small budgets.
-        deadline = max(started + self.time_budget, time.monotonic() + IMPORTANCE_SECONDS)
-        self.model_.info["importance"] = self._importance(prepared, *search.best_fold, deadline)
+        deadline = max(started + self.time_budget, time.monotonic() + MIN_IMPORTANCE_SECONDS)
+        importance = self._importance(prepared, *search.first_fold(search.best), deadline)
+        self.model_.info["importance"] = importance
         self.fit_seconds_ = time.monotonic() - started
         return self
 
@@ -205,15 +215,24 @@ class AutoML:
             self.metric_ = get_metric(self.metric, self.profile_.task)
         prepared = self._prepare(data)
         train, valid = prepared.splits[0]
-        pipeline = self._pipeline(candidate)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pipeline.fit(prepared.X.iloc[train], prepared.y[train])
-        model = self._refit(candidate, prepared)
+        bag = self._bagging(len(prepared.y))
+        members, first_folds = [], []
+        for member, weight in _members(candidate):
+            folds = [self._fit(member, prepared.X.iloc[train], prepared.y[train])]
+            if bag and LEARNERS[member["family"]].bags:
+                folds += [
+                    self._fit(member, prepared.X.iloc[fold], prepared.y[fold])
+                    for fold, _ in prepared.splits[1:]
+                ]
+            members.append((member, weight, folds))
+            first_folds.append(folds[0])
+        model = self._final(candidate, members, prepared)
         # As long as a few fits: enough for most tables, bounded for very wide ones.
         allowance = max(IMPORTANCE_SECONDS, 3 * (candidate.get("fit_seconds") or 0))
         deadline = time.monotonic() + allowance
-        model.info["importance"] = self._importance(prepared, pipeline, valid, deadline)
+        weights = [weight for _, weight, _ in members]
+        blended = Blend([[f] for f in first_folds], weights, self._n_classes())
+        model.info["importance"] = self._importance(prepared, blended, valid, deadline)
         return model
 
     def _prepare(self, data: pd.DataFrame) -> _Prepared:
@@ -247,6 +266,7 @@ class AutoML:
             holdout_size=self.holdout_size,
             order=order,
             seed=self.seed,
+            max_train_rows=self._search_rows(len(features)),
         )
         return _Prepared(data, features, X_train, y_train, X_test, y_test, splits)
 
@@ -270,6 +290,20 @@ class AutoML:
         if self.validation != "auto":
             return self.validation
         return "holdout" if n_rows > 100_000 else "cv"
+
+    def _bagging(self, n_rows: int) -> bool:
+        """Whether the final model averages the fold models of the families that bag, rather
+        than refitting them on all rows: with k-fold validation, which large tables skip."""
+        return self._validation(n_rows) == "cv"
+
+    def _importance_seconds(self) -> float:
+        share = IMPORTANCE_SHARE * self.time_budget
+        return min(IMPORTANCE_SECONDS, max(MIN_IMPORTANCE_SECONDS, share))
+
+    def _search_rows(self, n_features: int) -> int:
+        """The most rows a holdout search trains on: more as the budget allows, fewer as
+        columns add up, so a large table gets many candidates before the final refit."""
+        return max(MIN_SEARCH_ROWS, round(self.time_budget * SEARCH_CELLS / max(n_features, 1)))
 
     def _n_splits(self, n_rows: int) -> int:
         if self.validation == "auto" and n_rows > 10_000:
@@ -311,11 +345,26 @@ class AutoML:
             [("features", make_preprocessor(self.profile_, candidate["family"])), ("model", model)]
         )
 
-    def _refit(self, candidate: dict, prepared: _Prepared) -> Model:
+    def _fit(self, candidate: dict, X, y) -> Pipeline:
         pipeline = self._pipeline(candidate)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipeline.fit(prepared.X, prepared.y)
+            return pipeline.fit(X, y)
+
+    def _final(self, candidate: dict, members: list[tuple], prepared: _Prepared) -> Model:
+        """The model of ``candidate`` from its ``members`` (row, weight, fitted fold
+        pipelines): a member keeps all its fold models when it has one per fold, and is
+        refit on all training rows otherwise."""
+        parts = []
+        for member, _, folds in members:
+            if len(folds) == len(prepared.splits) > 1:
+                parts.append(folds)
+            else:
+                parts.append([self._fit(member, prepared.X, prepared.y)])
+        if len(parts) == 1 and len(parts[0]) == 1:
+            predictor = parts[0][0]  # a plain pipeline, which the fast serving path compiles
+        else:
+            predictor = Blend(parts, [weight for _, weight, _ in members], self._n_classes())
         info = {
             "model_id": candidate["model_id"],
             "family": candidate["family"],
@@ -329,7 +378,7 @@ class AutoML:
             "fingerprint": _fingerprint(prepared.data),
         }
         return Model(
-            pipeline,
+            predictor,
             task=self.profile_.task,
             target=self.profile_.target,
             classes=self.classes_,
@@ -337,9 +386,12 @@ class AutoML:
             info=info,
         )
 
+    def _n_classes(self) -> int | None:
+        return None if self.classes_ is None else len(self.classes_)
+
     def _importance(self, prepared: _Prepared, pipeline, valid, deadline) -> list[dict]:
         """Permutation importance of each column, on rows ``pipeline`` was not trained on."""
-        n_classes = None if self.classes_ is None else len(self.classes_)
+        n_classes = self._n_classes()
         codes = None if n_classes is None else np.arange(n_classes)
         metric, sign = self.metric_, 1 if self.metric_.greater_is_better else -1
 
@@ -401,6 +453,13 @@ def _with_target(X, y, target) -> tuple[pd.DataFrame, str]:
     if name in X.columns:
         raise DataError(f"The table already has a column named {name!r}; pass target= instead.")
     return X.assign(**{name: np.asarray(y)}), name
+
+
+def _members(candidate: dict) -> list[tuple[dict, float]]:
+    """The leaderboard rows an ensemble row blends, with their weights; a row alone else."""
+    if candidate["family"] != ENSEMBLE:
+        return [(candidate, 1.0)]
+    return [(member, member["weight"]) for member in candidate["params"]["members"]]
 
 
 def _cores(n_jobs: int) -> int:

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from automl import kinds as K
+from automl.ensemble import Blend, blend
 from automl.features import DATE_PARTS, DateParts, KindReader
 
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -55,9 +56,9 @@ class RowPredictor:
     when missing.
     """
 
-    def __init__(self, model, blocks, sparse_output: bool):
+    def __init__(self, model, pipeline, blocks, sparse_output: bool):
         self.model, self.blocks, self.sparse_output = model, blocks, sparse_output
-        self.estimator = model.pipeline[-1]
+        self.estimator = pipeline[-1]
         self.forest = Forest.of(self.estimator)
 
     def features(self, columns: dict[str, list]) -> np.ndarray:
@@ -72,12 +73,43 @@ class RowPredictor:
         return getattr(self.estimator, method)(sparse.csr_matrix(X) if self.sparse_output else X)
 
     def predict_proba(self, columns: dict[str, list]) -> np.ndarray:
-        return self._answer(columns, "predict_proba")
+        proba = self._answer(columns, "predict_proba")
+        n_classes = len(self.model.classes_)
+        if proba.shape[1] == n_classes:
+            return proba
+        # A fold model that never saw a class: zero for it, as ``automl.search.predict``.
+        full = np.zeros((len(proba), n_classes))
+        full[:, self.estimator.classes_] = proba
+        return full
 
     def predict(self, columns: dict[str, list]) -> np.ndarray:
         if self.model.is_classifier:
             return self.model.classes_[self.predict_proba(columns).argmax(axis=1)]
         return self._answer(columns, "predict")
+
+
+class BlendPredictor:
+    """The fast path of an ensemble or a bag of fold models (an ``automl.ensemble.Blend``):
+    each pipeline compiled, their answers averaged with the blend's weights."""
+
+    def __init__(self, model, members: list[list[RowPredictor]]):
+        self.model, self.members = model, members
+        self.weights = model.pipeline.weights
+
+    def _average(self, columns, method: str) -> np.ndarray:
+        answers = [
+            np.mean([getattr(part, method)(columns) for part in member], axis=0)
+            for member in self.members
+        ]
+        return blend(answers, self.weights)
+
+    def predict_proba(self, columns: dict[str, list]) -> np.ndarray:
+        return self._average(columns, "predict_proba")
+
+    def predict(self, columns: dict[str, list]) -> np.ndarray:
+        if self.model.is_classifier:
+            return self.model.classes_[self.predict_proba(columns).argmax(axis=1)]
+        return self._average(columns, "predict")
 
 
 class Forest:
@@ -134,15 +166,25 @@ class Forest:
         return self.values[nodes].mean(axis=1)
 
 
-def compile_rows(model, sample: dict[str, list]) -> RowPredictor | None:
-    """A ``RowPredictor`` for ``model``, or None when its pipeline has steps the fast path does
-    not know or its features differ from the pipeline's on ``sample`` (columns of values)."""
-    features = model.pipeline[0]
+def compile_rows(model, sample: dict[str, list]) -> RowPredictor | BlendPredictor | None:
+    """A fast predictor for ``model``, or None when a pipeline of it has steps the fast path
+    does not know or features that differ from the pipeline's on ``sample`` (columns of
+    values)."""
+    if not isinstance(model.pipeline, Blend):
+        return _compile(model, model.pipeline, sample)
+    members = [[_compile(model, p, sample) for p in member] for member in model.pipeline.members]
+    if any(part is None for member in members for part in member):
+        return None
+    return BlendPredictor(model, members)
+
+
+def _compile(model, pipeline: Pipeline, sample: dict[str, list]) -> RowPredictor | None:
+    features = pipeline[0]
     try:
         reader, columns = _steps(features)
         kinds = {c["name"]: c for c in reader.schema}
         blocks = [_block(transformer, names, kinds) for _, transformer, names in _used(columns)]
-        predictor = RowPredictor(model, blocks, bool(columns.sparse_output_))
+        predictor = RowPredictor(model, pipeline, blocks, bool(columns.sparse_output_))
         fast = predictor.features(sample)
     except Unsupported:
         return None
@@ -164,10 +206,10 @@ def compile_rows(model, sample: dict[str, list]) -> RowPredictor | None:
 def single_threaded(model) -> None:
     """Predict on one thread: a server answers many small requests at once, and thread pools
     per request cost more than they save."""
-    estimator = model.pipeline[-1]
-    for target in (estimator, getattr(estimator, "model_", None)):
-        if target is not None and "n_jobs" in target.get_params():
-            target.set_params(n_jobs=1)
+    for estimator in (pipeline[-1] for pipeline in model.pipelines):
+        for target in (estimator, getattr(estimator, "model_", None)):
+            if target is not None and "n_jobs" in target.get_params():
+                target.set_params(n_jobs=1)
 
 
 def _steps(features):

@@ -25,6 +25,9 @@ class Learner:
     name: str
     title: str  # what people read
     portfolio: list[dict] = []
+    # Whether its fold models, averaged, make the final model (compact models whose average
+    # beats one refit); forests are averages already, and large, so they are refit.
+    bags = True
 
     def make(self, params: dict, task: str, seed: int, n_jobs: int):
         raise NotImplementedError
@@ -49,6 +52,7 @@ class Linear(Learner):
 
 class _Forest(Learner):
     classes: tuple[type, type]
+    bags = False
     portfolio = [{"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1}]
 
     def make(self, params, task, seed, n_jobs):
@@ -127,12 +131,15 @@ class HistGradientBoosting(Learner):
         }
 
 
-class EarlyStoppedXGB(BaseEstimator):
-    """XGBoost that picks its number of rounds on an inner split of the data it is fitted on.
+# Boosting rounds at most, and rounds without improvement on the inner split before stopping.
+MAX_ROUNDS = 2000
+PATIENCE = 50
 
-    The sklearn wrapper needs an explicit evaluation set; taking it from the training rows
-    keeps the validation fold unseen, and the final model trains on all rows with the rounds
-    found here.
+
+class EarlyStopped(BaseEstimator):
+    """Gradient boosting that picks its number of rounds on an inner split of the data it is
+    fitted on: taking the stopping rows from the training rows keeps the validation fold
+    unseen. Subclasses say how their library boosts with an evaluation set.
     """
 
     def __init__(self, task="binary", params=None, seed=0, n_jobs=1):
@@ -141,20 +148,6 @@ class EarlyStoppedXGB(BaseEstimator):
         self.seed = seed
         self.n_jobs = n_jobs
 
-    def _model(self, n_estimators, early_stopping_rounds=None):
-        import xgboost as xgb
-
-        kind = xgb.XGBRegressor if self.task == "regression" else xgb.XGBClassifier
-        return kind(
-            n_estimators=n_estimators,
-            early_stopping_rounds=early_stopping_rounds,
-            tree_method="hist",
-            n_jobs=self.n_jobs,
-            random_state=self.seed,
-            verbosity=0,
-            **(self.params or {}),
-        )
-
     def fit(self, X, y):
         stratify = y if self.task != "regression" and np.bincount(y).min() >= 2 else None
         X_fit, X_stop, y_fit, y_stop = train_test_split(
@@ -162,15 +155,15 @@ class EarlyStoppedXGB(BaseEstimator):
         )
         if self.task != "regression" and len(np.unique(y_fit)) < len(np.unique(y)):
             X_fit, y_fit = X, y  # a class lost to the split: stop on training rows instead
-        probe = self._model(2000, early_stopping_rounds=50)
-        probe.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
-        self.n_rounds_ = int(probe.best_iteration) + 1
-        # Refit on every row: 10% more data deserves slightly more rounds.
-        self.model_ = self._model(max(1, int(self.n_rounds_ * 1.1)))
-        self.model_.fit(X, y, verbose=False)
+        # No refit on every row: that would double the cost, and the final model averages
+        # fold models, each stopped on a different split, or is refit on more rows anyway.
+        self.model_ = self._boost(X_fit, y_fit, X_stop, y_stop)
         if self.task != "regression":
             self.classes_ = self.model_.classes_
         return self
+
+    def _boost(self, X_fit, y_fit, X_stop, y_stop):
+        raise NotImplementedError
 
     def predict(self, X):
         return self.model_.predict(X)
@@ -179,12 +172,80 @@ class EarlyStoppedXGB(BaseEstimator):
         return self.model_.predict_proba(X)
 
 
+class EarlyStoppedXGB(EarlyStopped):
+    def _boost(self, X_fit, y_fit, X_stop, y_stop):
+        import xgboost as xgb
+
+        kind = xgb.XGBRegressor if self.task == "regression" else xgb.XGBClassifier
+        model = kind(
+            n_estimators=MAX_ROUNDS,
+            early_stopping_rounds=PATIENCE,
+            tree_method="hist",
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+            verbosity=0,
+            **(self.params or {}),
+        )
+        return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
+
+
 class XGBClassifierES(ClassifierMixin, EarlyStoppedXGB):
     pass
 
 
 class XGBRegressorES(RegressorMixin, EarlyStoppedXGB):
     pass
+
+
+class EarlyStoppedLGBM(EarlyStopped):
+    def _boost(self, X_fit, y_fit, X_stop, y_stop):
+        import lightgbm as lgb
+
+        kind = lgb.LGBMRegressor if self.task == "regression" else lgb.LGBMClassifier
+        model = kind(
+            n_estimators=MAX_ROUNDS,
+            subsample_freq=1,
+            n_jobs=self.n_jobs,
+            random_state=self.seed,
+            verbose=-1,
+            **(self.params or {}),
+        )
+        stop = lgb.early_stopping(PATIENCE, verbose=False)
+        return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], callbacks=[stop])
+
+
+class LGBMClassifierES(ClassifierMixin, EarlyStoppedLGBM):
+    pass
+
+
+class LGBMRegressorES(RegressorMixin, EarlyStoppedLGBM):
+    pass
+
+
+class LightGBM(Learner):
+    name = "lightgbm"
+    title = "LightGBM"
+    portfolio = [
+        {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
+         "colsample_bytree": 1.0, "subsample": 1.0, "reg_lambda": 0.0},
+        {"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 3,
+         "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 0.0},
+    ]  # fmt: skip
+
+    def make(self, params, task, seed, n_jobs):
+        kind = LGBMRegressorES if task == "regression" else LGBMClassifierES
+        return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
+
+    def search_space(self, trial, n_rows):
+        p = self.name
+        return {
+            "learning_rate": trial.suggest_float(f"{p}__learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int(f"{p}__num_leaves", 4, 256, log=True),
+            "min_child_samples": trial.suggest_int(f"{p}__min_child_samples", 2, 100, log=True),
+            "colsample_bytree": trial.suggest_float(f"{p}__colsample_bytree", 0.3, 1.0),
+            "subsample": trial.suggest_float(f"{p}__subsample", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float(f"{p}__reg_lambda", 1e-3, 10.0, log=True),
+        }
 
 
 class XGBoost(Learner):
@@ -211,6 +272,19 @@ class XGBoost(Learner):
             "min_child_weight": trial.suggest_float(f"{p}__min_child_weight", 0.5, 20, log=True),
             "reg_lambda": trial.suggest_float(f"{p}__reg_lambda", 1e-3, 10.0, log=True),
         }
+
+
+# Not a learner: the leaderboard's name for a weighted blend of other candidates.
+ENSEMBLE = "ensemble"
+ENSEMBLE_TITLE = "Weighted ensemble"
+
+
+def family_title(family: str) -> str:
+    """What people read for a leaderboard family."""
+    if family == ENSEMBLE:
+        return ENSEMBLE_TITLE
+    learner = LEARNERS.get(family)
+    return learner.title if learner else family
 
 
 LEARNERS: dict[str, Learner] = {

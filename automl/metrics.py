@@ -39,7 +39,9 @@ def _roc_auc(y, proba, classes):
 
 
 def _log_loss(y, proba, classes):
-    return skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=classes)
+    # Stored in float32, or blended, rows sum to 1 only within rounding, which sklearn warns of.
+    proba = np.clip(proba, 1e-15, 1)
+    return skm.log_loss(y, proba / proba.sum(axis=1, keepdims=True), labels=classes)
 
 
 def _f1(y, labels, classes):

@@ -9,6 +9,7 @@ import pandas as pd
 
 from automl import kinds as K
 from automl.artifacts import load_artifact, save_artifact
+from automl.ensemble import Blend
 from automl.exceptions import ArtifactError, DataError
 from automl.wording import listing
 
@@ -41,6 +42,12 @@ class Model:
     @property
     def is_classifier(self) -> bool:
         return self.task != "regression"
+
+    @property
+    def pipelines(self) -> list:
+        """Every fitted pipeline it predicts with: several for an ensemble or a bag of fold
+        models, else one."""
+        return self.pipeline.pipelines if isinstance(self.pipeline, Blend) else [self.pipeline]
 
     def validate(self, X: pd.DataFrame) -> pd.DataFrame:
         """``X``'s model columns read as their kinds, or a ``DataError`` saying what is wrong."""

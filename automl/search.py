@@ -17,9 +17,10 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
+from automl.ensemble import Blend, blend, select_weights
 from automl.evaluation import evaluate
 from automl.features import make_preprocessor
-from automl.learners import LEARNERS
+from automl.learners import ENSEMBLE, LEARNERS
 from automl.metrics import Metric
 from automl.profiling import DatasetProfile
 
@@ -42,6 +43,8 @@ TRIAL_STATES = {
 }
 # Stop asking for trials after this many in a row were skipped as too slow for the time left.
 MAX_SKIPS = 8
+# Candidates whose predictions and models are kept for the ensemble.
+POOL_SIZE = 8
 
 
 @dataclass
@@ -61,10 +64,13 @@ class Candidate:
     error: str | None = None
     seconds: float = 0.0
     _test_predictions: list = field(default_factory=list, repr=False)
-    # Predictions for the rows each fold held out: what the evaluation charts are drawn from.
+    # Predictions for the rows each fold held out: what the evaluation charts are drawn from
+    # and ensembles are weighted on. Kept while the candidate is in the ensemble pool.
     _oof: np.ndarray | None = field(default=None, repr=False)
-    # The first fold's fitted pipeline and held-out rows, kept for the best candidate only.
-    _first_fold: tuple | None = field(default=None, repr=False)
+    _test: np.ndarray | None = field(default=None, repr=False)  # averaged over folds
+    # Fitted fold pipelines: every fold where the family bags, else the first, for measuring
+    # feature importance on rows it never saw. Kept while in the pool.
+    _folds: list = field(default_factory=list, repr=False)
 
     def to_row(self) -> dict:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -88,18 +94,26 @@ def make_splits(
     holdout_size: float,
     order: np.ndarray | None,
     seed: int,
+    max_train_rows: int | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train/validation index pairs: k folds, one holdout, or the latest rows by time."""
+    """Train/validation index pairs: k folds, one holdout, or the latest rows by time.
+
+    A holdout's training part keeps at most ``max_train_rows`` rows (the latest, by time), so
+    the search on a large table is quick; the final model then trains on every row.
+    """
     indices = np.arange(len(y))
     stratify = task != "regression" and np.bincount(y).min() >= 2
+    cap = max_train_rows or len(y)
     if validation == "time":
         cut = round(len(y) * (1 - holdout_size))
         ranked = indices[np.argsort(order, kind="stable")]
-        return [(ranked[:cut], ranked[cut:])]
+        return [(ranked[max(0, cut - cap) : cut], ranked[cut:])]
     if validation == "holdout":
         train, valid = train_test_split(
             indices, test_size=holdout_size, random_state=seed, stratify=y if stratify else None
         )
+        if len(train) > cap:
+            train = np.sort(np.random.default_rng(seed).choice(train, cap, replace=False))
         return [(train, valid)]
     if stratify and np.bincount(y).min() >= n_splits:
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
@@ -109,10 +123,12 @@ def make_splits(
 
 
 class Search:
-    """Runs candidates until the budget, ``n_trials`` or ``should_stop`` ends the search.
+    """Runs candidates until the budget, ``n_trials`` or ``should_stop`` ends the search, then
+    weighs the best of them into an ensemble.
 
-    ``best_fold`` holds the best candidate's first-fold pipeline and its held-out row indices,
-    for measuring feature importance on data that pipeline never saw.
+    ``bag``: keep every fold model of the families that bag, so the final model can be their
+    average instead of a refit (k-fold validation only). ``pool`` holds the best complete
+    candidates with their out-of-fold predictions and fold models, ensemble material.
     """
 
     def __init__(
@@ -129,6 +145,7 @@ class Search:
         callbacks: list[Callable[[Event], None]] = (),
         should_stop: Callable[[], bool] | None = None,
         class_labels: np.ndarray | None = None,
+        bag: bool = False,
     ):
         self.profile = profile
         self.metric = metric
@@ -141,13 +158,16 @@ class Search:
         self.callbacks = list(callbacks)
         self.should_stop = should_stop or (lambda: False)
         self.class_labels = class_labels
+        self.bag = bag and len(splits) > 1
         self.candidates: list[Candidate] = []
+        self.pool: list[Candidate] = []
         self.best: Candidate | None = None
-        self.best_fold: tuple | None = None
+        self.ensemble: Candidate | None = None
         self.cancelled = False
 
     def run(self, X, y, X_test=None, y_test=None) -> list[Candidate]:
         classes = np.unique(y) if self.profile.task != "regression" else None
+        self.n_rows = len(y)  # what the final model trains on
         study = self._study()
         self._emit("search_started", {"families": self.families, "n_splits": len(self.splits)})
         skips = 0
@@ -162,14 +182,38 @@ class Search:
                 continue
             skips = 0
             params = LEARNERS[family].search_space(trial, len(y))
-            candidate = Candidate(f"m{len(self.candidates) + 1:03d}", family, params)
+            candidate = Candidate(self._next_id(), family, params)
             self.candidates.append(candidate)
             value = self._evaluate(candidate, trial, X, y, classes, X_test)
             state = TRIAL_STATES[candidate.state]
             study.tell(trial, value if candidate.state == "complete" else None, state)
             self._finish(candidate, y, y_test, classes)
+        if not self.cancelled:
+            self._ensemble(y, y_test, classes)
         self._emit("finished", {"cancelled": self.cancelled, "n_candidates": len(self.candidates)})
         return self.candidates
+
+    def members(self, candidate: Candidate) -> list[tuple[Candidate, float]]:
+        """The pool candidates ``candidate`` is made of, with their weights."""
+        if candidate.family != ENSEMBLE:
+            return [(candidate, 1.0)]
+        by_id = {c.model_id: c for c in self.pool}
+        return [(by_id[m["model_id"]], m["weight"]) for m in candidate.params["members"]]
+
+    def first_fold(self, candidate: Candidate) -> tuple[object, np.ndarray]:
+        """``candidate``'s first-fold model (for an ensemble, its members' first-fold models
+        blended) and the rows that fold held out: for measuring importance on unseen rows."""
+        members = self.members(candidate)
+        predictor = Blend(
+            [[c._folds[0]] for c, _ in members], [w for _, w in members], self._width()
+        )
+        return predictor, self.splits[0][1]
+
+    def _next_id(self) -> str:
+        return f"m{len(self.candidates) + 1:03d}"
+
+    def _width(self) -> int | None:
+        return None if self.profile.task == "regression" else len(self.class_labels)
 
     def _study(self) -> optuna.Study:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -193,12 +237,21 @@ class Search:
         # Always finish one candidate, however small the budget: a run must yield a model.
         return self.best is not None and time.monotonic() >= self._search_deadline()
 
-    def _search_deadline(self) -> float:
-        """The budget's end less the time the final refit of the best will take."""
+    def _search_deadline(self, running: Candidate | None = None) -> float:
+        """The budget's end less the time the final model will take: refitting, on all rows,
+        the slowest pool candidate (or ``running``, were it to join) of each family that does
+        not bag."""
         if self.best is None:
             return self.deadline
-        train_share = len(self.splits[0][0]) / (len(self.splits[0][0]) + len(self.splits[0][1]))
-        return self.deadline - 1.2 * self.best.fit_seconds / train_share
+        train_share = len(self.splits[0][0]) / self.n_rows
+        refits: dict[str, float] = {}
+        for c in [*self.pool, *([running] if running and running.fit_seconds else [])]:
+            if not self._bags(c.family):
+                refits[c.family] = max(refits.get(c.family, 0.0), c.fit_seconds)
+        return self.deadline - 1.2 * sum(refits.values()) / train_share
+
+    def _bags(self, family: str) -> bool:
+        return self.bag and LEARNERS[family].bags
 
     def _too_slow(self, family: str) -> bool:
         """Whether a trial of ``family`` would likely overrun the time left, from past trials."""
@@ -213,10 +266,10 @@ class Search:
     def _evaluate(self, candidate, trial, X, y, classes, X_test) -> float | None:
         started = time.monotonic()
         learner = LEARNERS[candidate.family]
-        is_classifier = self.profile.task != "regression"
-        width = len(classes) if is_classifier else None
-        # float32: a chart needs no more, and many classes times many rows add up.
-        shape = (len(y), width) if is_classifier else len(y)
+        width = self._width()
+        # float32: charts and ensemble weights need no more, and many classes times many rows
+        # add up.
+        shape = (len(y), width) if width else len(y)
         candidate._oof = np.full(shape, np.nan, dtype=np.float32)
         fit_times, predict_rates = [], []
         try:
@@ -237,8 +290,8 @@ class Search:
                 prediction = predict(pipeline, X.iloc[valid], width)
                 predict_rates.append((time.monotonic() - tick) / len(valid) * 1e6)
                 candidate._oof[valid] = prediction
-                if step == 0:
-                    candidate._first_fold = (pipeline, valid)
+                if step == 0 or self._bags(candidate.family):
+                    candidate._folds.append(pipeline)
                 scored = (
                     prediction.argmax(axis=1)
                     if width and not self.metric.needs_proba
@@ -252,8 +305,12 @@ class Search:
                 if step < len(self.splits) - 1 and trial.should_prune():
                     candidate.state = "pruned"
                     break
-                out_of_time = self.best and time.monotonic() > self._search_deadline()
-                if step < len(self.splits) - 1 and (out_of_time or self.should_stop()):
+                # Stopped as soon as its pace says it would end past the search's deadline.
+                folds_left = len(self.splits) - 1 - step
+                candidate.fit_seconds = float(np.mean(fit_times))
+                finish = time.monotonic() + folds_left * (time.monotonic() - started) / (step + 1)
+                out_of_time = self.best and finish > self._search_deadline(candidate)
+                if folds_left and (out_of_time or self.should_stop()):
                     candidate.state = "pruned"
                     candidate.error = "Stopped: the time budget ran out."
                     break
@@ -276,34 +333,86 @@ class Search:
         evaluation = None
         if candidate.state == "complete":
             if y_test is not None:
-                averaged = np.mean(candidate._test_predictions, axis=0)
-                if self.profile.task != "regression" and not self.metric.needs_proba:
-                    averaged = averaged.argmax(axis=1)
-                candidate.test_score = self.metric(y_test, averaged, classes)
-            # A holdout validates some rows only: the charts show those.
-            seen = ~np.isnan(candidate._oof.reshape(len(y), -1)).any(axis=1)
-            labels = classes if self.class_labels is None else self.class_labels
-            try:
-                evaluation = evaluate(
-                    self.profile.task, y[seen], candidate._oof[seen].astype(float), labels,
-                    seed=self.seed,
-                )  # fmt: skip
-            except Exception:  # charts are a bonus: never lose a model over them
-                logger.exception("Evaluating candidate %s failed", candidate.model_id)
-        candidate._test_predictions, candidate._oof = [], None
+                candidate._test = np.mean(candidate._test_predictions, axis=0)
+                candidate.test_score = self._score(y_test, candidate._test, classes)
+            evaluation = self._evaluation(candidate, y, classes)
+        candidate._test_predictions = []
         self._emit("candidate_finished", {"row": candidate.to_row(), "evaluation": evaluation})
-        if candidate.state == "complete" and (
-            self.best is None or self.metric.better(candidate.score, self.best.score)
-        ):
-            self.best = candidate
-            self.best_fold = candidate._first_fold
-            self._emit("best_changed", {"row": candidate.to_row()})
-        candidate._first_fold = None
+        if candidate.state == "complete":
+            self._enter_pool(candidate)
+            if self.best is None or self.metric.better(candidate.score, self.best.score):
+                self.best = candidate
+                self._emit("best_changed", {"row": candidate.to_row()})
+        else:
+            _release(candidate)
+
+    def _enter_pool(self, candidate: Candidate) -> None:
+        """Keep the ``POOL_SIZE`` best candidates' predictions and models; free the rest."""
+        self.pool.append(candidate)
+        self.pool.sort(key=lambda c: c.score, reverse=self.metric.greater_is_better)
+        for dropped in self.pool[POOL_SIZE:]:
+            _release(dropped)
+        del self.pool[POOL_SIZE:]
+
+    def _ensemble(self, y, y_test, classes) -> None:
+        """Weigh the pool into an ensemble on the rows validated; a leaderboard row of its own
+        when it blends two or more candidates, the best model when it scores better."""
+        if len(self.pool) < 2:
+            return
+        seen = ~np.isnan(self.pool[0]._oof.reshape(len(y), -1)).any(axis=1)
+        oof = [c._oof[seen].astype(float) for c in self.pool]
+        weights = select_weights(oof, y[seen], self.metric, classes)
+        if np.count_nonzero(weights) < 2:
+            return
+        members = [
+            {"model_id": c.model_id, "family": c.family, "params": c.params, "weight": float(w)}
+            for c, w in zip(self.pool, weights, strict=True)
+            if w
+        ]
+        ensemble = Candidate(self._next_id(), ENSEMBLE, {"members": members}, state="complete")
+        ensemble._oof = blend([c._oof for c in self.pool], weights)
+        used = [(c, w) for c, w in zip(self.pool, weights, strict=True) if w]
+        ensemble.score = self._score(y[seen], ensemble._oof[seen].astype(float), classes)
+        ensemble.fit_seconds = sum(c.fit_seconds for c, _ in used)
+        ensemble.predict_ms_per_1k = sum(c.predict_ms_per_1k for c, _ in used)
+        ensemble.seconds = 0.0
+        if y_test is not None:
+            test = blend([c._test for c, _ in used], [w for _, w in used])
+            ensemble.test_score = self._score(y_test, test, classes)
+        self.candidates.append(ensemble)
+        self.ensemble = ensemble
+        evaluation = self._evaluation(ensemble, y, classes)
+        self._emit("candidate_finished", {"row": ensemble.to_row(), "evaluation": evaluation})
+        if self.metric.better(ensemble.score, self.best.score):
+            self.best = ensemble
+            self._emit("best_changed", {"row": ensemble.to_row()})
+
+    def _score(self, y, prediction, classes) -> float:
+        if self.profile.task != "regression" and not self.metric.needs_proba:
+            prediction = prediction.argmax(axis=1)
+        return self.metric(y, prediction, classes)
+
+    def _evaluation(self, candidate: Candidate, y, classes) -> dict | None:
+        # A holdout validates some rows only: the charts show those.
+        seen = ~np.isnan(candidate._oof.reshape(len(y), -1)).any(axis=1)
+        labels = classes if self.class_labels is None else self.class_labels
+        try:
+            return evaluate(
+                self.profile.task, y[seen], candidate._oof[seen].astype(float), labels,
+                seed=self.seed,
+            )  # fmt: skip
+        except Exception:  # charts are a bonus: never lose a model over them
+            logger.exception("Evaluating candidate %s failed", candidate.model_id)
+            return None
 
     def _emit(self, kind: str, data: dict) -> None:
         event = Event(kind, data)
         for callback in self.callbacks:
             callback(event)
+
+
+def _release(candidate: Candidate) -> None:
+    candidate._oof, candidate._test, candidate._folds = None, None, []
 
 
 def predict(pipeline, X: pd.DataFrame, n_classes: int | None) -> np.ndarray:

@@ -1,18 +1,27 @@
-"""Benchmark the engine on a folder of CSVs against a floor and, if installed, FLAML.
+"""Accuracy benchmark: the engine against a floor, FLAML and AutoGluon on a folder of CSVs.
 
-Each dataset of the folder's manifest.json is split 80/20 with a fixed seed. The engine trains
-through its CLI (``python -m automl fit``, then ``predict``) exactly as a user would; the floor
-is scikit-learn's HistGradientBoosting with default settings; FLAML (``pip install flaml``) gets
-the same time budget. Prints a table of test scores and fit times.
+Each dataset of the folder's manifest.json (its target, less its ``drop_columns``) is split
+80/20 with a fixed seed, stratified for classification, and every system gets the same rows
+and the same time budget, one run at a time. The engine trains through its CLI
+(``python -m automl fit``, then ``predict``) exactly as a user would; the floor is
+scikit-learn's HistGradientBoosting with default settings; FLAML and AutoGluon run in their
+own virtualenv (``benchmarks/requirements.txt``), skipped when it is missing. Prints the test
+score of each, ranks among the three AutoML systems, fit seconds (wall clock of the whole fit
+command for the engine) and peak memory.
 
-    python benchmarks/run.py                      # ../shared/datasets, 60 s each
-    python benchmarks/run.py --budget 30 --only titanic insurance
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -r benchmarks/requirements.txt
+    .venv/bin/python benchmarks/run.py                      # ../shared/datasets, 60 s each
+    .venv/bin/python benchmarks/run.py --systems engine --only titanic insurance
+    .venv/bin/python benchmarks/run.py --systems flaml autogluon --save competitors.jsonl
+    .venv/bin/python benchmarks/run.py --systems engine --load competitors.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 from automl import read_table  # noqa: E402
 from automl.metrics import get_metric  # noqa: E402
 
+SYSTEMS = ("engine", "flaml", "autogluon")
+
 
 def split(df: pd.DataFrame, target: str, task: str, seed: int):
     df = df[df[target].notna()]
@@ -40,39 +51,67 @@ def split(df: pd.DataFrame, target: str, task: str, seed: int):
     return train_test_split(df, test_size=0.2, random_state=seed, stratify=stratify)
 
 
-def score(task: str, y_true: pd.Series, prediction: np.ndarray, classes) -> float:
-    """The task's default metric, on labels encoded by ``classes`` (sorted, as strings)."""
+def score(task: str, y_true: pd.Series, predictions: pd.DataFrame) -> float:
+    """The task's default metric of a prediction file: ``prediction`` for regression, else a
+    ``proba_<class>`` column per class (classes as text)."""
     metric = get_metric("auto", task)
     if task == "regression":
-        return metric(y_true.to_numpy(float), prediction)
-    codes = pd.Categorical(y_true.astype(str), categories=classes).codes
-    return metric(codes, prediction, list(range(len(classes))))
+        return metric(y_true.to_numpy(float), predictions["prediction"].to_numpy(float))
+    columns = sorted(c for c in predictions.columns if c.startswith("proba_"))
+    classes = [c[len("proba_") :] for c in columns]
+    codes = pd.Categorical(_labels(y_true), categories=classes).codes
+    if (codes < 0).any():
+        raise ValueError(f"Predictions name classes {classes}, not all of the test's classes")
+    return metric(codes, predictions[columns].to_numpy(float), list(range(len(classes))))
 
 
-def engine(train, test, target, task, budget, seed, workdir: Path):
-    train.to_csv(workdir / "train.csv", index=False)
-    test.drop(columns=[target]).to_csv(workdir / "test.csv", index=False)
+def _labels(y: pd.Series) -> pd.Series:
+    # 1.0 read as a float and "1" read as text are the same class.
+    as_text = y.astype(str)
+    return as_text.str.replace(r"\.0$", "", regex=True) if y.dtype.kind == "f" else as_text
+
+
+def run(command: list[str]) -> tuple[float, float, str]:
+    """Run ``command``; its wall-clock seconds, peak memory in MB (with its children) and
+    standard output. Fails loudly with its standard error."""
     started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as err, tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - started
+        if process.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{command[:4]} failed:\n{err.read()[-3000:]}")
+        out.seek(0)
+        return seconds, usage.ru_maxrss / 1024, out.read()
+
+
+def engine(workdir: Path, target, task, budget, seed) -> dict:
     fit = [sys.executable, "-m", "automl", "fit", str(workdir / "train.csv"), "--target", target,
-           "--time-budget", str(budget), "--seed", str(seed),
+           "--task", task, "--time-budget", str(budget), "--seed", str(seed),
            "--out", str(workdir / "model")]  # fmt: skip
-    subprocess.run(fit, check=True, capture_output=True, cwd=ROOT)
-    seconds = time.monotonic() - started
+    seconds, peak, output = run(fit)
     predict = [sys.executable, "-m", "automl", "predict", str(workdir / "model"),
                str(workdir / "test.csv"), "--out", str(workdir / "pred.csv")]  # fmt: skip
-    subprocess.run(predict, check=True, capture_output=True, cwd=ROOT)
-    pred = pd.read_csv(workdir / "pred.csv")
-    if task == "regression":
-        return pred["prediction"].to_numpy(float), seconds, None
-    columns = sorted(c for c in pred.columns if c.startswith("proba_"))
-    classes = [c[len("proba_") :] for c in columns]
-    proba = pred[columns].to_numpy(float)
-    return proba, seconds, classes
+    run(predict)
+    best = next(line for line in output.splitlines() if line.startswith("Best:"))
+    return {"fit_seconds": seconds, "peak_mb": peak, "best": best}
 
 
-def floor(train, test, target, task, seed):
+def competitor(python: Path, system: str, workdir: Path, target, task, budget, seed) -> dict:
+    command = [str(python), str(ROOT / "benchmarks" / "competitors.py"), system,
+               str(workdir / "train.csv"), str(workdir / "test.csv"), "--target", target,
+               "--task", task, "--budget", str(budget), "--seed", str(seed),
+               "--out", str(workdir / "pred.csv")]  # fmt: skip
+    _, peak, output = run(command)
+    seconds = float(re.search(r"fit_seconds=([\d.]+)", output).group(1))
+    return {"fit_seconds": seconds, "peak_mb": peak}
+
+
+def floor(train, test, target, task, seed) -> pd.DataFrame:
     X, y = train.drop(columns=[target]), train[target]
-    categorical = make_column_selector(dtype_include=object)
+    categorical = make_column_selector(dtype_include=[object, "string", "category"])
     encode = ColumnTransformer(
         [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                 encoded_missing_value=-1), categorical)],
@@ -80,33 +119,50 @@ def floor(train, test, target, task, seed):
     )  # fmt: skip
     if task == "regression":
         model = make_pipeline(encode, HistGradientBoostingRegressor(random_state=seed))
-        started = time.monotonic()
         model.fit(X, y.astype(float))
-        return model.predict(test.drop(columns=[target])), time.monotonic() - started, None
+        return pd.DataFrame({"prediction": model.predict(test.drop(columns=[target]))})
     model = make_pipeline(encode, HistGradientBoostingClassifier(random_state=seed))
-    started = time.monotonic()
-    model.fit(X, y.astype(str))
+    model.fit(X, _labels(y))
     proba = model.predict_proba(test.drop(columns=[target]))
-    classes = list(model.classes_)
-    return proba, time.monotonic() - started, classes
+    return pd.DataFrame(proba, columns=[f"proba_{c}" for c in model.classes_])
 
 
-def flaml(train, test, target, task, budget, seed):
-    from flaml import AutoML as FLAML
+def table(results: list[dict]) -> pd.DataFrame:
+    """One row per dataset: the floor's and each system's score, ranks, seconds and memory."""
+    frame = pd.DataFrame(results).drop_duplicates(["dataset", "system"], keep="last")
+    scores = frame.pivot(index="dataset", columns="system", values="score")
+    higher = frame.groupby("dataset")["greater_is_better"].first()
+    systems = [s for s in SYSTEMS if s in scores.columns]
+    signed = scores[systems].mul(np.where(higher, -1, 1), axis=0)
+    ranks = signed.rank(axis=1, method="min")
+    out = pd.DataFrame(index=scores.index)
+    out["metric"] = frame.groupby("dataset")["metric"].first()
+    if "floor" in scores.columns:
+        out["hgb_floor"] = scores["floor"]
+    for system in systems:
+        out[system] = scores[system]
+        out[f"{system}_rank"] = ranks[system]
+    for value in ("fit_seconds", "peak_mb"):
+        wide = frame.pivot(index="dataset", columns="system", values=value)
+        for system in systems:
+            out[f"{system}_{value.split('_')[0]}"] = wide[system]
+    if "engine" in systems and "floor" in scores.columns:
+        below = signed["engine"] > scores["floor"] * np.where(higher, -1, 1)
+        out["below_floor"] = np.where(below, "yes", "")
+    return out.reset_index()
 
-    metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
-    X, y = train.drop(columns=[target]), train[target]
-    automl = FLAML()
-    started = time.monotonic()
-    y_fit = y.astype(float) if task == "regression" else y.astype(str)
-    automl.fit(X, y_fit, task="regression" if task == "regression" else "classification",
-               metric=metric, time_budget=budget, seed=seed, verbose=0)  # fmt: skip
-    seconds = time.monotonic() - started
-    if task == "regression":
-        return automl.predict(test.drop(columns=[target])), seconds, None
-    proba = automl.predict_proba(test.drop(columns=[target]))
-    classes = [str(c) for c in automl.classes_]
-    return proba, seconds, classes
+
+def print_table(results: list[dict]) -> None:
+    out = table(results)
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    ranks = [c for c in out.columns if c.endswith("_rank")]
+    complete = out.dropna(subset=ranks)
+    print(f"\nMean rank over {len(complete)} datasets: "
+          + ", ".join(f"{c[:-5]} {complete[c].mean():.2f}" for c in ranks))  # fmt: skip
+    if "engine_fit" in out:
+        print(f"Engine fit seconds: median {out['engine_fit'].median():.1f}, "
+              f"max {out['engine_fit'].max():.1f}")  # fmt: skip
 
 
 def main() -> None:
@@ -115,47 +171,56 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="dataset names")
-    parser.add_argument("--no-flaml", action="store_true")
+    parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--python", type=Path, default=ROOT / ".venv-bench" / "bin" / "python",
+                        help="the competitors' Python (benchmarks/requirements.txt)")  # fmt: skip
+    parser.add_argument("--save", type=Path, help="append each result to this JSON-lines file")
+    parser.add_argument(
+        "--load", type=Path, nargs="*", default=[], help="earlier --save files to show as well"
+    )
     args = parser.parse_args()
-    try:
-        import flaml as _
+    systems = list(args.systems)
+    if not args.python.exists() and {"flaml", "autogluon"} & set(systems):
+        print(f"No competitors' Python at {args.python}: running the engine only.")
+        systems = [s for s in systems if s == "engine"]
 
-        with_flaml = not args.no_flaml
-    except ImportError:
-        with_flaml = False
-
+    results = [json.loads(line) for path in args.load for line in path.read_text().splitlines()]
     manifest = json.loads((args.datasets / "manifest.json").read_text())
-    rows = []
     for entry in manifest["datasets"]:
         if args.only and entry["name"] not in args.only:
             continue
         task, target = entry["task"], entry["target"]
+        metric = get_metric("auto", task)
         df = read_table(args.datasets / entry["file"])
+        df = df.drop(columns=entry.get("drop_columns", []))
         train, test = split(df, target, task, args.seed)
-        row = {"dataset": entry["name"], "metric": get_metric("auto", task).name}
-        y_test = test[target]
-        prediction, _, classes = floor(train, test, target, task, args.seed)
-        row["hgb_floor"] = score(task, y_test, prediction, classes)
-        with tempfile.TemporaryDirectory() as workdir:
-            prediction, seconds, classes = engine(
-                train, test, target, task, args.budget, args.seed, Path(workdir)
-            )
-        row["automl"], row["automl_s"] = score(task, y_test, prediction, classes), seconds
-        if with_flaml:
-            prediction, seconds, classes = flaml(train, test, target, task, args.budget, args.seed)
-            row["flaml"], row["flaml_s"] = score(task, y_test, prediction, classes), seconds
-        rows.append(row)
-        print(pd.DataFrame([row]).to_string(index=False, header=len(rows) == 1), flush=True)
-    table = pd.DataFrame(rows)
-    print("\n" + table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        base = {"dataset": entry["name"], "metric": metric.name,
+                "greater_is_better": metric.greater_is_better, "budget": args.budget}  # fmt: skip
+        found = [{**base, "system": "floor",
+                  "score": score(task, test[target], floor(train, test, target, task,
+                                                           args.seed))}]  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            train.to_csv(workdir / "train.csv", index=False)
+            test.drop(columns=[target]).to_csv(workdir / "test.csv", index=False)
+            for system in systems:
+                if system == "engine":
+                    row = engine(workdir, target, task, args.budget, args.seed)
+                else:
+                    row = competitor(args.python, system, workdir, target, task, args.budget,
+                                     args.seed)  # fmt: skip
+                predictions = pd.read_csv(workdir / "pred.csv")
+                row.update(base, system=system, score=score(task, test[target], predictions))
+                found.append(row)
+                seconds, peak, best = row["fit_seconds"], row["peak_mb"], row.get("best", "")
+                print(f"{entry['name']:22} {system:10} {metric.name} {row['score']:.4g} in "
+                      f"{seconds:.1f} s, {peak:.0f} MB. {best}", flush=True)  # fmt: skip
+        results.extend(found)
+        if args.save:
+            with args.save.open("a") as out:
+                out.writelines(json.dumps(r) + "\n" for r in found)
+    print()
+    print_table(results)
 
 
 if __name__ == "__main__":

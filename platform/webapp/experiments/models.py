@@ -363,6 +363,21 @@ class Candidate(models.Model):
         return f"{self.model_id} ({self.family})"
 
     @property
+    def is_ensemble(self) -> bool:
+        from automl.learners import ENSEMBLE  # on use: the web process starts without sklearn
+
+        return self.family == ENSEMBLE
+
+    def members(self) -> list[dict]:
+        """For an ensemble, the candidates it blends: ``{"candidate", "weight"}`` each, the
+        heaviest first (``candidate`` is None for one no longer on the leaderboard)."""
+        rows = self.params.get("members", []) if self.is_ensemble else []
+        found = self.experiment.candidates.filter(model_id__in=[m["model_id"] for m in rows])
+        by_id = {c.model_id: c for c in found}
+        members = [{"candidate": by_id.get(m["model_id"]), **m} for m in rows]
+        return sorted(members, key=lambda m: -m["weight"])
+
+    @property
     def artifact_path(self) -> Path:
         return self.experiment.directory / "models" / self.model_id
 

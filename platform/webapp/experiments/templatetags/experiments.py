@@ -70,10 +70,9 @@ def task_label(task: str) -> str:
 
 @register.filter
 def family_label(family: str) -> str:
-    from automl.learners import LEARNERS
+    from automl.learners import family_title
 
-    learner = LEARNERS.get(family)
-    return learner.title if learner else family
+    return family_title(family)
 
 
 @register.filter
