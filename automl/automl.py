@@ -17,8 +17,7 @@ from automl import kinds as K
 from automl.ensemble import Blend
 from automl.evaluation import permutation_importance
 from automl.exceptions import AutoMLError, DataError, NotFittedError
-from automl.features import make_preprocessor
-from automl.learners import ENSEMBLE, LEARNERS
+from automl.learners import ENSEMBLE, LEARNERS, make_pipeline
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
@@ -183,14 +182,13 @@ class AutoML:
             callbacks=callbacks or [],
             should_stop=should_stop,
             class_labels=self.classes_,
-            bag=self._bagging(len(prepared.y)),
         )
         candidates = search.run(prepared.X, prepared.y, prepared.X_test, prepared.y_test)
         self.cancelled_ = search.cancelled
         self.leaderboard_ = self._leaderboard(candidates)
         if search.best is None:
             raise _no_model_error(candidates, search.cancelled)
-        members = [(c.to_row(), w, c._folds) for c, w in search.members(search.best)]
+        members = [(c.to_row(), w) for c, w in search.members(search.best)]
         self.model_ = self._final(search.best.to_row(), members, prepared)
         # Importance may run a little past the budget rather than be missing on small budgets.
         deadline = max(started + self.time_budget, time.monotonic() + MIN_IMPORTANCE_SECONDS)
@@ -215,23 +213,13 @@ class AutoML:
             self.metric_ = get_metric(self.metric, self.profile_.task)
         prepared = self._prepare(data)
         train, valid = prepared.splits[0]
-        bag = self._bagging(len(prepared.y))
-        members, first_folds = [], []
-        for member, weight in _members(candidate):
-            folds = [self._fit(member, prepared.X.iloc[train], prepared.y[train])]
-            if bag and LEARNERS[member["family"]].bags:
-                folds += [
-                    self._fit(member, prepared.X.iloc[fold], prepared.y[fold])
-                    for fold, _ in prepared.splits[1:]
-                ]
-            members.append((member, weight, folds))
-            first_folds.append(folds[0])
+        members = _members(candidate)
+        first_folds = [self._fit(m, prepared.X.iloc[train], prepared.y[train]) for m, _ in members]
         model = self._final(candidate, members, prepared)
         # As long as a few fits: enough for most tables, bounded for very wide ones.
         allowance = max(IMPORTANCE_SECONDS, 3 * (candidate.get("fit_seconds") or 0))
         deadline = time.monotonic() + allowance
-        weights = [weight for _, weight, _ in members]
-        blended = Blend([[f] for f in first_folds], weights, self._n_classes())
+        blended = Blend(first_folds, [weight for _, weight in members], self._n_classes())
         model.info["importance"] = self._importance(prepared, blended, valid, deadline)
         return model
 
@@ -291,11 +279,6 @@ class AutoML:
             return self.validation
         return "holdout" if n_rows > 100_000 else "cv"
 
-    def _bagging(self, n_rows: int) -> bool:
-        """Whether the final model averages the fold models of the families that bag, rather
-        than refitting them on all rows: with k-fold validation, which large tables skip."""
-        return self._validation(n_rows) == "cv"
-
     def _importance_seconds(self) -> float:
         share = IMPORTANCE_SHARE * self.time_budget
         return min(IMPORTANCE_SECONDS, max(MIN_IMPORTANCE_SECONDS, share))
@@ -336,35 +319,22 @@ class AutoML:
         )
         return X_train, y_train, X_test, y_test
 
-    def _pipeline(self, candidate: dict) -> Pipeline:
-        learner = LEARNERS[candidate["family"]]
-        model = learner.make(
-            candidate["params"], self.profile_.task, self.seed, _cores(self.n_jobs)
-        )
-        return Pipeline(
-            [("features", make_preprocessor(self.profile_, candidate["family"])), ("model", model)]
-        )
-
     def _fit(self, candidate: dict, X, y) -> Pipeline:
-        pipeline = self._pipeline(candidate)
+        pipeline = make_pipeline(
+            self.profile_, candidate["family"], candidate["params"], self.seed, _cores(self.n_jobs)
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pipeline.fit(X, y)
 
-    def _final(self, candidate: dict, members: list[tuple], prepared: _Prepared) -> Model:
-        """The model of ``candidate`` from its ``members`` (row, weight, fitted fold
-        pipelines): a member keeps all its fold models when it has one per fold, and is
-        refit on all training rows otherwise."""
-        parts = []
-        for member, _, folds in members:
-            if len(folds) == len(prepared.splits) > 1:
-                parts.append(folds)
-            else:
-                parts.append([self._fit(member, prepared.X, prepared.y)])
-        if len(parts) == 1 and len(parts[0]) == 1:
-            predictor = parts[0][0]  # a plain pipeline, which the fast serving path compiles
+    def _final(self, candidate: dict, members: list[tuple[dict, float]], prepared) -> Model:
+        """The model of ``candidate``: each of its ``members`` (row, weight) refit on all
+        training rows, blended when there are several."""
+        fitted = [self._fit(member, prepared.X, prepared.y) for member, _ in members]
+        if len(fitted) == 1:
+            predictor = fitted[0]  # a plain pipeline
         else:
-            predictor = Blend(parts, [weight for _, weight, _ in members], self._n_classes())
+            predictor = Blend(fitted, [weight for _, weight in members], self._n_classes())
         info = {
             "model_id": candidate["model_id"],
             "family": candidate["family"],

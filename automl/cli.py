@@ -9,16 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from automl.automl import AutoML
 from automl.exceptions import AutoMLError
+from automl.learners import ENSEMBLE
 from automl.model import load
 from automl.profiling import profile
 from automl.reading import read_table
 
+# Kept from the fit's budget for writing the model folder.
+SAVE_SECONDS = 1.0
 SHOWN_COLUMNS = ["rank", "model_id", "family", "score", "score_std", "test_score",
                  "fit_seconds", "predict_ms_per_1k", "state"]  # fmt: skip
 
@@ -36,11 +40,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fit(args) -> int:
+    started = time.monotonic()
     data = read_table(args.train)
+    # The budget is the command's: reading the table and saving the model count too.
+    budget = args.time_budget
+    if budget > 0:
+        budget = max(budget - (time.monotonic() - started) - SAVE_SECONDS, min(budget, 1.0))
     run = AutoML(
         task=args.task,
         metric=args.metric,
-        time_budget=args.time_budget,
+        time_budget=budget,
         seed=args.seed,
         test_size=args.test_size,
     )
@@ -50,11 +59,19 @@ def fit(args) -> int:
     run.save(args.out)
     best = run.model_.info
     print(
-        f"\nBest: {best['model_id']} ({best['family']}), {run.metric_.name} "
+        f"\nBest: {best['model_id']} ({_family(best)}), {run.metric_.name} "
         f"{best['score']:.4g} in cross-validation. Fit took {run.fit_seconds_:.1f} s of a "
         f"{args.time_budget:g} s budget. Model saved to {args.out}."
     )
     return 0
+
+
+def _family(row: dict) -> str:
+    members = row["params"].get("members") if row["family"] == ENSEMBLE else None
+    if not members:
+        return row["family"]
+    parts = ", ".join(f"{m['model_id']} {m['family']} {m['weight']:.0%}" for m in members)
+    return f"{ENSEMBLE} of {parts}"
 
 
 def predict(args) -> int:

@@ -68,29 +68,20 @@ def _best(metric: Metric, scores: list[float]) -> int:
 
 
 class Blend:
-    """Fitted members predicting together: each member is a list of pipelines whose answers
-    are averaged (the fold models of a cross-validation, or a single model refit on all
-    rows), and members are averaged with ``weights``.
-
-    It predicts like a scikit-learn pipeline on the rows ``Model.validate`` returns.
+    """Fitted models predicting together: the weighted average of their answers (class
+    probabilities, or values). It predicts like a scikit-learn pipeline on the rows
+    ``Model.validate`` returns.
     """
 
-    def __init__(self, members: list[list], weights, n_classes: int | None):
-        self.members = members
+    def __init__(self, pipelines: list, weights, n_classes: int | None):
+        self.pipelines = pipelines
         self.weights = [float(w) for w in weights]
         self.n_classes = n_classes
-
-    @property
-    def pipelines(self) -> list:
-        return [pipeline for member in self.members for pipeline in member]
 
     def _average(self, X) -> np.ndarray:
         from automl.search import predict  # the one place that aligns class columns
 
-        return blend(
-            [np.mean([predict(p, X, self.n_classes) for p in m], axis=0) for m in self.members],
-            self.weights,
-        )
+        return blend([predict(p, X, self.n_classes) for p in self.pipelines], self.weights)
 
     def predict_proba(self, X) -> np.ndarray:
         return self._average(X)

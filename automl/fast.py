@@ -30,7 +30,7 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from automl import kinds as K
 from automl.ensemble import Blend, blend
@@ -77,7 +77,7 @@ class RowPredictor:
         n_classes = len(self.model.classes_)
         if proba.shape[1] == n_classes:
             return proba
-        # A fold model that never saw a class: zero for it, as ``automl.search.predict``.
+        # A model that never saw a class: zero for it, as ``automl.search.predict``.
         full = np.zeros((len(proba), n_classes))
         full[:, self.estimator.classes_] = proba
         return full
@@ -89,19 +89,15 @@ class RowPredictor:
 
 
 class BlendPredictor:
-    """The fast path of an ensemble or a bag of fold models (an ``automl.ensemble.Blend``):
-    each pipeline compiled, their answers averaged with the blend's weights."""
+    """The fast path of an ensemble (an ``automl.ensemble.Blend``): each member's pipeline
+    compiled, their answers averaged with the blend's weights."""
 
-    def __init__(self, model, members: list[list[RowPredictor]]):
+    def __init__(self, model, members: list[RowPredictor]):
         self.model, self.members = model, members
-        self.weights = model.pipeline.weights
 
     def _average(self, columns, method: str) -> np.ndarray:
-        answers = [
-            np.mean([getattr(part, method)(columns) for part in member], axis=0)
-            for member in self.members
-        ]
-        return blend(answers, self.weights)
+        answers = [getattr(member, method)(columns) for member in self.members]
+        return blend(answers, self.model.pipeline.weights)
 
     def predict_proba(self, columns: dict[str, list]) -> np.ndarray:
         return self._average(columns, "predict_proba")
@@ -172,10 +168,8 @@ def compile_rows(model, sample: dict[str, list]) -> RowPredictor | BlendPredicto
     values)."""
     if not isinstance(model.pipeline, Blend):
         return _compile(model, model.pipeline, sample)
-    members = [[_compile(model, p, sample) for p in member] for member in model.pipeline.members]
-    if any(part is None for member in members for part in member):
-        return None
-    return BlendPredictor(model, members)
+    members = [_compile(model, pipeline, sample) for pipeline in model.pipelines]
+    return None if None in members else BlendPredictor(model, members)
 
 
 def _compile(model, pipeline: Pipeline, sample: dict[str, list]) -> RowPredictor | None:
@@ -337,6 +331,8 @@ def _categories(names, transformer: Pipeline, steps):
             len(cats) - (len(rare) if rare is not None else 0) + (rare is not None)
             for cats, rare in zip(encoder.categories_, infrequent, strict=True)
         ]
+    elif isinstance(encoder, OrdinalEncoder):
+        widths = [1] * len(names)
     elif isinstance(encoder, TargetEncoder):
         per_feature = len(encoder.classes_) if encoder.target_type_ == "multiclass" else 1
         widths = [per_feature] * len(names)

@@ -2,7 +2,8 @@
 
 ``make_preprocessor(profile, family)`` turns raw table columns into model inputs: it reads each
 column as its profiled kind, imputes with missing-value indicators, one-hot encodes
-low-cardinality categories, target-encodes high-cardinality ones (scikit-learn's
+low-cardinality categories (or codes them, for histogram boosting's own category splits),
+target-encodes high-cardinality ones (scikit-learn's
 ``TargetEncoder`` cross-fits, so a row's encoding never uses its own target), expands dates into
 parts and text into TF-IDF terms. Linear models get scaled inputs; trees do not need them.
 """
@@ -17,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import FunctionTransformer, Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from automl import kinds as K
 from automl.profiling import DatasetProfile
@@ -25,6 +26,8 @@ from automl.wording import listing
 
 # Above this many categories one-hot columns outnumber what trees can use: target-encode.
 MAX_ONE_HOT = 20
+# Families that split on categories themselves, grouping them as the data says, from codes.
+NATIVE_CATEGORIES = ("hist_gradient_boosting",)
 DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour")
 
 
@@ -93,10 +96,15 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
     if is_linear:
         numeric_steps.append(StandardScaler())
     blocks = []
-    numbers = by_kind.get("numeric", []) + by_kind.get("boolean", [])
-    if numbers:
-        blocks.append(("numbers", make_pipeline(*numeric_steps), numbers))
-    if by_kind.get("categorical"):
+    # Categories come first: a model that splits them itself finds them in the leading columns.
+    if by_kind.get("categorical") and family in NATIVE_CATEGORIES:
+        # Unseen categories get -1, which histogram boosting reads as missing.
+        codes = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="(missing)"),
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+        )
+        blocks.append(("categories", codes, by_kind["categorical"]))
+    elif by_kind.get("categorical"):
         # Rare categories make unstable one-hot weights for linear models; trees shrug them off.
         min_frequency = 5 if is_linear else 1
         categories = make_pipeline(
@@ -104,6 +112,9 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
             OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency),
         )
         blocks.append(("categories", categories, by_kind["categorical"]))
+    numbers = by_kind.get("numeric", []) + by_kind.get("boolean", [])
+    if numbers:
+        blocks.append(("numbers", make_pipeline(*numeric_steps), numbers))
     if by_kind.get("many_categories"):
         encoded = make_pipeline(
             SimpleImputer(strategy="constant", fill_value="(missing)"),
@@ -144,13 +155,21 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
     return Pipeline([("read", KindReader(schema)), ("columns", columns)])
 
 
+def native_categories(profile: DatasetProfile, family: str) -> int:
+    """How many leading columns of ``make_preprocessor``'s output are category codes that the
+    model of ``family`` splits on as categories (0 for families that get one-hot columns)."""
+    return len(_by_kind(profile).get("categorical", [])) if family in NATIVE_CATEGORIES else 0
+
+
 def describe_preprocessor(profile: DatasetProfile, family: str) -> list[str]:
     """What ``make_preprocessor`` does to the columns, in sentences an analyst can read."""
     scaled = " and scaled" if family == "linear" else ""
     steps = {
         "numeric": "numbers: missing values filled with the median, with a missing flag" + scaled,
         "boolean": "yes/no values: read as 1/0, missing filled with the median" + scaled,
-        "categorical": "categories: one column per category (one-hot)"
+        "categorical": "categories: split by the model itself, in groups of categories"
+        if family in NATIVE_CATEGORIES
+        else "categories: one column per category (one-hot)"
         + (", rare ones (under 5 rows) grouped" if family == "linear" else ""),
         "many_categories": f"categories with more than {MAX_ONE_HOT} values: replaced by the "
         "average target of their category, computed on other rows (target encoding)" + scaled,

@@ -7,6 +7,8 @@ exists within seconds, and a ``search_space`` whose bounds depend on the data's 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.ensemble import (
@@ -19,17 +21,18 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from automl.features import make_preprocessor, native_categories
 
 
 class Learner:
     name: str
     title: str  # what people read
     portfolio: list[dict] = []
-    # Whether its fold models, averaged, make the final model (compact models whose average
-    # beats one refit); forests are averages already, and large, so they are refit.
-    bags = True
 
-    def make(self, params: dict, task: str, seed: int, n_jobs: int):
+    def make(self, params: dict, task: str, seed: int, n_jobs: int, categories: int = 0):
+        """The model; ``categories``: how many leading input columns are category codes."""
         raise NotImplementedError
 
     def search_space(self, trial, n_rows: int) -> dict:
@@ -41,7 +44,7 @@ class Linear(Learner):
     title = "Linear model (logistic or ridge regression)"
     portfolio = [{"C": 1.0}]
 
-    def make(self, params, task, seed, n_jobs):
+    def make(self, params, task, seed, n_jobs, categories=0):
         if task == "regression":
             return Ridge(alpha=1.0 / params["C"])
         return LogisticRegression(C=params["C"], max_iter=2000)
@@ -52,10 +55,9 @@ class Linear(Learner):
 
 class _Forest(Learner):
     classes: tuple[type, type]
-    bags = False
     portfolio = [{"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1}]
 
-    def make(self, params, task, seed, n_jobs):
+    def make(self, params, task, seed, n_jobs, categories=0):
         classifier, regressor = self.classes
         model = regressor if task == "regression" else classifier
         max_features = params["max_features"]
@@ -101,7 +103,7 @@ class HistGradientBoosting(Learner):
          "l2": 1.0},
     ]  # fmt: skip
 
-    def make(self, params, task, seed, n_jobs):
+    def make(self, params, task, seed, n_jobs, categories=0):
         model = (
             HistGradientBoostingRegressor
             if task == "regression"
@@ -111,6 +113,7 @@ class HistGradientBoosting(Learner):
         # the rounds are chosen without seeing the rows the fold is scored on; below that,
         # the number of rounds is a searched parameter and every row trains.
         return model(
+            categorical_features=list(range(categories)) or None,
             learning_rate=params["learning_rate"],
             max_iter=params["max_iter"],
             max_leaf_nodes=params["max_leaf_nodes"],
@@ -148,16 +151,20 @@ class EarlyStopped(BaseEstimator):
         self.seed = seed
         self.n_jobs = n_jobs
 
-    def fit(self, X, y):
+    def fit(self, X, y, deadline: float | None = None):
+        """Fit on ``X``, ``y``; past ``deadline`` (a ``time.monotonic()`` time) boosting stops
+        with the rounds it has, so one slow candidate cannot overrun a search's budget."""
+        self.deadline = deadline
         stratify = y if self.task != "regression" and np.bincount(y).min() >= 2 else None
         X_fit, X_stop, y_fit, y_stop = train_test_split(
             X, y, test_size=0.1, random_state=self.seed, stratify=stratify
         )
         if self.task != "regression" and len(np.unique(y_fit)) < len(np.unique(y)):
             X_fit, y_fit = X, y  # a class lost to the split: stop on training rows instead
-        # No refit on every row: that would double the cost, and the final model averages
-        # fold models, each stopped on a different split, or is refit on more rows anyway.
+        # No second fit on every row with the rounds found: that would double the cost of
+        # every candidate, for a tenth more rows.
         self.model_ = self._boost(X_fit, y_fit, X_stop, y_stop)
+        del self.deadline  # a moment in this process only: not part of the fitted model
         if self.task != "regression":
             self.classes_ = self.model_.classes_
         return self
@@ -184,9 +191,32 @@ class EarlyStoppedXGB(EarlyStopped):
             n_jobs=self.n_jobs,
             random_state=self.seed,
             verbosity=0,
+            callbacks=[_XGBDeadline(self.deadline)] if self.deadline else None,
             **(self.params or {}),
         )
-        return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
+        model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
+        return model.set_params(callbacks=None)
+
+
+def _XGBDeadline(deadline: float):
+    import xgboost as xgb
+
+    class Deadline(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            return time.monotonic() > deadline
+
+    return Deadline()
+
+
+def _lgbm_deadline(deadline: float):
+    import lightgbm as lgb
+
+    def stop(env) -> None:
+        if time.monotonic() > deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    stop.order = 40  # after early stopping's own check
+    return stop
 
 
 class XGBClassifierES(ClassifierMixin, EarlyStoppedXGB):
@@ -210,8 +240,10 @@ class EarlyStoppedLGBM(EarlyStopped):
             verbose=-1,
             **(self.params or {}),
         )
-        stop = lgb.early_stopping(PATIENCE, verbose=False)
-        return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], callbacks=[stop])
+        stops = [lgb.early_stopping(PATIENCE, verbose=False)]
+        if self.deadline:
+            stops.append(_lgbm_deadline(self.deadline))
+        return model.fit(X_fit, y_fit, eval_X=X_stop, eval_y=y_stop, callbacks=stops)
 
 
 class LGBMClassifierES(ClassifierMixin, EarlyStoppedLGBM):
@@ -227,12 +259,12 @@ class LightGBM(Learner):
     title = "LightGBM"
     portfolio = [
         {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
-         "colsample_bytree": 1.0, "subsample": 1.0, "reg_lambda": 0.0},
+         "colsample_bytree": 1.0, "subsample": 1.0, "reg_lambda": 1e-3},
         {"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 3,
-         "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 0.0},
+         "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 1e-3},
     ]  # fmt: skip
 
-    def make(self, params, task, seed, n_jobs):
+    def make(self, params, task, seed, n_jobs, categories=0):
         kind = LGBMRegressorES if task == "regression" else LGBMClassifierES
         return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
 
@@ -258,7 +290,7 @@ class XGBoost(Learner):
          "min_child_weight": 3.0, "reg_lambda": 3.0},
     ]  # fmt: skip
 
-    def make(self, params, task, seed, n_jobs):
+    def make(self, params, task, seed, n_jobs, categories=0):
         kind = XGBRegressorES if task == "regression" else XGBClassifierES
         return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
 
@@ -272,6 +304,14 @@ class XGBoost(Learner):
             "min_child_weight": trial.suggest_float(f"{p}__min_child_weight", 0.5, 20, log=True),
             "reg_lambda": trial.suggest_float(f"{p}__reg_lambda", 1e-3, 10.0, log=True),
         }
+
+
+def make_pipeline(profile, family: str, params: dict, seed: int, n_jobs: int) -> Pipeline:
+    """The unfitted pipeline of one candidate: its family's features, then its model."""
+    model = LEARNERS[family].make(
+        params, profile.task, seed, n_jobs, categories=native_categories(profile, family)
+    )
+    return Pipeline([("features", make_preprocessor(profile, family)), ("model", model)])
 
 
 # Not a learner: the leaderboard's name for a weighted blend of other candidates.
@@ -289,5 +329,12 @@ def family_title(family: str) -> str:
 
 LEARNERS: dict[str, Learner] = {
     learner.name: learner
-    for learner in [HistGradientBoosting(), XGBoost(), RandomForest(), ExtraTrees(), Linear()]
+    for learner in [
+        HistGradientBoosting(),
+        LightGBM(),
+        XGBoost(),
+        RandomForest(),
+        ExtraTrees(),
+        Linear(),
+    ]
 }

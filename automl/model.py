@@ -45,8 +45,7 @@ class Model:
 
     @property
     def pipelines(self) -> list:
-        """Every fitted pipeline it predicts with: several for an ensemble or a bag of fold
-        models, else one."""
+        """Every fitted pipeline it predicts with: an ensemble's members, else one."""
         return self.pipeline.pipelines if isinstance(self.pipeline, Blend) else [self.pipeline]
 
     def validate(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -15,12 +15,10 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from sklearn.pipeline import Pipeline
 
-from automl.ensemble import Blend, blend, select_weights
+from automl.ensemble import ROUNDS, Blend, blend, select_weights
 from automl.evaluation import evaluate
-from automl.features import make_preprocessor
-from automl.learners import ENSEMBLE, LEARNERS
+from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
 from automl.metrics import Metric
 from automl.profiling import DatasetProfile
 
@@ -29,10 +27,12 @@ logger = logging.getLogger(__name__)
 # Portfolio order: the cheapest strong models first, so a useful model exists within seconds.
 PORTFOLIO_ORDER = [
     ("hist_gradient_boosting", 0),
+    ("lightgbm", 0),
     ("xgboost", 0),
     ("linear", 0),
     ("random_forest", 0),
     ("extra_trees", 0),
+    ("lightgbm", 1),
     ("hist_gradient_boosting", 1),
     ("xgboost", 1),
 ]
@@ -45,6 +45,10 @@ TRIAL_STATES = {
 MAX_SKIPS = 8
 # Candidates whose predictions and models are kept for the ensemble.
 POOL_SIZE = 8
+# The ensemble's members are estimated as the search goes, to keep time for refitting them,
+# on this many rows and rounds: a quick look, not the final choice.
+ESTIMATE_ROWS = 1000
+ESTIMATE_ROUNDS = 10
 
 
 @dataclass
@@ -68,9 +72,9 @@ class Candidate:
     # and ensembles are weighted on. Kept while the candidate is in the ensemble pool.
     _oof: np.ndarray | None = field(default=None, repr=False)
     _test: np.ndarray | None = field(default=None, repr=False)  # averaged over folds
-    # Fitted fold pipelines: every fold where the family bags, else the first, for measuring
-    # feature importance on rows it never saw. Kept while in the pool.
-    _folds: list = field(default_factory=list, repr=False)
+    # The first fold's fitted pipeline, for measuring feature importance on rows it never
+    # saw. Kept while in the pool.
+    _first_fold: object = field(default=None, repr=False)
 
     def to_row(self) -> dict:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -126,9 +130,8 @@ class Search:
     """Runs candidates until the budget, ``n_trials`` or ``should_stop`` ends the search, then
     weighs the best of them into an ensemble.
 
-    ``bag``: keep every fold model of the families that bag, so the final model can be their
-    average instead of a refit (k-fold validation only). ``pool`` holds the best complete
-    candidates with their out-of-fold predictions and fold models, ensemble material.
+    ``pool`` holds the best complete candidates with their out-of-fold predictions and first
+    fold models: ensemble material.
     """
 
     def __init__(
@@ -145,7 +148,6 @@ class Search:
         callbacks: list[Callable[[Event], None]] = (),
         should_stop: Callable[[], bool] | None = None,
         class_labels: np.ndarray | None = None,
-        bag: bool = False,
     ):
         self.profile = profile
         self.metric = metric
@@ -158,11 +160,11 @@ class Search:
         self.callbacks = list(callbacks)
         self.should_stop = should_stop or (lambda: False)
         self.class_labels = class_labels
-        self.bag = bag and len(splits) > 1
         self.candidates: list[Candidate] = []
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
         self.ensemble: Candidate | None = None
+        self._final_fit_seconds = 0.0  # a fold fit of each member of the ensemble so far
         self.cancelled = False
 
     def run(self, X, y, X_test=None, y_test=None) -> list[Candidate]:
@@ -205,7 +207,7 @@ class Search:
         blended) and the rows that fold held out: for measuring importance on unseen rows."""
         members = self.members(candidate)
         predictor = Blend(
-            [[c._folds[0]] for c, _ in members], [w for _, w in members], self._width()
+            [c._first_fold for c, _ in members], [w for _, w in members], self._width()
         )
         return predictor, self.splits[0][1]
 
@@ -239,19 +241,12 @@ class Search:
 
     def _search_deadline(self, running: Candidate | None = None) -> float:
         """The budget's end less the time the final model will take: refitting, on all rows,
-        the slowest pool candidate (or ``running``, were it to join) of each family that does
-        not bag."""
+        the members of the ensemble the pool makes now (and ``running``, were it to join)."""
         if self.best is None:
             return self.deadline
+        fold_seconds = self._final_fit_seconds + ((running.fit_seconds or 0) if running else 0)
         train_share = len(self.splits[0][0]) / self.n_rows
-        refits: dict[str, float] = {}
-        for c in [*self.pool, *([running] if running and running.fit_seconds else [])]:
-            if not self._bags(c.family):
-                refits[c.family] = max(refits.get(c.family, 0.0), c.fit_seconds)
-        return self.deadline - 1.2 * sum(refits.values()) / train_share
-
-    def _bags(self, family: str) -> bool:
-        return self.bag and LEARNERS[family].bags
+        return self.deadline - 1.2 * fold_seconds / train_share
 
     def _too_slow(self, family: str) -> bool:
         """Whether a trial of ``family`` would likely overrun the time left, from past trials."""
@@ -265,7 +260,6 @@ class Search:
 
     def _evaluate(self, candidate, trial, X, y, classes, X_test) -> float | None:
         started = time.monotonic()
-        learner = LEARNERS[candidate.family]
         width = self._width()
         # float32: charts and ensemble weights need no more, and many classes times many rows
         # add up.
@@ -274,24 +268,23 @@ class Search:
         fit_times, predict_rates = [], []
         try:
             for step, (train, valid) in enumerate(self.splits):
-                pipeline = Pipeline(
-                    [
-                        ("features", make_preprocessor(self.profile, candidate.family)),
-                        ("model", learner.make(candidate.params, self.profile.task, self.seed,
-                                               self.n_jobs)),
-                    ]
-                )  # fmt: skip
+                pipeline = make_pipeline(
+                    self.profile, candidate.family, candidate.params, self.seed, self.n_jobs
+                )
                 tick = time.monotonic()
+                # Boosting stops its rounds at the search's deadline rather than overrun it.
+                timed = isinstance(pipeline[-1], EarlyStopped)
+                deadline = {"model__deadline": self._search_deadline()} if timed else {}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    pipeline.fit(X.iloc[train], y[train])
+                    pipeline.fit(X.iloc[train], y[train], **deadline)
                 fit_times.append(time.monotonic() - tick)
                 tick = time.monotonic()
                 prediction = predict(pipeline, X.iloc[valid], width)
                 predict_rates.append((time.monotonic() - tick) / len(valid) * 1e6)
                 candidate._oof[valid] = prediction
-                if step == 0 or self._bags(candidate.family):
-                    candidate._folds.append(pipeline)
+                if step == 0:
+                    candidate._first_fold = pipeline
                 scored = (
                     prediction.argmax(axis=1)
                     if width and not self.metric.needs_proba
@@ -339,20 +332,33 @@ class Search:
         candidate._test_predictions = []
         self._emit("candidate_finished", {"row": candidate.to_row(), "evaluation": evaluation})
         if candidate.state == "complete":
-            self._enter_pool(candidate)
+            self._enter_pool(candidate, y, classes)
             if self.best is None or self.metric.better(candidate.score, self.best.score):
                 self.best = candidate
                 self._emit("best_changed", {"row": candidate.to_row()})
         else:
             _release(candidate)
 
-    def _enter_pool(self, candidate: Candidate) -> None:
+    def _enter_pool(self, candidate: Candidate, y, classes) -> None:
         """Keep the ``POOL_SIZE`` best candidates' predictions and models; free the rest."""
         self.pool.append(candidate)
         self.pool.sort(key=lambda c: c.score, reverse=self.metric.greater_is_better)
         for dropped in self.pool[POOL_SIZE:]:
             _release(dropped)
         del self.pool[POOL_SIZE:]
+        if candidate in self.pool:
+            weights = self._weights(y, classes, max_rows=ESTIMATE_ROWS, rounds=ESTIMATE_ROUNDS)
+            fits = [c.fit_seconds for c, w in zip(self.pool, weights, strict=True) if w]
+            self._final_fit_seconds = sum(fits)
+
+    def _weights(self, y, classes, *, max_rows=None, rounds=ROUNDS) -> np.ndarray:
+        """Ensemble weights of the pool, chosen on the rows validated (a sample of at most
+        ``max_rows`` of them, for a quick estimate)."""
+        rows = np.flatnonzero(~np.isnan(self.pool[0]._oof.reshape(len(y), -1)).any(axis=1))
+        if max_rows and len(rows) > max_rows:
+            rows = np.random.default_rng(self.seed).choice(rows, max_rows, replace=False)
+        oof = [c._oof[rows].astype(float) for c in self.pool]
+        return select_weights(oof, y[rows], self.metric, classes, rounds=rounds)
 
     def _ensemble(self, y, y_test, classes) -> None:
         """Weigh the pool into an ensemble on the rows validated; a leaderboard row of its own
@@ -360,8 +366,7 @@ class Search:
         if len(self.pool) < 2:
             return
         seen = ~np.isnan(self.pool[0]._oof.reshape(len(y), -1)).any(axis=1)
-        oof = [c._oof[seen].astype(float) for c in self.pool]
-        weights = select_weights(oof, y[seen], self.metric, classes)
+        weights = self._weights(y, classes)
         if np.count_nonzero(weights) < 2:
             return
         members = [
@@ -412,7 +417,7 @@ class Search:
 
 
 def _release(candidate: Candidate) -> None:
-    candidate._oof, candidate._test, candidate._folds = None, None, []
+    candidate._oof, candidate._test, candidate._first_fold = None, None, None
 
 
 def predict(pipeline, X: pd.DataFrame, n_classes: int | None) -> np.ndarray:

@@ -44,17 +44,16 @@ def test_weights_of_probabilities_keep_rows_summing_to_one():
     assert np.allclose(blend([vague, sharp], weights).sum(axis=1), 1)
 
 
-def test_blend_averages_folds_then_members_and_aligns_missing_classes():
+def test_blend_weighs_members_and_aligns_missing_classes():
     X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
-    fold_a = LogisticRegression().fit(X, [0, 0, 0, 2, 2, 2])  # never saw class 1
-    fold_b = LogisticRegression().fit(X, [0, 1, 1, 2, 2, 2])
-    other = LogisticRegression(C=0.01).fit(X, [0, 1, 1, 2, 2, 2])
-    blended = Blend([[fold_a, fold_b], [other]], [0.75, 0.25], n_classes=3)
-    bag = (np.insert(fold_a.predict_proba(X), 1, 0, axis=1) + fold_b.predict_proba(X)) / 2
-    expected = 0.75 * bag + 0.25 * other.predict_proba(X)
+    partial = LogisticRegression().fit(X, [0, 0, 0, 2, 2, 2])  # never saw class 1
+    full = LogisticRegression(C=0.01).fit(X, [0, 1, 1, 2, 2, 2])
+    blended = Blend([partial, full], [0.75, 0.25], n_classes=3)
+    expected = 0.75 * np.insert(partial.predict_proba(X), 1, 0, axis=1)
+    expected += 0.25 * full.predict_proba(X)
     assert np.allclose(blended.predict_proba(X), expected)
     assert (blended.predict(X) == expected.argmax(axis=1)).all()
-    regression = Blend([[LinearRegression().fit(X, [0, 1, 2, 3, 4, 5])]], [1.0], None)
+    regression = Blend([LinearRegression().fit(X, [0, 1, 2, 3, 4, 5])], [1.0], None)
     assert np.allclose(regression.predict(X), [0, 1, 2, 3, 4, 5])
 
 
@@ -79,16 +78,19 @@ def test_the_ensemble_is_a_leaderboard_row_weighed_on_unseen_rows(ensembled):
     assert np.isfinite(ensemble["test_score"])
 
 
-def test_the_final_ensemble_bags_fold_models_and_refits_forests(ensembled):
+def test_the_final_ensemble_refits_its_members_on_all_rows(ensembled):
     run, _, train = ensembled
     model = run.model_
     assert model.info["family"] == "ensemble"
-    by_family = {
-        m["family"]: parts
-        for m, parts in zip(model.info["params"]["members"], model.pipeline.members, strict=True)
-    }
-    assert len(by_family["linear"]) == 5  # one model per fold, averaged
-    assert len(by_family["random_forest"]) == 1  # refit on all rows
+    members = model.info["params"]["members"]
+    assert len(model.pipelines) == len(members)
+    assert model.pipeline.weights == [m["weight"] for m in members]
+    # Refit on every training row: all 320 (80% of 400, the rest kept for the test), where a
+    # fold model saw 256. A forest's bootstrap draws as many rows as it is given.
+    forests = [p[-1] for p in model.pipelines if hasattr(p[-1], "estimators_")]
+    assert forests
+    for forest in forests:
+        assert forest.estimators_[0].tree_.weighted_n_node_samples[0] == 320
     proba = run.predict_proba(train)
     assert proba.shape == (len(train), 3) and np.allclose(proba.sum(axis=1), 1)
     assert {r["column"] for r in model.info["importance"]} == {c["name"] for c in model.schema}

@@ -55,11 +55,9 @@ def test_the_fast_path_gives_the_models_answers(fitted):
     columns = as_columns(rows.drop(columns=["customer_id"]))
     fast = compile_rows(fitted, as_columns(rows.head(2)))
     assert fast is not None
-    # Forests are walked as arrays, all trees at once; a bag of fold models compiles each.
-    parts = [fast] if isinstance(fast, RowPredictor) else [p for m in fast.members for p in m]
-    assert len(parts) == len(fitted.pipelines)
-    for part, pipeline in zip(parts, fitted.pipelines, strict=True):
-        assert (part.forest is not None) == isinstance(pipeline[-1], FORESTS)
+    # Forests are walked as arrays, all trees at once.
+    assert isinstance(fast, RowPredictor)
+    assert (fast.forest is not None) == isinstance(fitted.pipeline[-1], FORESTS)
     if fitted.is_classifier:
         assert np.allclose(fast.predict_proba(columns), fitted.predict_proba(rows), rtol=1e-9)
         assert (fast.predict(columns) == fitted.predict(rows)).all()
@@ -87,7 +85,7 @@ def test_text_columns_have_no_fast_path():
 
 def test_single_threaded_sets_every_pool_to_one(fitted):
     single_threaded(fitted)
-    for estimator in (pipeline[-1] for pipeline in fitted.pipelines):
-        for target in (estimator, getattr(estimator, "model_", None)):
-            if target is not None and "n_jobs" in target.get_params():
-                assert target.get_params()["n_jobs"] == 1
+    estimator = fitted.pipeline[-1]
+    for target in (estimator, getattr(estimator, "model_", None)):
+        if target is not None and "n_jobs" in target.get_params():
+            assert target.get_params()["n_jobs"] == 1

@@ -271,6 +271,31 @@ def test_download_and_build_other_models(
     assert manifest["model_id"] == other.model_id and manifest["family"] == other.family
 
 
+def test_an_ensemble_row_shows_its_members_and_builds_like_any_model(
+    client, finished, eager, django_capture_on_commit_callbacks
+):
+    a, b = [c for c in finished.leaderboard() if c.state == "complete" and not c.is_ensemble][:2]
+    members = [{"model_id": c.model_id, "family": c.family, "params": c.params, "weight": w}
+               for c, w in ((a, 0.25), (b, 0.75))]  # fmt: skip
+    ensemble = Candidate.objects.create(
+        experiment=finished, model_id="m900", family="ensemble", state="complete",
+        params={"members": members}, score=a.score,
+    )  # fmt: skip
+    page = client.get(reverse("experiments:model", args=[ensemble.pk])).content.decode()
+    assert "Weighted ensemble" in page and "What it blends" in page
+    heaviest = page.index(reverse("experiments:model", args=[b.pk]))
+    assert heaviest < page.index(reverse("experiments:model", args=[a.pk]))
+    assert "75.0%" in page and "25.0%" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("experiments:build", args=[ensemble.pk]))
+    ensemble.refresh_from_db()
+    assert ensemble.artifact == "ready", ensemble.artifact_error
+    response = client.get(reverse("experiments:artifact", args=[ensemble.pk]))
+    archive = zipfile.ZipFile(BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert [m["model_id"] for m in manifest["params"]["members"]] == [a.model_id, b.model_id]
+
+
 def test_others_get_404_everywhere(client, bob, finished):
     client.force_login(bob)
     best = finished.best
