@@ -98,6 +98,9 @@ class AutoML:
     classes_ : ndarray or None
     cancelled_ : bool
         Whether ``should_stop`` ended the search early.
+    n_search_rows_ : int
+        Rows the search's models trained on (per fold): a sample on large tables, whose final
+        model then trains on every row.
     fit_seconds_ : float
 
     Examples
@@ -170,6 +173,7 @@ class AutoML:
         )
         self.metric_ = get_metric(self.metric, self.profile_.task)
         prepared = self._prepare(data)
+        self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
         search = Search(
             self.profile_,
             self.metric_,
