@@ -36,14 +36,14 @@ def select_weights(
     """
     counts = np.zeros(len(predictions))
     total = np.zeros_like(predictions[0], dtype=float)
-    best_score, best_counts = None, None
+    best, best_counts = None, None
     for step in range(1, rounds + 1):
-        scores = [_score(metric, y, (total + p) / step, classes) for p in predictions]
+        scores = [score(metric, y, (total + p) / step, classes) for p in predictions]
         chosen = _best(metric, scores)
         counts[chosen] += 1
         total += predictions[chosen]
-        if best_score is None or metric.better(scores[chosen], best_score):
-            best_score, best_counts = scores[chosen], counts.copy()
+        if best is None or metric.better(scores[chosen], best):
+            best, best_counts = scores[chosen], counts.copy()
     return best_counts / best_counts.sum()
 
 
@@ -52,7 +52,8 @@ def blend(predictions: list[np.ndarray], weights) -> np.ndarray:
     return sum(w * p for w, p in zip(weights, predictions, strict=True) if w)
 
 
-def _score(metric: Metric, y, prediction, classes) -> float:
+def score(metric: Metric, y, prediction, classes=None) -> float:
+    """``metric`` of ``prediction``; a label metric scores the most probable class."""
     if prediction.ndim == 2 and not metric.needs_proba:
         prediction = prediction.argmax(axis=1)
     return metric(y, prediction, classes)

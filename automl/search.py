@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from automl.ensemble import ROUNDS, Blend, blend, select_weights
+from automl.ensemble import ROUNDS, Blend, blend, score, select_weights
 from automl.evaluation import evaluate
 from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
 from automl.metrics import Metric
@@ -163,7 +163,6 @@ class Search:
         self.candidates: list[Candidate] = []
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
-        self.ensemble: Candidate | None = None
         self._final_fit_seconds = 0.0  # a fold fit of each member of the ensemble so far
         self.cancelled = False
 
@@ -327,7 +326,7 @@ class Search:
         if candidate.state == "complete":
             if y_test is not None:
                 candidate._test = np.mean(candidate._test_predictions, axis=0)
-                candidate.test_score = self._score(y_test, candidate._test, classes)
+                candidate.test_score = score(self.metric, y_test, candidate._test, classes)
             evaluation = self._evaluation(candidate, y, classes)
         candidate._test_predictions = []
         self._emit("candidate_finished", {"row": candidate.to_row(), "evaluation": evaluation})
@@ -354,7 +353,7 @@ class Search:
     def _weights(self, y, classes, *, max_rows=None, rounds=ROUNDS) -> np.ndarray:
         """Ensemble weights of the pool, chosen on the rows validated (a sample of at most
         ``max_rows`` of them, for a quick estimate)."""
-        rows = np.flatnonzero(~np.isnan(self.pool[0]._oof.reshape(len(y), -1)).any(axis=1))
+        rows = np.flatnonzero(_validated(self.pool[0]._oof, len(y)))
         if max_rows and len(rows) > max_rows:
             rows = np.random.default_rng(self.seed).choice(rows, max_rows, replace=False)
         oof = [c._oof[rows].astype(float) for c in self.pool]
@@ -365,41 +364,38 @@ class Search:
         when it blends two or more candidates, the best model when it scores better."""
         if len(self.pool) < 2:
             return
-        seen = ~np.isnan(self.pool[0]._oof.reshape(len(y), -1)).any(axis=1)
         weights = self._weights(y, classes)
-        if np.count_nonzero(weights) < 2:
+        used = [(c, w) for c, w in zip(self.pool, weights, strict=True) if w]
+        if len(used) < 2:
             return
         members = [
             {"model_id": c.model_id, "family": c.family, "params": c.params, "weight": float(w)}
-            for c, w in zip(self.pool, weights, strict=True)
-            if w
+            for c, w in used
         ]
         ensemble = Candidate(self._next_id(), ENSEMBLE, {"members": members}, state="complete")
-        ensemble._oof = blend([c._oof for c in self.pool], weights)
-        used = [(c, w) for c, w in zip(self.pool, weights, strict=True) if w]
-        ensemble.score = self._score(y[seen], ensemble._oof[seen].astype(float), classes)
+        ensemble._oof = blend([c._oof for c, _ in used], [w for _, w in used])
+        # Scored fold by fold, as every candidate is.
+        ensemble.fold_scores = [
+            score(self.metric, y[valid], ensemble._oof[valid].astype(float), classes)
+            for _, valid in self.splits
+        ]
+        ensemble.score = float(np.mean(ensemble.fold_scores))
+        ensemble.score_std = float(np.std(ensemble.fold_scores))
         ensemble.fit_seconds = sum(c.fit_seconds for c, _ in used)
         ensemble.predict_ms_per_1k = sum(c.predict_ms_per_1k for c, _ in used)
-        ensemble.seconds = 0.0
         if y_test is not None:
             test = blend([c._test for c, _ in used], [w for _, w in used])
-            ensemble.test_score = self._score(y_test, test, classes)
+            ensemble.test_score = score(self.metric, y_test, test, classes)
         self.candidates.append(ensemble)
-        self.ensemble = ensemble
         evaluation = self._evaluation(ensemble, y, classes)
         self._emit("candidate_finished", {"row": ensemble.to_row(), "evaluation": evaluation})
         if self.metric.better(ensemble.score, self.best.score):
             self.best = ensemble
             self._emit("best_changed", {"row": ensemble.to_row()})
 
-    def _score(self, y, prediction, classes) -> float:
-        if self.profile.task != "regression" and not self.metric.needs_proba:
-            prediction = prediction.argmax(axis=1)
-        return self.metric(y, prediction, classes)
-
     def _evaluation(self, candidate: Candidate, y, classes) -> dict | None:
         # A holdout validates some rows only: the charts show those.
-        seen = ~np.isnan(candidate._oof.reshape(len(y), -1)).any(axis=1)
+        seen = _validated(candidate._oof, len(y))
         labels = classes if self.class_labels is None else self.class_labels
         try:
             return evaluate(
@@ -414,6 +410,11 @@ class Search:
         event = Event(kind, data)
         for callback in self.callbacks:
             callback(event)
+
+
+def _validated(oof: np.ndarray, n_rows: int) -> np.ndarray:
+    """Which rows out-of-fold predictions cover: all with k folds, a holdout's else."""
+    return ~np.isnan(oof.reshape(n_rows, -1)).any(axis=1)
 
 
 def _release(candidate: Candidate) -> None:
