@@ -25,10 +25,12 @@ from automl.search import Event, Search, make_splits, predict
 
 VALIDATIONS = ("auto", "cv", "holdout", "time")
 # Feature importance gets this share of the budget, between MIN_IMPORTANCE_SECONDS and
-# IMPORTANCE_SECONDS, and at least MIN_IMPORTANCE_SECONDS even once the budget is spent.
+# IMPORTANCE_SECONDS, and LATE_IMPORTANCE_SECONDS even once the budget is spent, so that small
+# budgets still say which columns matter.
 IMPORTANCE_SHARE = 0.05
 IMPORTANCE_SECONDS = 5
 MIN_IMPORTANCE_SECONDS = 1
+LATE_IMPORTANCE_SECONDS = 0.5
 MIN_ROWS = 10
 # A holdout search on a large table trains on a sample: this many cells (rows x columns) per
 # second of budget, and never fewer than MIN_SEARCH_ROWS rows.
@@ -195,7 +197,7 @@ class AutoML:
         members = [(c.to_row(), w) for c, w in search.members(search.best)]
         self.model_ = self._final(search.best.to_row(), members, prepared)
         # Importance may run a little past the budget rather than be missing on small budgets.
-        deadline = max(started + self.time_budget, time.monotonic() + MIN_IMPORTANCE_SECONDS)
+        deadline = max(started + self.time_budget, time.monotonic() + LATE_IMPORTANCE_SECONDS)
         importance = self._importance(prepared, *search.first_fold(search.best), deadline)
         self.model_.info["importance"] = importance
         self.fit_seconds_ = time.monotonic() - started

@@ -16,7 +16,7 @@ import pandas as pd
 
 from automl.automl import AutoML
 from automl.exceptions import AutoMLError
-from automl.learners import ENSEMBLE
+from automl.learners import ENSEMBLE, LEARNERS
 from automl.model import load
 from automl.profiling import profile
 from automl.reading import read_table
@@ -52,6 +52,7 @@ def fit(args) -> int:
         time_budget=budget,
         seed=args.seed,
         test_size=args.test_size,
+        families=args.families,
     )
     run.fit(data, target=args.target)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -127,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=60, help="seconds (default 60)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-size", type=float, default=None, help="share kept for a final test")
+    families = ", ".join(LEARNERS)
+    p.add_argument(
+        "--families", nargs="+", metavar="FAMILY", help=f"model families to try: {families}"
+    )
     p.add_argument("--out", required=True, help="directory to save the model to")
     p.set_defaults(command=fit)
 

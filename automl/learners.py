@@ -154,7 +154,6 @@ class EarlyStopped(BaseEstimator):
     def fit(self, X, y, deadline: float | None = None):
         """Fit on ``X``, ``y``; past ``deadline`` (a ``time.monotonic()`` time) boosting stops
         with the rounds it has, so one slow candidate cannot overrun a search's budget."""
-        self.deadline = deadline
         stratify = y if self.task != "regression" and np.bincount(y).min() >= 2 else None
         X_fit, X_stop, y_fit, y_stop = train_test_split(
             X, y, test_size=0.1, random_state=self.seed, stratify=stratify
@@ -163,13 +162,12 @@ class EarlyStopped(BaseEstimator):
             X_fit, y_fit = X, y  # a class lost to the split: stop on training rows instead
         # No second fit on every row with the rounds found: that would double the cost of
         # every candidate, for a tenth more rows.
-        self.model_ = self._boost(X_fit, y_fit, X_stop, y_stop)
-        del self.deadline  # a moment in this process only: not part of the fitted model
+        self.model_ = self._boost(X_fit, y_fit, X_stop, y_stop, deadline)
         if self.task != "regression":
             self.classes_ = self.model_.classes_
         return self
 
-    def _boost(self, X_fit, y_fit, X_stop, y_stop):
+    def _boost(self, X_fit, y_fit, X_stop, y_stop, deadline):
         raise NotImplementedError
 
     def predict(self, X):
@@ -180,7 +178,7 @@ class EarlyStopped(BaseEstimator):
 
 
 class EarlyStoppedXGB(EarlyStopped):
-    def _boost(self, X_fit, y_fit, X_stop, y_stop):
+    def _boost(self, X_fit, y_fit, X_stop, y_stop, deadline):
         import xgboost as xgb
 
         kind = xgb.XGBRegressor if self.task == "regression" else xgb.XGBClassifier
@@ -191,14 +189,14 @@ class EarlyStoppedXGB(EarlyStopped):
             n_jobs=self.n_jobs,
             random_state=self.seed,
             verbosity=0,
-            callbacks=[_XGBDeadline(self.deadline)] if self.deadline else None,
+            callbacks=[_xgb_deadline(deadline)] if deadline else None,
             **(self.params or {}),
         )
         model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
         return model.set_params(callbacks=None)
 
 
-def _XGBDeadline(deadline: float):
+def _xgb_deadline(deadline: float):
     import xgboost as xgb
 
     class Deadline(xgb.callback.TrainingCallback):
@@ -228,7 +226,7 @@ class XGBRegressorES(RegressorMixin, EarlyStoppedXGB):
 
 
 class EarlyStoppedLGBM(EarlyStopped):
-    def _boost(self, X_fit, y_fit, X_stop, y_stop):
+    def _boost(self, X_fit, y_fit, X_stop, y_stop, deadline):
         import lightgbm as lgb
 
         kind = lgb.LGBMRegressor if self.task == "regression" else lgb.LGBMClassifier
@@ -241,8 +239,8 @@ class EarlyStoppedLGBM(EarlyStopped):
             **(self.params or {}),
         )
         stops = [lgb.early_stopping(PATIENCE, verbose=False)]
-        if self.deadline:
-            stops.append(_lgbm_deadline(self.deadline))
+        if deadline:
+            stops.append(_lgbm_deadline(deadline))
         return model.fit(X_fit, y_fit, eval_X=X_stop, eval_y=y_stop, callbacks=stops)
 
 

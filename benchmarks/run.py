@@ -87,10 +87,11 @@ def run(command: list[str]) -> tuple[float, float, str]:
         return seconds, usage.ru_maxrss / 1024, out.read()
 
 
-def engine(workdir: Path, target, task, budget, seed) -> dict:
+def engine(workdir: Path, target, task, budget, seed, families=None) -> dict:
     fit = [sys.executable, "-m", "automl", "fit", str(workdir / "train.csv"), "--target", target,
            "--task", task, "--time-budget", str(budget), "--seed", str(seed),
            "--out", str(workdir / "model")]  # fmt: skip
+    fit += ["--families", *families] if families else []
     seconds, peak, output = run(fit)
     predict = [sys.executable, "-m", "automl", "predict", str(workdir / "model"),
                str(workdir / "test.csv"), "--out", str(workdir / "pred.csv")]  # fmt: skip
@@ -174,6 +175,7 @@ def main() -> None:
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--python", type=Path, default=ROOT / ".venv-bench" / "bin" / "python",
                         help="the competitors' Python (benchmarks/requirements.txt)")  # fmt: skip
+    parser.add_argument("--families", nargs="+", help="the engine's model families (default: all)")
     parser.add_argument("--save", type=Path, help="append each result to this JSON-lines file")
     parser.add_argument(
         "--load", type=Path, nargs="*", default=[], help="earlier --save files to show as well"
@@ -205,7 +207,7 @@ def main() -> None:
             test.drop(columns=[target]).to_csv(workdir / "test.csv", index=False)
             for system in systems:
                 if system == "engine":
-                    row = engine(workdir, target, task, args.budget, args.seed)
+                    row = engine(workdir, target, task, args.budget, args.seed, args.families)
                 else:
                     row = competitor(args.python, system, workdir, target, task, args.budget,
                                      args.seed)  # fmt: skip
