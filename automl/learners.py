@@ -252,7 +252,17 @@ class LGBMRegressorES(RegressorMixin, EarlyStoppedLGBM):
     pass
 
 
-class LightGBM(Learner):
+class _Boosting(Learner):
+    estimators: tuple[type, type]  # classifier, regressor: ``EarlyStopped`` subclasses
+
+    def make(self, params, task, seed, n_jobs, categories=0):
+        classifier, regressor = self.estimators
+        kind = regressor if task == "regression" else classifier
+        return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
+
+
+class LightGBM(_Boosting):
+    estimators = (LGBMClassifierES, LGBMRegressorES)
     name = "lightgbm"
     title = "LightGBM"
     portfolio = [
@@ -261,10 +271,6 @@ class LightGBM(Learner):
         {"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 3,
          "colsample_bytree": 0.9, "subsample": 1.0, "reg_lambda": 1e-3},
     ]  # fmt: skip
-
-    def make(self, params, task, seed, n_jobs, categories=0):
-        kind = LGBMRegressorES if task == "regression" else LGBMClassifierES
-        return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
 
     def search_space(self, trial, n_rows):
         p = self.name
@@ -278,7 +284,8 @@ class LightGBM(Learner):
         }
 
 
-class XGBoost(Learner):
+class XGBoost(_Boosting):
+    estimators = (XGBClassifierES, XGBRegressorES)
     name = "xgboost"
     title = "XGBoost"
     portfolio = [
@@ -287,10 +294,6 @@ class XGBoost(Learner):
         {"learning_rate": 0.03, "max_depth": 4, "subsample": 0.9, "colsample_bytree": 0.6,
          "min_child_weight": 3.0, "reg_lambda": 3.0},
     ]  # fmt: skip
-
-    def make(self, params, task, seed, n_jobs, categories=0):
-        kind = XGBRegressorES if task == "regression" else XGBClassifierES
-        return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
 
     def search_space(self, trial, n_rows):
         p = self.name
