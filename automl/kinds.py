@@ -9,6 +9,7 @@ from the data it learned on.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -34,8 +35,12 @@ DATE_FORMATS = (
     "%d %b %Y",
     "%b %d, %Y",
 )
-# Currency signs, percent and spaces around a number: "$ 1,234.50", "12 %".
-_NUMBER_NOISE = re.compile(r"^[\s$€£¥]*|[\s%]*$")
+# Currency signs, percent and spaces around a number: "$ 1,234.50", "12 %". Stripped as
+# character sets, not by a regular expression: a pattern anchored at the end, such as
+# ``[\s%]*$``, is tried from every position and takes quadratic time on a long cell.
+_SPACES = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_LEADING_NOISE = _SPACES + "$€£¥"
+_TRAILING_NOISE = _SPACES + "%"
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(\D|$))")
 _ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|code)$|^id[_\s-]|Id$|ID$")
 
@@ -54,8 +59,8 @@ def parse_numbers(series: pd.Series) -> pd.Series:
     """Read text such as "1,234.5", "$5" or "12 %" as floats; what does not parse is NaN."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.astype(float)
-    text = series.astype("string").str.strip()
-    text = text.str.replace(_NUMBER_NOISE, "", regex=True).str.replace(_THOUSANDS, "", regex=True)
+    text = series.astype("string").str.lstrip(_LEADING_NOISE).str.rstrip(_TRAILING_NOISE)
+    text = text.str.replace(_THOUSANDS, "", regex=True)
     return pd.to_numeric(text, errors="coerce").astype(float)
 
 

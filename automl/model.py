@@ -11,7 +11,7 @@ from automl import kinds as K
 from automl.artifacts import load_artifact, save_artifact
 from automl.ensemble import Blend
 from automl.exceptions import ArtifactError, DataError
-from automl.wording import listing
+from automl.wording import listing, quoted
 
 # Enough rows named in an error to find the problem, few enough to read.
 ROWS_IN_ERRORS = 5
@@ -55,9 +55,9 @@ class Model:
         for name, bad in invalid.items():
             raw = X[name]
             positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
-            values = ", ".join(f"row {i + 1} ({_plain(raw.iloc[i])!r})" for i in positions)
+            values = ", ".join(f"row {i + 1} ({quoted(_plain(raw.iloc[i]))})" for i in positions)
             kind = next(c["kind"] for c in self.schema if c["name"] == name)
-            problems.append(f"column {name!r} expects {EXPECTED[kind]} but has {values}")
+            problems.append(f"column {quoted(name)} expects {EXPECTED[kind]} but has {values}")
         if problems:
             raise DataError("Some values cannot be used: " + "; ".join(problems) + ".")
         return columns

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from automl import kinds as K
 from automl.exceptions import DataError
+from automl.wording import shortened
 
 TASKS = ("binary", "multiclass", "regression")
 # An integer target with at most this many values is read as classes (wine quality 3..9).
@@ -22,6 +23,8 @@ IMBALANCE = 0.05
 LEAKAGE_SCORE = 0.99
 LEAKAGE_SAMPLE = 5000
 HISTOGRAM_BINS = 20
+# Longest example or frequent value kept in a profile, in characters.
+SHOWN_CHARACTERS = 200
 # Values held at once when profiling a Parquet file: a group of columns or a slice of rows.
 CHUNK_CELLS = 1_000_000
 # Column names that usually hold what a table is about, in the words people use.
@@ -313,7 +316,7 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
         count=int(present.size),
         missing=float(1 - present.size / max(len(series), 1)),
         distinct=int(present.nunique()),
-        examples=[_plain(v) for v in present.drop_duplicates().head(5)],
+        examples=[_shown(v) for v in present.drop_duplicates().head(5)],
         date_format=date_format,
         stats=_stats(values, chosen),
     )
@@ -329,7 +332,7 @@ def _stats(values: pd.Series, kind: str) -> dict:
         return {**{k: _plain(described[k]) for k in keys}, "histogram": histogram}
     if kind in ("categorical", "boolean", "constant"):
         top = values.value_counts().head(10)
-        return {"top": [[_plain(v), int(n)] for v, n in top.items()]}
+        return {"top": [[_shown(v), int(n)] for v, n in top.items()]}
     if kind == "datetime" and len(present):
         return {
             "min": str(present.min()),
@@ -534,6 +537,12 @@ def _plain(value):
     if isinstance(value, (pd.Timestamp,)):
         return value.isoformat()
     return value
+
+
+def _shown(value):
+    """A value as the profile shows it: long text cut, so one huge cell keeps it small."""
+    value = _plain(value)
+    return shortened(value, SHOWN_CHARACTERS) if isinstance(value, str) else value
 
 
 def _jsonable(value):

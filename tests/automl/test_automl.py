@@ -149,6 +149,19 @@ def test_prediction_checks_its_input(binary_run):
         binary_run.predict(rows.iloc[:0])
 
 
+# A megabyte cell that a backtracking pattern would take hours over; linear code, a second.
+PATHOLOGICAL = "1" + "%" * 1_000_000 + "x"
+
+
+@pytest.mark.timeout(60)
+def test_a_pathological_cell_is_refused_quickly_and_quoted_briefly(binary_run):
+    rows = make_table("binary", n_rows=5, seed=4).assign(x2=["1.5", PATHOLOGICAL, "2", "3", "4"])
+    with pytest.raises(DataError, match=r"row 2 \('1%%%%") as refused:
+        binary_run.predict(rows)
+    assert len(str(refused.value)) < 300
+    assert binary_run.model_.invalid_cells(rows)["x2"].tolist() == [0, 1, 0, 0, 0]
+
+
 def test_invalid_cells_are_located_so_the_rest_can_be_predicted(binary_run):
     model = binary_run.model_
     rows = make_table("binary", n_rows=5, seed=4)

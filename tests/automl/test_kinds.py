@@ -18,6 +18,15 @@ def test_numbers_stored_as_text_are_numeric():
     assert parsed.iloc[3:].isna().all()
 
 
+@pytest.mark.timeout(60)
+def test_a_pathological_cell_is_read_in_linear_time():
+    # "1%%%...x" made the old currency-and-percent pattern backtrack from every position.
+    cell = "1" + "%" * 1_000_000 + "x"
+    values = pd.Series(["12 %", " $ 7 ", "3.5"] * 40 + [cell])
+    assert K.infer_kind(values, "rate")[0] == "numeric"
+    assert K.parse_numbers(values).isna().tolist() == [False] * 120 + [True]
+
+
 @pytest.mark.parametrize(
     ("values", "expected_format"),
     [

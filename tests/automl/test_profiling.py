@@ -95,6 +95,17 @@ def test_kinds_can_be_overridden_and_columns_excluded(binary_table):
     assert "city" not in [c.name for c in p.features]
 
 
+@pytest.mark.timeout(60)
+def test_a_pathological_cell_is_profiled_quickly_and_shown_short(binary_table):
+    cell = "1" + "%" * 1_000_000 + "x"
+    table = binary_table.assign(note=[cell] + ["short"] * (len(binary_table) - 1))
+    table.loc[0, "x2"] = cell
+    p = profile(table, target="y")
+    assert p.column("x2").kind == "numeric" and p.column("x2").stats["max"] < 10
+    shown = [*p.column("note").examples, *(v for v, _ in p.column("note").stats["top"])]
+    assert cell[:199] + "…" in shown and max(len(v) for v in shown) == 200
+
+
 def test_to_dict_is_json_ready(binary_table):
     import json
 

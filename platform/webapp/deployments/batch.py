@@ -16,7 +16,7 @@ import pandas as pd
 from django.conf import settings
 
 from automl import count_rows, read_batches, sniff
-from automl.wording import listing
+from automl.wording import listing, quoted
 from webapp.deployments import serving
 from webapp.deployments.models import Batch
 
@@ -113,7 +113,7 @@ def _problems(invalid: pd.DataFrame, text: pd.DataFrame, kinds: dict[str, str]) 
     """Per row, the values that were read as missing and why ("" for a clean row)."""
     problems = pd.Series("", index=text.index, dtype=object)
     for name in invalid.columns:
-        message = f"{name}: " + text[name].map(repr) + f" is not {READ_AS[kinds[name]]}"
+        message = f"{name}: " + text[name].map(quoted) + f" is not {READ_AS[kinds[name]]}"
         message = message.where(invalid[name], "")
         problems += np.where((problems != "") & (message != ""), "; ", "") + message
     return problems
