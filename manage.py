@@ -11,6 +11,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "platform"))
 
 
 def main() -> None:
+    from webapp.lib.datadir import use_secret_key
+
+    # The key `make run` keeps in the data directory, so commands sign what the platform reads.
+    use_secret_key()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     from django.core.management import execute_from_command_line
 

@@ -9,27 +9,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pytest
 
-from webapp.lib import launch, redis_server
+from webapp.lib import datadir, redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path, monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    key = launch.secret_key(tmp_path / "data")
+    key = datadir.secret_key(tmp_path / "data")
     assert len(key) >= 50
     path = tmp_path / "data" / "secret_key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert launch.secret_key(tmp_path / "data") == key
+    assert datadir.secret_key(tmp_path / "data") == key
 
 
 def test_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "from-the-environment")
-    assert launch.secret_key(tmp_path) == "from-the-environment"
+    assert datadir.secret_key(tmp_path) == "from-the-environment"
     assert not (tmp_path / "secret_key").exists()
 
 
@@ -89,6 +89,25 @@ def test_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path):
         assert (tmp_path / "data" / "secret_key").exists()
         assert (tmp_path / "data" / "db.sqlite3").exists()
         assert (tmp_path / "data" / "redis").is_dir()
+        # The README's shell commands, with nothing exported by hand: manage.py reads the key
+        # that `make run` keeps in the data directory.
+        shell = {**env, "DJANGO_SUPERUSER_PASSWORD": "a-long-password-1"}
+        manage = [sys.executable, "manage.py"]
+        created = subprocess.run([*manage, "createsuperuser", "--noinput", "--username",
+                                  "admin", "--email", "a@example.com"], cwd=ROOT, env=shell,
+                                 capture_output=True, text=True)  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        token = subprocess.run([*manage, "apitoken", "admin"], cwd=ROOT, env=shell,
+                               capture_output=True, text=True)  # fmt: skip
+        assert token.returncode == 0, token.stderr
+        request = Request(f"http://127.0.0.1:{port}/api/v1/me")
+        request.add_header("Authorization", f"Bearer {token.stdout.strip()}")
+        with urlopen(request, timeout=10) as response:
+            assert json.load(response)["username"] == "admin"
+        show = "from django.conf import settings; print(settings.SECRET_KEY)"
+        key = subprocess.run([*manage, "shell", "--no-imports", "-c", show], cwd=ROOT,
+                             env=shell, capture_output=True, text=True)  # fmt: skip
+        assert key.stdout.strip() == (tmp_path / "data" / "secret_key").read_text().strip()
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         output, _ = process.communicate(timeout=60)

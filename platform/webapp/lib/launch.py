@@ -10,33 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 from webapp.lib import redis_server
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def data_dir() -> Path:
-    path = Path(os.environ.get("DATA_DIR", "var"))
-    return path if path.is_absolute() else ROOT / path
-
-
-def secret_key(directory: Path) -> str:
-    """The key from the environment, else the one generated on first start and kept here."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = directory / "secret_key"
-    if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        # Readable by the owner only: whoever reads it can forge sessions.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(50))
-    return path.read_text().strip()
+from webapp.lib.datadir import ROOT, use_secret_key
 
 
 def manage(*args: str) -> None:
@@ -50,10 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dev", action="store_true", help="DEBUG on, auto-reload")
     args = parser.parse_args(argv)
 
-    directory = data_dir()
+    directory = use_secret_key()
     env = os.environ
-    env["DATA_DIR"] = str(directory)
-    env["SECRET_KEY"] = secret_key(directory)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "platform"), env.get("PYTHONPATH", "")])
     # The Procfile's commands (gunicorn, celery, python) come from this virtualenv.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
