@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.lib.errors.JsonErrors",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -226,8 +227,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = 2
 HEARTBEAT_TIMEOUT = env.int("HEARTBEAT_TIMEOUT", default=60)
 MAX_TIME_BUDGET = env.int("MAX_TIME_BUDGET", default=3600)
-# Deployments: the most rows one prediction request may send.
+# Deployments: the most rows one prediction request may send, and the largest body any JSON
+# request may have (a larger one gets a JSON 413 before it is parsed).
 MAX_PREDICTION_ROWS = env.int("MAX_PREDICTION_ROWS", default=10_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY", default=10 * 1024**2)
 if not MAX_TIME_BUDGET * 1.5 <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         "MAX_TIME_BUDGET must leave room within TASK_SOFT_TIME_LIMIT: at most two thirds of it."

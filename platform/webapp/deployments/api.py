@@ -7,7 +7,6 @@ deployment's columns differ; every error it can answer is declared in the OpenAP
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 
@@ -262,18 +261,14 @@ def predict(request, slug: str):
         if version_id is None:
             raise serving.RequestError(503, "This deployment has no model to serve.")
         version = serving.cached_version(version_id)
-        try:
-            payload = json.loads(request.body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise serving.RequestError(400, "The body is not valid JSON.") from None
-        columns = serving.read_rows(payload, version.schema)
+        columns = serving.read_rows(serving.read_body(request), version.schema)
         answer = serving.predict(serving.model_for(version), columns)
     except serving.RequestError:
         if deployment_id is not None:
-            monitoring.record(deployment_id, ok=False, rows=None,
+            monitoring.record(deployment_id, ok=False, columns=None,
                               seconds=time.perf_counter() - started)  # fmt: skip
         raise  # answered by the API's handler, like every RequestError
-    monitoring.record(deployment_id, ok=True, rows=payload["rows"],
+    monitoring.record(deployment_id, ok=True, columns=columns,
                       seconds=time.perf_counter() - started)  # fmt: skip
     # Built here rather than validated by ninja: the answer is ours, and checking a thousand
     # probabilities against the schema would cost more than computing them.
@@ -285,6 +280,7 @@ class MonitoringOut(Schema):
     total: dict
     latency_ms: dict = Field(..., description="p50, p95 and p99 over the period (upper bounds)")
     drift: list[dict] = Field(..., description="Recent inputs against the training data")
+    dropped: int = Field(..., description="Requests not recorded while Redis was unreachable")
 
 
 @router.get(

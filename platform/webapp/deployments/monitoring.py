@@ -5,6 +5,11 @@ flushes the buffer to Redis every second in one pipeline: per-minute counters (r
 errors, rows), a per-minute latency histogram, and a bounded sample of recent input values per
 column for drift. The deployment page reads them back and compares the sample with the
 training data's profile.
+
+Redis is also the job queue, so what monitoring keeps there is bounded: a few values per
+request, text cut to ``SAMPLE_CHARACTERS``, at most ``SAMPLE_SIZE`` values per column. While
+Redis is away, records are dropped rather than held (the buffer stays small) and counted; the
+count is written once Redis is back and shown with the report.
 """
 
 from __future__ import annotations
@@ -29,23 +34,51 @@ LATENCY_BOUNDS = [1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 
                   2000, 5000, 10_000, math.inf]  # fmt: skip
 SAMPLE_ROWS_PER_REQUEST = 20
 SAMPLE_SIZE = 2000
+SAMPLE_CHARACTERS = 100
+# Records held between two flushes; more arrive only if Redis stalls, and are dropped.
+BUFFERED = 100_000
 # A column drifts when its population stability index passes this (0.2 is the usual "major").
 DRIFT_PSI = 0.2
 DRIFT_MISSING = 0.1
 # Fewer recent values than this say too little to call a column drifting.
 DRIFT_MIN_VALUES = 20
 
-_buffer: deque = deque(maxlen=100_000)  # bounded: a Redis outage must not eat the memory
+_buffer: deque = deque()
 _flusher: threading.Thread | None = None
 _started = threading.Lock()
+# Records dropped per deployment (Redis away, or the buffer full), not yet written to Redis.
+_dropped: Counter = Counter()
+_dropped_lock = threading.Lock()
 
 
-def record(deployment_id: int, *, ok: bool, rows: list | None, seconds: float) -> None:
-    """Note one request; costs an append (the flush thread does the rest)."""
-    sample = rows[:SAMPLE_ROWS_PER_REQUEST] if ok and rows else None
-    _buffer.append((deployment_id, time.time(), ok, len(rows or []), seconds * 1000, sample))
+def record(deployment_id: int, *, ok: bool, columns: dict | None, seconds: float) -> None:
+    """Note one request, with its checked ``{column: values}`` when it was answered; costs an
+    append (the flush thread does the rest)."""
+    if len(_buffer) >= BUFFERED:
+        _drop({deployment_id: 1})
+        return
+    n_rows = len(next(iter(columns.values()), [])) if columns else 0
+    sample = _sample(columns) if ok and columns else None
+    _buffer.append((deployment_id, time.time(), ok, n_rows, seconds * 1000, sample))
     if _flusher is None:
         _start()
+
+
+def _sample(columns: dict[str, list]) -> dict[str, list]:
+    """The first values of each column, text cut short: what drift needs, and no more."""
+    return {
+        name: [_bounded(v) for v in values[:SAMPLE_ROWS_PER_REQUEST]]
+        for name, values in columns.items()
+    }
+
+
+def _bounded(value):
+    return value[:SAMPLE_CHARACTERS] if isinstance(value, str) else value
+
+
+def _drop(counts: dict[int, int]) -> None:
+    with _dropped_lock:
+        _dropped.update(counts)
 
 
 def _start() -> None:
@@ -58,21 +91,41 @@ def _start() -> None:
 
 def _flush_forever() -> None:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    is_down = False
     while True:
         time.sleep(FLUSH_SECONDS)
         try:
             flush(client)
-        except redis.RedisError as err:  # keep serving; the records wait for the next flush
-            logger.warning("Monitoring could not reach Redis: %s", err)
+        except redis.RedisError as err:  # keep serving; the records are counted as dropped
+            if not is_down:
+                logger.warning("Monitoring cannot reach Redis, dropping records: %s", err)
+            is_down = True
+        else:
+            if is_down:
+                logger.info("Monitoring reaches Redis again")
+            is_down = False
 
 
 def flush(client) -> int:
-    """Write the buffered records to Redis; returns how many were written."""
+    """Write the buffered records to Redis; returns how many were written. When Redis cannot
+    be reached they are dropped and counted, and the error is raised."""
     records = []
     while _buffer:
         records.append(_buffer.popleft())
-    if not records:
-        return 0
+    with _dropped_lock:
+        dropped = dict(_dropped)
+        _dropped.clear()
+    try:
+        _write(client, records, dropped)
+    except redis.RedisError:
+        _drop(Counter(deployment_id for deployment_id, *_ in records) + Counter(dropped))
+        raise
+    return len(records)
+
+
+def _write(client, records: list, dropped: dict[int, int]) -> None:
+    if not records and not dropped:
+        return
     # Summed here first, so one flush sends a command per counter and per column, however
     # many requests it holds: the thread holds the interpreter briefly under any load.
     counts: Counter = Counter()
@@ -83,11 +136,13 @@ def flush(client) -> int:
         counts[minute, "errors"] += not ok
         counts[minute, "rows"] += n_rows
         counts[minute, f"lat{bisect.bisect_left(LATENCY_BOUNDS, ms)}"] += 1
-        for row in sample or []:
-            for column, value in row.items():
-                key = (deployment_id, column)
-                samples.setdefault(key, deque(maxlen=SAMPLE_SIZE)).append(value)
+        for column, values in (sample or {}).items():
+            key = (deployment_id, column)
+            samples.setdefault(key, deque(maxlen=SAMPLE_SIZE)).extend(values)
     pipe = client.pipeline(transaction=False)
+    for deployment_id, n in dropped.items():
+        pipe.incrby(f"deploy:{deployment_id}:dropped", n)
+        pipe.expire(f"deploy:{deployment_id}:dropped", KEEP_SECONDS)
     for ((deployment_id, minute), field), n in counts.items():
         pipe.hincrby(f"deploy:{deployment_id}:m:{minute}", field, n)
     for deployment_id, minute in {key for key, _ in counts}:
@@ -98,7 +153,6 @@ def flush(client) -> int:
         pipe.ltrim(key, 0, SAMPLE_SIZE - 1)
         pipe.expire(key, KEEP_SECONDS)
     pipe.execute()
-    return len(records)
 
 
 def report(deployment) -> dict:
@@ -109,7 +163,8 @@ def report(deployment) -> dict:
         served = {c["name"] for c in version.schema}
         dataset = version.candidate.experiment.dataset
         columns = [c for c in dataset.columns() if c["name"] in served]
-    return {**summary(deployment.pk), "drift": drift(deployment.pk, columns)}
+    dropped = int(client().get(f"deploy:{deployment.pk}:dropped") or 0)
+    return {**summary(deployment.pk), "drift": drift(deployment.pk, columns), "dropped": dropped}
 
 
 def client():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import threading
 from collections import OrderedDict
 from typing import NamedTuple
@@ -20,6 +19,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from automl.kinds import MAX_MAGNITUDE
+from automl.wording import QUOTED_CHARACTERS, shortened
 from webapp.lib.keys import artifact_signing_key
 
 # Models kept in memory per process; older ones are loaded again if asked for.
@@ -103,6 +104,40 @@ def forget() -> None:
         cached_version.cache_clear()
 
 
+def read_body(request):
+    """The request's JSON body, or ``RequestError`` (413, 400) saying why it cannot be read.
+
+    Whatever a client sends is answered in plain words: a body over the size limit, deep
+    nesting, numbers with thousands of digits, and NaN or Infinity (which JSON does not have).
+    """
+    from django.core.exceptions import RequestDataTooBig
+
+    from webapp.lib.errors import body_too_large
+
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise RequestError(413, body_too_large()) from None
+    try:
+        return json.loads(raw, parse_int=_integer, parse_constant=_no_constant)
+    except RecursionError:
+        raise RequestError(400, "The body is not valid JSON: it is nested too deeply.") from None
+    except UnicodeDecodeError:
+        raise RequestError(400, "The body is not valid JSON: it is not UTF-8 text.") from None
+    except ValueError as err:  # json.JSONDecodeError among them
+        raise RequestError(400, f"The body is not valid JSON: {err}") from None
+
+
+def _integer(text: str) -> int | float:
+    # int() refuses 4,300 digits and more (and is slow before that); no model reads such
+    # precision, so a long integer is read as the float it rounds to (inf when too large).
+    return int(text) if len(text) <= 20 else float(text)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number; send null for a missing value")
+
+
 def read_rows(payload, schema: list[dict]) -> dict[str, list]:
     """The request's rows as columns of values, or ``RequestError`` (400 or 422) saying what
     is wrong.
@@ -156,7 +191,10 @@ def _checked(value, column: dict):
     if kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, f"must be a number, not {_json(value)}"
-        return (value if math.isfinite(value) else None), None
+        # Compared before any float conversion, which would overflow on a huge integer.
+        if not abs(value) <= MAX_MAGNITUDE:
+            return None, f"is too large: numbers are read up to {MAX_MAGNITUDE:g} in size"
+        return value, None
     if kind == "boolean":
         if not isinstance(value, bool):
             return None, f"must be true or false, not {_json(value)}"
@@ -169,8 +207,7 @@ def _checked(value, column: dict):
 
 
 def _json(value) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shortened(json.dumps(value), QUOTED_CHARACTERS)
 
 
 def predict(served: Served, columns: dict[str, list]) -> dict:

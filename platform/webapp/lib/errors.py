@@ -1,0 +1,115 @@
+"""Errors as users meet them: under ``/api/`` every error is JSON, and a database that does not
+answer is a 503 saying so, not a 500.
+
+Django answers some requests before any API code runs (an unknown path, a body over the size
+limit, a failed CSRF check) and ninja answers a wrong method with plain text; ``JsonErrors``
+turns those answers into ``{"detail": "..."}`` with the same status. ``server_error`` is the
+project's 500 handler: it tells a lost database connection from a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.template import loader
+
+from webapp.lib.uploads import human_size
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+DATABASE_DOWN = (
+    "The database is not answering right now, so nothing was read or changed. "
+    "Try again in a moment."
+)
+INTERNAL = "Something went wrong on our side; it has been logged."
+# Seconds a client should wait before trying again while the database is down.
+RETRY_AFTER = 10
+
+
+def is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def json_error(status: int, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"detail": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def body_too_large() -> str:
+    limit = human_size(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return (
+        f"The request body is larger than the {limit} this server reads (MAX_REQUEST_BODY); "
+        "send fewer rows per request, or score a file as a batch."
+    )
+
+
+class JsonErrors:
+    """Middleware: an error answered anywhere under ``/api/`` reaches the client as JSON."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if is_api(request) and response.status_code >= 400 and not _is_json(response):
+            return _as_json(request, response)
+        return response
+
+    def process_exception(self, request, exception):
+        if is_api(request) and isinstance(exception, RequestDataTooBig):
+            return json_error(413, body_too_large())
+        return None
+
+
+def _is_json(response) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+def _as_json(request, response) -> JsonResponse:
+    status = response.status_code
+    if status == 404:
+        message = f"There is no {request.path} in this API; see /api/v1/docs for what there is."
+    elif status == 405:
+        allowed = response.get("Allow", "")
+        message = f"{request.method} is not allowed on {request.path}; it answers {allowed}."
+    elif status == 403:
+        message = (
+            "Forbidden. From a program, authenticate with 'Authorization: Bearer <token>'; "
+            "a browser form needs its CSRF token."
+        )
+    elif status == 400:
+        message = "The request could not be read: check its headers and body."
+    elif status >= 500 and status != 503:
+        message = INTERNAL
+    else:
+        message = response.reason_phrase
+    answer = json_error(status, message)
+    for header in ("Allow", "Retry-After"):
+        if header in response:
+            answer[header] = response[header]
+    return answer
+
+
+def server_error(request):
+    """The 500 handler: a 503 with a plain message when the database is away, else a 500."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        logger.warning("Database unavailable for %s: %s", request.path, error)
+        if is_api(request):
+            return json_error(503, DATABASE_DOWN, Retry_After=str(RETRY_AFTER))
+        # A page of its own: base.html would ask the database for the user.
+        body = loader.render_to_string("503.html", {"message": DATABASE_DOWN})
+        response = HttpResponse(body, status=503)
+        response["Retry-After"] = str(RETRY_AFTER)
+        return response
+    if is_api(request):
+        return json_error(500, INTERNAL)
+    return HttpResponse(loader.render_to_string("500.html"), status=500)
