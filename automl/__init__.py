@@ -21,6 +21,7 @@ _EXPORTS = {
     "AutoMLError": "automl.exceptions",
     "DataError": "automl.exceptions",
     "NotFittedError": "automl.exceptions",
+    "TooLargeError": "automl.exceptions",
     "METRICS": "automl.metrics",
     "Model": "automl.model",
     "load": "automl.model",

@@ -109,6 +109,8 @@ def show_profile(args) -> int:
         ]
     )
     print(table.to_string(index=False))
+    for note in data.attrs.get("notes", []):
+        print(f"\nnote: {note}")
     if result.target:
         print(f"\nTarget {result.target!r}: {result.task}, {result.target_summary}")
     for warning in result.warnings:

@@ -13,6 +13,14 @@ class DataError(AutoMLError, ValueError):
     """The data cannot be used as given: unreadable file, missing target, a single class, ..."""
 
 
+class TooLargeError(DataError):
+    """A file is, or expands to, more than a reader's ``max_bytes`` (in ``limit``)."""
+
+    def __init__(self, message: str, limit: int):
+        super().__init__(message)
+        self.limit = limit
+
+
 class ArtifactError(AutoMLError):
     """A saved model cannot be loaded: missing files, tampered content, incompatible format."""
 

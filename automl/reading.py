@@ -15,6 +15,7 @@ import gzip
 import io
 import re
 import warnings
+import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -24,9 +25,11 @@ from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from automl.exceptions import DataError
+from automl.exceptions import DataError, TooLargeError
+from automl.wording import quoted
 
 __all__ = ["DEFAULT_MAX_BYTES", "Dialect", "count_rows", "read_batches", "read_table", "sniff"]
 
@@ -151,22 +154,27 @@ def read_table(
     Parameters
     ----------
     path : str or path-like
-        A ``.csv``, ``.tsv`` or ``.txt`` file, optionally ending in ``.gz``, or a ``.parquet``
-        file.
+        A ``.csv``, ``.tsv`` or ``.txt`` file, optionally ending in ``.gz``, an ``.xlsx``
+        workbook (its first sheet) or a ``.parquet`` file.
     dialect : Dialect, optional
         Options to parse a text file with; by default ``sniff(path)`` chooses them.
     max_bytes : int, default=DEFAULT_MAX_BYTES
-        Largest (decompressed) size accepted; a larger file is refused rather than exhausting
-        memory or disk.
+        Largest size a file may be, or expand to once read: a text file's (decompressed)
+        bytes, a workbook's XML and cells, a Parquet file's decoded columns. A larger one is
+        refused before it exhausts memory or disk.
 
     Returns
     -------
     pandas.DataFrame
         One column per field, with pandas' type inference (dates stay text). The dialect used
-        is stored as a dict in ``df.attrs["dialect"]``.
+        is stored as a dict in ``df.attrs["dialect"]``; ``df.attrs["notes"]`` lists, in plain
+        sentences, the column names made up for blank or repeated ones (``x``, ``x (2)``,
+        ``column 3``).
 
     Raises
     ------
+    TooLargeError
+        If the file is, or expands to, more than ``max_bytes``.
     DataError
         If the file cannot be read as a table; the message says why in one sentence.
 
@@ -298,9 +306,10 @@ class _LimitedReader(io.RawIOBase):
         count = self._source.readinto(buffer)
         self._seen += count
         if self._seen > self._limit:
-            raise DataError(
+            raise TooLargeError(
                 f"The file holds more than {_describe_size(self._limit)} once decompressed, "
-                "which is over the size limit."
+                "more than this reader accepts.",
+                self._limit,
             )
         return count
 
@@ -309,7 +318,7 @@ class _LimitedReader(io.RawIOBase):
 def _open_binary(path: Path, compressed: bool, max_bytes: int) -> Iterator[BinaryIO]:
     if not compressed:
         if path.stat().st_size > max_bytes:
-            raise DataError(f"The file is larger than {_describe_size(max_bytes)}.")
+            raise TooLargeError(f"The file is larger than {_describe_size(max_bytes)}.", max_bytes)
         with path.open("rb") as raw:
             yield raw
         return
@@ -456,14 +465,32 @@ def _detect_header(rows: list[list[str]]) -> bool:
     )
 
 
-def _column_names(first_row: list[str], has_header: bool) -> list[str]:
+def _column_names(first_row: list[str], has_header: bool) -> tuple[list[str], list[str]]:
+    """Unique column names from the header (or numbers, without one), and a note for each
+    name that had to be made up: a blank name becomes ``column 3``, the second ``x`` ``x (2)``."""
     if not has_header:
-        return [f"column_{number}" for number in range(1, len(first_row) + 1)]
-    names = [value.replace("\ufeff", "").strip() for value in first_row]
-    for name, count in Counter(name for name in names if name).items():
-        if count > 1:
-            raise DataError(f"Column names must be unique: {name!r} appears {count} times.")
-    return [name or f"column_{number}" for number, name in enumerate(names, start=1)]
+        return [f"column {number}" for number in range(1, len(first_row) + 1)], []
+    written = [str(value).replace("\ufeff", "").strip() for value in first_row]
+    taken = set(written)
+    names: list[str] = []
+    notes = []
+    for number, name in enumerate(written, start=1):
+        if name and name not in names:
+            names.append(name)
+            continue
+        base = name or f"column {number}"
+        unique, copy = base, 1
+        while unique in taken or unique in names:
+            copy += 1
+            unique = f"{base} ({copy})"
+        names.append(unique)
+        if name:
+            notes.append(f"Column {number} is named {quoted(name)} like an earlier one; it is "
+                         f"called {quoted(unique)} here.")  # fmt: skip
+        else:
+            notes.append(f"Column {number} has no name in the file; it is called "
+                         f"{quoted(unique)} here.")  # fmt: skip
+    return names, notes
 
 
 def _ragged(line: int, fields: int, width: int, has_header: bool) -> DataError:
@@ -487,14 +514,17 @@ def _read_text(
         frame = pd.read_csv(text, low_memory=True, **options)
     if frame.empty:
         raise DataError("The file has a header but no data rows.")
-    return _objects_as_text(frame)
+    rows = [row for _, row in _parse_rows(sample, dialect.delimiter, dialect.quotechar)]
+    frame = _objects_as_text(frame)
+    frame.attrs["notes"] = _column_names(rows[0], dialect.has_header)[1]
+    return frame
 
 
 def _csv_options(dialect: Dialect, sample: str) -> dict:
     """``pd.read_csv`` options for a text file, its column names checked on ``sample``."""
     numbered = _parse_rows(sample, dialect.delimiter, dialect.quotechar)
     rows = [row for _, row in numbered]
-    names = _column_names(rows[0], dialect.has_header)
+    names, _ = _column_names(rows[0], dialect.has_header)
     # pandas silently drops the extra fields of the first data row, so check the sample here.
     for line, row in numbered[1 if dialect.has_header else 0 :]:
         if len(row) > len(names):
@@ -540,36 +570,147 @@ def _translate_parser_error(exc: pd.errors.ParserError, has_header: bool) -> Dat
 
 
 def _read_excel(path: Path, max_bytes: int) -> pd.DataFrame:
-    """The first sheet of an Excel workbook, its first row as column names."""
+    """The first sheet of an Excel workbook, its first row as column names.
+
+    An .xlsx file is a zip of XML: a few kilobytes can declare millions of cells, or share one
+    long text among them all. The sheet's declared size, the XML's size and the values read,
+    counted as they would be stored, must each stay within ``max_bytes``.
+    """
+    import openpyxl
+
     if path.stat().st_size > max_bytes:
-        raise DataError(f"The file is larger than {_describe_size(max_bytes)}.")
+        raise TooLargeError(f"The file is larger than {_describe_size(max_bytes)}.", max_bytes)
     try:
-        frame = pd.read_excel(path, sheet_name=0, header=None, dtype=object, engine="openpyxl")
-    except Exception:  # openpyxl raises many kinds of errors for a damaged workbook
+        _check_workbook_parts(path, max_bytes)
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except TooLargeError:
+        raise
+    except Exception:  # zipfile and openpyxl raise many kinds of errors for a damaged file
         raise DataError(f"{path.name!r} is not a readable Excel (.xlsx) workbook.") from None
-    frame = frame.dropna(how="all").dropna(axis=1, how="all")
+    try:
+        rows = _sheet_rows(book.worksheets[0], max_bytes)
+    except TooLargeError:
+        raise
+    except Exception:
+        raise DataError(f"{path.name!r} is not a readable Excel (.xlsx) workbook.") from None
+    finally:
+        book.close()
+    frame = pd.DataFrame(rows, dtype=object).dropna(how="all").dropna(axis=1, how="all")
     if frame.empty:
         raise DataError("The file is empty.")
     header = [("" if pd.isna(v) else str(v)) for v in frame.iloc[0]]
     frame = frame.iloc[1:].reset_index(drop=True)
-    frame.columns = _column_names(header, has_header=True)
+    frame.columns, notes = _column_names(header, has_header=True)
     if frame.empty:
         raise DataError("The file has a header but no data rows.")
     # Cells arrive as Python objects; let pandas find numbers and text per column again.
-    return frame.infer_objects()
+    frame = frame.infer_objects()
+    frame.attrs["notes"] = notes
+    return frame
+
+
+# What one cell and one row cost once read, beyond their text: pointers and Python objects.
+_CELL_BYTES, _ROW_BYTES = 16, 64
+
+
+def _expanded(max_bytes: int, what: str) -> TooLargeError:
+    return TooLargeError(
+        f"This file expands to more than {_describe_size(max_bytes)} of {what} when read, "
+        "more than this reader accepts.",
+        max_bytes,
+    )
+
+
+def _check_workbook_parts(path: Path, max_bytes: int) -> None:
+    """Refuse a workbook whose sheets and shared texts declare more than ``max_bytes``.
+
+    The declared size is a true bound: zipfile never yields more than it, whatever the
+    compressed data holds."""
+    with zipfile.ZipFile(path) as archive:
+        parts = [
+            info.file_size
+            for info in archive.infolist()
+            if info.filename.startswith("xl/worksheets/") or "sharedStrings" in info.filename
+        ]
+    if sum(parts) > max_bytes:
+        raise _expanded(max_bytes, "XML")
+
+
+def _sheet_rows(sheet, max_bytes: int) -> list[tuple]:
+    """The sheet's values, row by row, stopped as soon as they add up past ``max_bytes``."""
+    sheet.reset_dimensions()  # read the rows there are, not a size the file merely declares
+    rows, used = [], 0
+    for row in sheet.iter_rows(values_only=True):
+        used += _ROW_BYTES + sum(
+            _CELL_BYTES + (len(value) if isinstance(value, str) else 0) for value in row
+        )
+        if used > max_bytes:
+            raise _expanded(max_bytes, "cells")
+        rows.append(row)
+    return rows
 
 
 def _read_parquet(path: Path, max_bytes: int) -> pd.DataFrame:
+    """A Parquet file, its decoded size checked before anything is decoded.
+
+    Columns are compressed and often dictionary-encoded: a small file can hold a million
+    copies of one long text. The metadata bounds the plain parts; text is read still encoded,
+    one row group at a time, and its decoded length counted before it is decoded.
+    """
     if path.stat().st_size > max_bytes:
-        raise DataError(f"The file is larger than {_describe_size(max_bytes)}.")
+        raise TooLargeError(f"The file is larger than {_describe_size(max_bytes)}.", max_bytes)
     try:
         # ParquetFile, unlike pq.read_table, accepts duplicate names, so they get our message.
-        frame = pq.ParquetFile(path).read().to_pandas()
+        schema = pq.ParquetFile(path).schema_arrow
+        texts = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_binary(f.type)
+                 or pa.types.is_large_string(f.type)]  # fmt: skip
+        file = pq.ParquetFile(path, read_dictionary=texts)
+        table = _decoded_table(file, max_bytes)
+    except TooLargeError:
+        raise
     except (pa.ArrowException, OSError):
         raise DataError(f"{path.name!r} is not a readable Parquet file.") from None
+    frame = table.to_pandas()
     if frame.shape[1] == 0:
         raise DataError("The file is empty.")
-    frame.columns = _column_names([str(name) for name in frame.columns], has_header=True)
+    frame.columns, notes = _column_names([str(name) for name in frame.columns], has_header=True)
     if frame.empty:
         raise DataError("The file has column names but no data rows.")
+    frame.attrs["notes"] = notes
     return frame
+
+
+def _decoded_table(file: pq.ParquetFile, max_bytes: int) -> pa.Table:
+    meta = file.metadata
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if max(declared, meta.num_rows * meta.num_columns * 8) > max_bytes:
+        raise _expanded(max_bytes, "values")
+    groups, used = [], 0
+    for index in range(meta.num_row_groups):
+        group = file.read_row_group(index)
+        used += sum(_decoded_size(column) for column in group.columns)
+        if used > max_bytes:
+            raise _expanded(max_bytes, "values")
+        groups.append(_decode_dictionaries(group))
+    if not groups:
+        return file.schema_arrow.empty_table()
+    return pa.concat_tables(groups)
+
+
+def _decoded_size(column: pa.ChunkedArray) -> int:
+    """Bytes ``column`` takes once its dictionaries are decoded (texts and their offsets)."""
+    if not pa.types.is_dictionary(column.type):
+        return column.nbytes
+    total = 0
+    for chunk in column.chunks:
+        lengths = pc.binary_length(chunk.dictionary).take(chunk.indices)
+        total += (pc.sum(lengths).as_py() or 0) + 8 * len(chunk)
+    return total
+
+
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    columns = [
+        pc.cast(column, column.type.value_type) if pa.types.is_dictionary(column.type) else column
+        for column in table.columns
+    ]
+    return pa.table(columns, names=table.column_names)

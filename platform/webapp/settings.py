@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from webapp.lib.memory import machine_memory
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 env = environ.Env()
@@ -161,8 +163,6 @@ FILE_UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
 FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_HANDLERS = ["webapp.lib.uploads.LimitedUploadHandler"]
 MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=2 * 1024**3)
-# A compressed upload may not expand past this when read (a gzip bomb stops here).
-MAX_DECOMPRESSED_SIZE = env.int("MAX_DECOMPRESSED_SIZE", default=20 * 1024**3)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -196,6 +196,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=1)
+# Each job (reading a file, training, scoring) runs under this memory ceiling, so a runaway
+# job fails itself in plain words instead of the kernel killing a process, maybe Redis or
+# PostgreSQL. By default the jobs running at once share 60% of the machine (or container).
+JOB_MEMORY_LIMIT = env.int(
+    "JOB_MEMORY_LIMIT", default=int(0.6 * machine_memory() / max(CELERY_WORKER_CONCURRENCY, 1))
+)
+# What a file may expand to once read: a .gz file's text, an Excel sheet's cells, a Parquet
+# file's columns. Reading holds about three times that at once, so a bomb stops here, in
+# words, well before the ceiling.
+MAX_DECOMPRESSED_SIZE = env.int("MAX_DECOMPRESSED_SIZE", default=JOB_MEMORY_LIMIT // 4)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=2 * 3600)
 CELERY_TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=CELERY_TASK_SOFT_TIME_LIMIT + 300)
 BROKER_VISIBILITY_TIMEOUT = env.int(

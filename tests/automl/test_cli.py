@@ -54,10 +54,13 @@ def test_predict_writes_predictions_and_probabilities_in_input_order(trained):
 def test_profile_prints_kinds_and_warnings(tmp_path):
     df = make_table("binary", n_rows=60).assign(country="FR")
     df.to_csv(tmp_path / "t.csv", index=False)
+    header, rest = (tmp_path / "t.csv").read_text().split("\n", 1)
+    (tmp_path / "t.csv").write_text(header.replace("x1", "city") + "\n" + rest)
     result = automl("profile", tmp_path / "t.csv", "--target", "y")
     assert result.returncode == 0, result.stderr
     assert "identifier" in result.stdout and "'customer_id'" in result.stdout
     assert "warning (constant)" in result.stdout and "'country'" in result.stdout
+    assert "note: Column 4 is named 'city' like an earlier one" in result.stdout
 
     as_json = json.loads(automl("profile", tmp_path / "t.csv", "--json").stdout)
     assert {c["name"]: c["kind"] for c in as_json["columns"]}["signup"] == "datetime"

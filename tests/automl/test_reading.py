@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from automl.exceptions import DataError
+from automl.exceptions import DataError, TooLargeError
 from automl.reading import Dialect, count_rows, read_batches, read_table, sniff
+from tests import hostile
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -170,8 +171,9 @@ def test_file_without_header_gets_numbered_columns(tmp_path: Path) -> None:
     df = read_table(path)
 
     assert df.attrs["dialect"]["has_header"] is False
-    assert list(df.columns) == ["column_1", "column_2", "column_3"]
-    assert df["column_1"].tolist() == [1, 2]
+    assert list(df.columns) == ["column 1", "column 2", "column 3"]
+    assert df["column 1"].tolist() == [1, 2]
+    assert df.attrs["notes"] == []
 
 
 def test_text_header_above_text_rows_is_detected(tmp_path: Path) -> None:
@@ -244,11 +246,16 @@ def test_corrupt_parquet_is_refused(tmp_path: Path) -> None:
     assert "is not a readable Parquet file" in read_error(path)
 
 
-def test_parquet_with_duplicate_columns_is_refused(tmp_path: Path) -> None:
+def test_parquet_with_duplicate_columns_gets_unique_names(tmp_path: Path) -> None:
     path = tmp_path / "data.parquet"
     pq.write_table(pa.table([pa.array([1]), pa.array([2])], names=["price", "price"]), path)
 
-    assert read_error(path) == "Column names must be unique: 'price' appears 2 times."
+    df = read_table(path)
+
+    assert list(df.columns) == ["price", "price (2)"] and df["price (2)"].tolist() == [2]
+    assert df.attrs["notes"] == [
+        "Column 2 is named 'price' like an earlier one; it is called 'price (2)' here."
+    ]
 
 
 def test_parquet_without_rows_is_refused(tmp_path: Path) -> None:
@@ -321,19 +328,30 @@ def test_ragged_row_beyond_the_sample_is_refused_with_its_line(tmp_path: Path) -
     assert read_error(path) == "Line 602 has 3 fields but the header has 2."
 
 
-def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.csv", "price, price ,city\n1,2,x\n")
-
-    assert read_error(path) == "Column names must be unique: 'price' appears 2 times."
-
-
-def test_blank_column_names_get_numbered_names(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.csv", ",a, \n0,1,2\n1,3,4\n")
+def test_duplicate_column_names_become_unique_with_a_note(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", "price, price ,city,price (2),price\n1,2,x,3,4\n")
 
     df = read_table(path)
 
-    assert list(df.columns) == ["column_1", "a", "column_3"]
-    assert df["column_3"].tolist() == [2, 4]
+    assert list(df.columns) == ["price", "price (3)", "city", "price (2)", "price (4)"]
+    assert df["price (3)"].tolist() == [2] and df["price (2)"].tolist() == [3]
+    assert df.attrs["notes"][0] == (
+        "Column 2 is named 'price' like an earlier one; it is called 'price (3)' here."
+    )
+    assert len(df.attrs["notes"]) == 2
+
+
+def test_blank_column_names_get_numbered_names(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", ",a, ,column 3\n0,1,2,5\n1,3,4,6\n")
+
+    df = read_table(path)
+
+    assert list(df.columns) == ["column 1", "a", "column 3 (2)", "column 3"]
+    assert df.attrs["notes"] == [
+        "Column 1 has no name in the file; it is called 'column 1' here.",
+        "Column 3 has no name in the file; it is called 'column 3 (2)' here.",
+    ]
+    assert df["column 3 (2)"].tolist() == [2, 4]
 
 
 def test_nul_bytes_are_refused(tmp_path: Path) -> None:
@@ -363,6 +381,47 @@ def test_excel_workbook_first_sheet(tmp_path):
     frame = read_table(path)
     assert list(frame.columns) == ["region", "amount"]
     assert frame["amount"].tolist() == [1.5, 2.5]
+
+
+def test_excel_repeated_headers_get_unique_names(tmp_path):
+    path = tmp_path / "sales.xlsx"
+    frame = pd.DataFrame([["region", "amount", "amount", None], ["north", 1, 2, 3]])
+    frame.to_excel(path, index=False, header=False)
+    df = read_table(path)
+    assert list(df.columns) == ["region", "amount", "amount (2)", "column 4"]
+    assert len(df.attrs["notes"]) == 2
+
+
+def test_an_excel_file_sharing_one_long_text_among_many_cells_is_refused(tmp_path):
+    path = hostile.shared_string_bomb(tmp_path / "bomb.xlsx", cells=100_000)
+    assert path.stat().st_size < 100_000  # 10 GB once each cell holds its copy of the text
+    with pytest.raises(TooLargeError, match="expands to more than 50 MB of cells") as info:
+        read_table(path, max_bytes=50 * 1024**2)
+    assert info.value.limit == 50 * 1024**2
+    small = hostile.shared_string_bomb(tmp_path / "small.xlsx", cells=20, text_bytes=10)
+    assert read_table(small).shape == (1, 10)  # the same form, within bounds, reads
+
+
+def test_an_excel_file_declaring_a_huge_sheet_reads_only_its_cells(tmp_path):
+    path = hostile.dimension_bomb(tmp_path / "corner.xlsx")
+    with pytest.raises(TooLargeError, match="of cells"):
+        read_table(path, max_bytes=20 * 1024**2)
+
+
+def test_an_excel_file_whose_xml_is_over_the_limit_is_refused(tmp_path):
+    path = tmp_path / "sales.xlsx"
+    pd.DataFrame({"n": [1] * 20_000}).to_excel(path, index=False)
+    assert path.stat().st_size < 200_000
+    assert "of XML" in read_error(path, max_bytes=200_000)
+
+
+def test_a_parquet_file_that_decodes_past_the_limit_is_refused(tmp_path):
+    path = hostile.parquet_bomb(tmp_path / "bomb.parquet", rows=1_000_000)
+    assert path.stat().st_size < 1_000_000  # a gigabyte of text once decoded
+    with pytest.raises(TooLargeError, match="expands to more than 100 MB of values"):
+        read_table(path, max_bytes=100 * 1024**2)
+    df = read_table(path, max_bytes=2 * 1024**3)  # within the limit it reads as usual
+    assert df["note"].iloc[-1] == "x" * 1000 and len(df) == 1_000_000
 
 
 def test_damaged_excel_workbook(tmp_path):

@@ -17,3 +17,13 @@ def launch(client, dataset, **fields):
         "families": ["hist_gradient_boosting", "linear", "random_forest"], **fields,
     }  # fmt: skip
     return client.post(reverse("experiments:new", args=[dataset.pk]), data)
+
+
+def dead_runner() -> str:
+    """A job runner (``host:pid:start``) on this machine whose process has exited."""
+    import os
+    import subprocess
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return f"{os.uname().nodename}:{process.pid}:1"

@@ -198,19 +198,22 @@ def test_deleting_a_batch_stops_it_and_removes_its_files(client, served):
 
 
 def test_a_batch_whose_worker_died_is_scored_again_once_then_failed(client, served, sent):
+    from tests.webapp.factories import dead_runner
+
     deployment, _ = served
     upload(client, deployment, CUSTOMERS.read_text())
     batch = Batch.objects.get()
-    stale = timezone.now() - Batch.STALLED_AFTER - timedelta(seconds=1)
+    dead = dead_runner()
+    silent = timezone.now() - timedelta(hours=1)
     assert batch.claim()  # a worker took it, then died
-    Batch.objects.filter(pk=batch.pk).update(updated=stale)
+    Batch.objects.filter(pk=batch.pk).update(runner=dead, heartbeat=silent)
     sent.reset_mock()
     reap_batches()
     batch.refresh_from_db()
     assert batch.status == "queued" and sent.call_count == 1
 
     assert batch.claim()  # the second worker dies too
-    Batch.objects.filter(pk=batch.pk).update(updated=stale)
+    Batch.objects.filter(pk=batch.pk).update(runner=dead, heartbeat=silent)
     reap_batches()
     batch.refresh_from_db()
     assert batch.status == "failed" and "stopped 2 times" in batch.error

@@ -23,21 +23,22 @@ def ingest(owner, filename: str, content: bytes, **fields) -> Dataset:
 
 
 READY = {
-    "blank_headers.csv": (3, ["a", "column_2", "c"]),
+    "blank_headers.csv": (3, ["a", "column 2", "c"]),
     "dates_several_formats.csv": (28, ["iso", "eu", "us"]),
     "formulas.csv": (4, ["name", "note"]),
     "good.csv.gz": (50, ["a", "b"]),
     "latin1.csv": (3, ["ville", "prix"]),
     "mixed_line_endings.csv": (4, ["a", "b"]),
-    "no_header.csv": (30, ["column_1", "column_2", "column_3"]),
-    "only_commas.csv": (3, ["column_1", "column_2", "column_3"]),
+    "no_header.csv": (30, ["column 1", "column 2", "column 3"]),
+    "only_commas.csv": (3, ["column 1", "column 2", "column 3"]),
     "pipe_delimited.txt": (30, ["a", "b", "c"]),
     "quoted_newlines.csv": (3, ["id", "comment", "score"]),
     "semicolon_decimal_comma.csv": (30, ["name", "price", "qty"]),
     "single_column.csv": (20, ["value"]),
     "tab_delimited.tsv": (30, ["a", "b", "c"]),
     "thousands_separators.csv": (4, ["city", "population"]),
-    "trailing_delimiter.csv": (2, ["a", "b", "column_3"]),
+    "trailing_delimiter.csv": (2, ["a", "b", "column 3"]),
+    "duplicate_headers.csv": (2, ["price", "size", "price (2)"]),
     "unicode_emoji_headers.csv": (3, ["Prix (€)", "温度", "📈 growth"]),
     "utf16.csv": (3, ["name", "value"]),
     "utf8_bom.csv": (2, ["name", "value"]),
@@ -46,8 +47,7 @@ READY = {
 }
 FAILED = {
     "binary_junk.csv": "not a text table",
-    "bomb.csv.gz": "once decompressed",
-    "duplicate_headers.csv": "'price' appears 2 times",
+    "bomb.csv.gz": "raise MAX_DECOMPRESSED_SIZE",
     "empty.csv": "The file is empty",
     "header_only.csv": "header but no data rows",
     "not_gzip.csv.gz": "not gzip-compressed",
@@ -144,3 +144,14 @@ def test_target_profile_gives_the_task_and_warnings(alice):
     assert dataset.target_profile["target_summary"]["classes"] == {"no": 30, "yes": 30}
     leakage = next(w for w in dataset.warnings() if w["code"] == "leakage")
     assert leakage["columns"] == ["paid"]
+
+
+def test_made_up_column_names_are_noted_on_the_page(client, alice):
+    dataset = ingest(alice, "dup.csv", (CORPUS / "duplicate_headers.csv").read_bytes())
+    assert dataset.notes == [
+        "Column 3 is named 'price' like an earlier one; it is called 'price (2)' here."
+    ]
+    client.force_login(alice)
+    page = client.get(f"/datasets/{dataset.pk}/").content.decode()
+    assert "it is called &#x27;price (2)&#x27; here" in page
+    assert client.get(f"/api/v1/datasets/{dataset.pk}").json()["notes"] == dataset.notes

@@ -323,17 +323,21 @@ def test_the_reaper_reads_a_stalled_dataset_again_once_then_fails_it(
 
     from django.utils import timezone
 
+    from tests.webapp.factories import dead_runner
     from webapp.datasets.tasks import reap_datasets
 
-    long_ago = timezone.now() - timedelta(hours=1)
-    Dataset.objects.filter(pk=ready.pk).update(status="processing", attempts=1, updated=long_ago)
+    dead = dead_runner()
+    silent = timezone.now() - timedelta(hours=1)
+    Dataset.objects.filter(pk=ready.pk).update(
+        status="processing", attempts=1, runner=dead, heartbeat=silent
+    )
     with django_capture_on_commit_callbacks() as sent:
         reap_datasets()
     ready.refresh_from_db()
     assert ready.status == "uploaded" and len(sent) == 1  # ingestion is sent again
     assert ready.claim() and ready.attempts == 2  # what the re-sent task does first
 
-    Dataset.objects.filter(pk=ready.pk).update(updated=long_ago)
+    Dataset.objects.filter(pk=ready.pk).update(runner=dead, heartbeat=silent)
     with django_capture_on_commit_callbacks() as sent:
         reap_datasets()
     ready.refresh_from_db()

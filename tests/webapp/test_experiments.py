@@ -6,7 +6,6 @@ candidates so each takes seconds. The journey and killed-worker tests use a real
 
 import json
 import os
-import subprocess
 import time
 import zipfile
 from datetime import timedelta
@@ -19,11 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 import automl
-from tests.webapp.factories import launch
+from tests.webapp.factories import dead_runner, launch
 from webapp.datasets.models import Dataset
 from webapp.experiments import tasks
 from webapp.experiments.forms import ExperimentForm
-from webapp.experiments.models import Candidate, Experiment, runner_name
+from webapp.experiments.models import Candidate, Experiment
+from webapp.lib.jobs import runner_name
 from webapp.lib.keys import artifact_signing_key
 
 # Committed data: the heartbeat thread and the worker use their own database connections.
@@ -126,12 +126,6 @@ def test_engine_errors_fail_the_run_in_plain_words(
     assert "single row" in experiment.error
 
 
-def _dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
-
-
 def running(experiment, *, runner, heartbeat_age=0, attempts=1):
     Experiment.objects.filter(pk=experiment.pk).update(
         status="running",
@@ -153,8 +147,7 @@ def queued(alice, dataset):
 
 
 def test_a_redelivered_task_retakes_a_run_whose_process_died(queued):
-    host = os.uname().nodename
-    experiment = running(queued, runner=f"{host}:{_dead_pid()}:1")
+    experiment = running(queued, runner=dead_runner())
     Candidate.objects.create(experiment=experiment, model_id="m001", family="linear",
                              state="complete", score=0.5)  # fmt: skip
     assert experiment.claim("task-1")
@@ -195,7 +188,7 @@ def test_models_of_data_read_again_are_not_rebuilt(finished, eager):
 
 
 def test_a_run_whose_worker_died_twice_fails_with_a_reason(queued):
-    experiment = running(queued, runner=f"{os.uname().nodename}:{_dead_pid()}:1", attempts=2)
+    experiment = running(queued, runner=dead_runner(), attempts=2)
     assert not experiment.claim("task-1")
     experiment.refresh_from_db()
     assert experiment.status == "failed" and "out of memory" in experiment.error
@@ -203,7 +196,7 @@ def test_a_run_whose_worker_died_twice_fails_with_a_reason(queued):
 
 def test_the_reaper_requeues_a_dead_run_once_then_fails_it(queued, settings):
     settings.HEARTBEAT_TIMEOUT = 30
-    dead = f"{os.uname().nodename}:{_dead_pid()}:1"
+    dead = dead_runner()
     experiment = running(queued, runner=dead, heartbeat_age=60)
     with mock.patch.object(tasks.train_experiment, "apply_async") as send:
         tasks.reap_experiments()
@@ -220,8 +213,7 @@ def test_the_reaper_requeues_a_dead_run_once_then_fails_it(queued, settings):
 
 def test_the_reaper_spares_fresh_heartbeats_and_live_processes(queued, settings):
     settings.HEARTBEAT_TIMEOUT = 30
-    host = os.uname().nodename
-    experiment = running(queued, runner=f"{host}:{_dead_pid()}:1", heartbeat_age=5)
+    experiment = running(queued, runner=dead_runner(), heartbeat_age=5)
     tasks.reap_experiments()
     experiment.refresh_from_db()
     assert experiment.status == "running"  # the heartbeat is recent: redelivery comes first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import File, Form, Router, Schema, Status
+from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from webapp.datasets.models import Dataset
@@ -45,6 +45,8 @@ class DatasetOut(Schema):
 
 class DatasetDetail(DatasetOut):
     dialect: dict | None
+    notes: list[str] = Field(..., description="What reading the file changed, such as names "
+                             "made up for blank or repeated column names")  # fmt: skip
     columns: list[ColumnOut]
     warnings: list[WarningOut]
     target: str

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import shutil
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -13,24 +13,21 @@ from django.utils import timezone
 from automl.kinds import KINDS
 from automl.profiling import suggest_targets
 from webapp.lib.files import remove_directory_on_commit, store_upload
+from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
 # What the engine's reader accepts, by the end of the client's file name.
 # What an analyst may set a column to: any kind, or "excluded" to leave it out of models.
 KIND_CHOICES = (*KINDS, "excluded")
-# Ingestion of a 2 GB file takes minutes; far longer means the worker running it died.
-STALLED_AFTER = timedelta(minutes=15)
 IN_USE = "An experiment is training on this dataset: cancel it (or let it finish) first."
-# A file whose reading killed the worker twice would kill it again (most likely memory).
-MAX_ATTEMPTS = 2
 SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".parquet", ".xlsx")
 
 
-class Dataset(OwnedModel):
+class Dataset(OwnedModel, Job):
     """An uploaded table: its file, its ingestion state and the engine's profile of it.
 
     The row is the truth about ingestion: uploaded → processing → ready, or failed with a
-    reason a person can read.
+    reason a person can read. Reading the file is a job (``webapp.lib.jobs``).
     """
 
     class Status(models.TextChoices):
@@ -48,6 +45,9 @@ class Dataset(OwnedModel):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     error = models.TextField(blank=True)
     dialect = models.JSONField(null=True, blank=True)
+    # What reading the file changed, in sentences: column names made up for blank or repeated
+    # ones.
+    notes = models.JSONField(default=list, blank=True)
     n_rows = models.IntegerField(null=True, blank=True)
     n_columns = models.IntegerField(null=True, blank=True)
     profile = models.JSONField(null=True, blank=True)
@@ -57,9 +57,10 @@ class Dataset(OwnedModel):
     target = models.CharField(max_length=255, blank=True)
     # The profile with the analyst's kinds and target, computed on a worker after each change.
     target_profile = models.JSONField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
+
+    QUEUED, RUNNING = Status.UPLOADED, Status.PROCESSING
 
     class Meta:
         ordering = ["-created"]
@@ -78,12 +79,6 @@ class Dataset(OwnedModel):
     @property
     def parquet_path(self) -> Path:
         return self.directory / "data.parquet"
-
-    @property
-    def is_stalled(self) -> bool:
-        """Processing for so long that its worker has probably died: offer to start again."""
-        age = timezone.now() - self.updated
-        return self.status == self.Status.PROCESSING and age > STALLED_AFTER
 
     @property
     def in_use(self) -> bool:
@@ -112,8 +107,6 @@ class Dataset(OwnedModel):
     @classmethod
     def create_from_upload(cls, owner, uploaded, name: str = "") -> Dataset:
         """Store an uploaded file (already streamed to disk) and queue its ingestion."""
-        from webapp.datasets.tasks import ingest_dataset
-
         suffix = suffix_of(uploaded.name)
         dataset = cls(
             owner=owner,
@@ -123,41 +116,30 @@ class Dataset(OwnedModel):
             size=uploaded.size,
         )
         dataset.directory.mkdir(parents=True, exist_ok=True)
-        store_upload(uploaded, dataset.upload_path)
-        dataset.save()
-        transaction.on_commit(lambda: ingest_dataset.delay(dataset.pk))
+        try:  # a full disk or a database that does not answer leaves no folder behind
+            store_upload(uploaded, dataset.upload_path)
+            dataset.save()
+        except BaseException:
+            shutil.rmtree(dataset.directory, ignore_errors=True)
+            raise
+        dataset.send()
         return dataset
 
-    def claim(self) -> bool:
-        """Take the ingestion: True for the one caller that moves it to processing.
-
-        A task redelivered after its worker died finds the dataset still processing and takes
-        it again, up to ``MAX_ATTEMPTS`` times; then the dataset fails with the likely reason.
-        """
-        claimable = [self.Status.UPLOADED, self.Status.PROCESSING]
-        claimed = Dataset.objects.filter(
-            pk=self.pk, status__in=claimable, attempts__lt=MAX_ATTEMPTS
-        ).update(
-            status=self.Status.PROCESSING,
-            error="",
-            attempts=models.F("attempts") + 1,
-            updated=timezone.now(),
-        )
-        self.refresh_from_db()
-        if not claimed and self.status == self.Status.PROCESSING:
-            self._fail_lost_worker()
-        return bool(claimed)
-
-    def requeue_or_fail(self) -> None:
-        """What the reaper does with an ingestion whose worker died."""
+    # The ingestion's life, as the worker and the reaper move it along (see Job).
+    def send(self) -> None:
         from webapp.datasets.tasks import ingest_dataset
 
-        if self.attempts >= MAX_ATTEMPTS:
-            self._fail_lost_worker()
-            return
-        self.status = self.Status.UPLOADED
-        self.save(update_fields=["status", "updated"])
         transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+
+    def on_claim(self) -> None:
+        self.error = ""
+
+    def lost_worker_message(self) -> str:
+        return (
+            f"The worker reading this file stopped {self.attempts} times without finishing, "
+            "most likely because the file needs more memory than this machine has. Try a "
+            "smaller file, or fewer columns."
+        )
 
     def read_after(self, moment) -> bool:
         """Whether the file was read (again) after ``moment``: its data may have changed."""
@@ -167,22 +149,14 @@ class Dataset(OwnedModel):
             return True
         return modified > moment.timestamp()
 
-    def _fail_lost_worker(self) -> None:
-        self.mark_failed(
-            f"The worker reading this file stopped {self.attempts} times without finishing, "
-            "most likely because the file needs more memory than this machine has. Try a "
-            "smaller file, or fewer columns."
-        )
-
     def reingest(self, dialect: dict | None = None) -> None:
         """Read the file again, with corrected reading options when given."""
-        from webapp.datasets.tasks import ingest_dataset
-
         self.dialect = dialect
-        self.status, self.error, self.attempts = self.Status.UPLOADED, "", 0
+        self.status, self.error, self.attempts, self.runner = self.Status.UPLOADED, "", 0, ""
         self.profile = self.preview = self.target_profile = None
+        self.notes = []
         self.save()
-        transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+        self.send()
 
     def correct_kinds(self, changes: dict[str, str]) -> None:
         """Apply an analyst's kinds (``{column: kind}``); the inferred kind clears a correction.
@@ -227,15 +201,18 @@ class Dataset(OwnedModel):
     def suggested_targets(self) -> list[str]:
         return suggest_targets(self.profile["columns"]) if self.profile else []
 
-    def mark_ready(self, *, dialect, profile, preview) -> None:
-        self.status, self.error = self.Status.READY, ""
-        self.dialect, self.profile, self.preview = dialect, profile, preview
-        self.n_rows, self.n_columns = profile["n_rows"], profile["n_columns"]
-        self.save()
+    def mark_ready(self, *, dialect, notes, profile, preview) -> None:
+        """End the ingestion with its results, unless another worker took it meanwhile."""
+        self.mine().update(
+            status=self.Status.READY, error="", dialect=dialect, notes=notes, profile=profile,
+            preview=preview, n_rows=profile["n_rows"], n_columns=profile["n_columns"],
+            updated=timezone.now(),
+        )  # fmt: skip
+        self.refresh_from_db()
 
-    def mark_failed(self, reason: str) -> None:
-        self.status, self.error = self.Status.FAILED, reason
-        self.save(update_fields=["status", "error", "updated"])
+    def fail(self, reason: str) -> None:
+        self.unfinished().update(status=self.Status.FAILED, error=reason, updated=timezone.now())
+        self.refresh_from_db()
 
     # Reading the profile as the page and the API show it.
     def columns(self) -> list[dict]:

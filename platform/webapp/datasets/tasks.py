@@ -1,27 +1,26 @@
 """Ingestion on a worker: read the upload once, keep it as Parquet, profile it.
 
-Tasks take ids and trust the row, not Celery, for state: a redelivered or duplicated task finds
-the dataset ready or failed and does nothing, and one whose worker died mid-way finds it still
-processing and does the work again (every file it writes is replaced atomically).
+Tasks take ids and trust the row, not Celery, for state (``webapp.lib.jobs``): a redelivered or
+duplicated task finds the dataset ready or failed and does nothing, and one whose worker died
+mid-way finds it still processing and does the work again (every file it writes is replaced
+whole, or not at all).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
-import os
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
-from automl import AutoMLError, Dialect, profile_parquet, read_table
-from webapp.datasets.models import STALLED_AFTER, Dataset
+from automl import Dialect, profile_parquet, read_table
+from webapp.datasets.models import Dataset
+from webapp.lib import memory
+from webapp.lib.files import written_whole
+from webapp.lib.jobs import failure_reason, reap, running
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +34,17 @@ def ingest_dataset(dataset_id: int) -> None:
     dataset = Dataset.objects.filter(pk=dataset_id).first()
     if dataset is None or not dataset.claim():
         return
-    try:
-        dialect = _store_as_parquet(dataset)
+    with running(dataset, INTERNAL_ERROR):
+        dialect, notes = _store_as_parquet(dataset)
         # The table is freed by now: profile and preview read the Parquet file a few columns
         # at a time, so the worker's peak stays near the size of the table, not twice it.
-        _return_freed_memory()
+        memory.return_freed()
         dataset.mark_ready(
             dialect=dialect,
+            notes=notes,
             profile=profile_parquet(dataset.parquet_path).to_dict(),
             preview=_preview(dataset.parquet_path),
         )
-    except AutoMLError as err:
-        dataset.mark_failed(str(err))
-    except Exception:
-        logger.exception("Ingesting dataset %s failed", dataset_id)
-        dataset.mark_failed(INTERNAL_ERROR)
 
 
 @shared_task
@@ -60,17 +55,18 @@ def profile_target(dataset_id: int) -> None:
     if dataset is None or not (dataset.target or dataset.kinds):
         return
     target = dataset.target
+    overrides = {k: v for k, v in dataset.kinds.items() if v != "excluded"}
+    excluded = [k for k, v in dataset.kinds.items() if v == "excluded" and k != target]
     try:
-        overrides = {k: v for k, v in dataset.kinds.items() if v != "excluded"}
-        excluded = [k for k, v in dataset.kinds.items() if v == "excluded" and k != target]
-        result = profile_parquet(
-            dataset.parquet_path, target or None, kinds=overrides, exclude=excluded
-        ).to_dict()
-    except AutoMLError as err:
-        result = {"error": str(err)}
-    except Exception:
-        logger.exception("Profiling target %r of dataset %s failed", target, dataset_id)
-        result = {"error": INTERNAL_ERROR}
+        with memory.ceiling(settings.JOB_MEMORY_LIMIT):
+            result = profile_parquet(
+                dataset.parquet_path, target or None, kinds=overrides, exclude=excluded
+            ).to_dict()
+    except Exception as error:
+        reason = failure_reason(error)
+        if reason is None:
+            logger.exception("Profiling target %r of dataset %s failed", target, dataset_id)
+        result = {"error": reason or INTERNAL_ERROR}
     # The analyst may have changed the target or kinds meanwhile: keep only a current result.
     Dataset.objects.filter(pk=dataset_id, target=target, kinds=dataset.kinds).update(
         target_profile={"target": target, **result}
@@ -80,45 +76,25 @@ def profile_target(dataset_id: int) -> None:
 @shared_task
 def reap_datasets() -> None:
     """Read again, once, or fail ingestions whose worker stopped (beat runs this)."""
-    stalled = Dataset.objects.filter(
-        status=Dataset.Status.PROCESSING, updated__lt=timezone.now() - STALLED_AFTER
-    )
-    for dataset in stalled:
-        with transaction.atomic():  # look again under a lock: it may have ended since
-            row = Dataset.objects.select_for_update().get(pk=dataset.pk)
-            if row.status == Dataset.Status.PROCESSING and row.is_stalled:
-                logger.warning("Dataset %s stalled in processing; its worker is lost", row.pk)
-                row.requeue_or_fail()
+    reap(Dataset)
 
 
-def _store_as_parquet(dataset: Dataset) -> dict:
-    """Read the upload and write it as the dataset's Parquet file; return the dialect used."""
+def _store_as_parquet(dataset: Dataset) -> tuple[dict, list[str]]:
+    """Read the upload and write it as the dataset's Parquet file; return the dialect used
+    and the reader's notes (column names it made up)."""
     dialect = Dialect(**dataset.dialect) if dataset.dialect else None
     frame = read_table(dataset.upload_path, dialect, max_bytes=settings.MAX_DECOMPRESSED_SIZE)
     _write_parquet(frame, dataset.parquet_path)
-    return frame.attrs["dialect"]
-
-
-def _return_freed_memory() -> None:
-    """Give the memory the table occupied back to the system.
-
-    glibc keeps freed memory in its heap, but later large arrays are mapped afresh (and Arrow
-    allocates from its own pool), so without a trim the profile's memory comes on top of it.
-    A no-op where libc has no ``malloc_trim`` (macOS, musl).
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return frame.attrs["dialect"], frame.attrs.get("notes", [])
 
 
 def _write_parquet(frame: pd.DataFrame, path) -> None:
-    partial = path.with_suffix(".partial")
     # Slice by slice: converting the whole frame to Arrow at once would double its memory.
     schema = pa.Schema.from_pandas(_as_storable(frame.head(PARQUET_SLICE)), preserve_index=False)
-    with pq.ParquetWriter(partial, schema) as writer:
+    with written_whole(path) as partial, pq.ParquetWriter(partial, schema) as writer:
         for start in range(0, len(frame), PARQUET_SLICE):
             piece = _as_storable(frame.iloc[start : start + PARQUET_SLICE])
             writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
-    os.replace(partial, path)
 
 
 def _as_storable(piece: pd.DataFrame) -> pd.DataFrame:

@@ -9,8 +9,6 @@ and the row's ``problems`` column says so.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 from django.conf import settings
@@ -19,6 +17,7 @@ from automl import count_rows, read_batches, sniff
 from automl.wording import listing, quoted
 from webapp.deployments import serving
 from webapp.deployments.models import Batch
+from webapp.lib.files import written_whole
 
 # Rows per slice: large enough that per-call overhead vanishes, small enough to stay a few MB.
 SLICE_ROWS = 10_000
@@ -39,10 +38,12 @@ def score(batch: Batch) -> None:
     limit = settings.MAX_DECOMPRESSED_SIZE
     dialect = sniff(batch.input_path, max_bytes=limit)
     total = count_rows(batch.input_path, dialect, max_bytes=limit)
-    partial = batch.result_path.with_suffix(".partial")
     done, notes, blanked = 0, [], 0
     try:
-        with partial.open("w", encoding=ENCODING, newline="") as out:
+        with (
+            written_whole(batch.result_path) as partial,
+            partial.open("w", encoding=ENCODING, newline="") as out,
+        ):
             slices = read_batches(batch.input_path, dialect, rows=SLICE_ROWS, max_bytes=limit)
             for text, values in slices:
                 if done == 0:
@@ -54,16 +55,19 @@ def score(batch: Batch) -> None:
                 scored.to_csv(out, header=done == 0, index=False)
                 done += len(text)
                 if not batch.record_progress(done, max(total, done)):
-                    return  # deleted, or taken over by another worker
-        os.replace(partial, batch.result_path)
-    finally:
-        partial.unlink(missing_ok=True)
+                    raise _Abandoned
+    except _Abandoned:
+        return  # deleted, or taken over by another worker: its partial result is gone too
     if blanked:
         notes.append(
             f"{blanked} row(s) had values the model could not read; they were read as missing. "
             "The problems column says which."
         )
     batch.finish(done, notes)
+
+
+class _Abandoned(Exception):
+    """The batch was deleted, or taken over by another worker, while this one scored it."""
 
 
 def _check_columns(columns: list[str], schema: list[dict]) -> list[str]:

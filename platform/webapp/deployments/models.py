@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from automl.artifacts import read_manifest
 from webapp.experiments.models import Candidate
 from webapp.lib import keys
 from webapp.lib.files import remove_directory_on_commit, store_upload
+from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -165,11 +166,12 @@ class DeploymentKey(models.Model):
             self.save(update_fields=["revoked"])
 
 
-class Batch(models.Model):
+class Batch(Job):
     """A file of rows scored by a deployment on a worker, offered back with its predictions.
 
     The version is the one serving at upload time, so every row of a file is scored by the
-    same model even if the deployment switches meanwhile.
+    same model even if the deployment switches meanwhile. Scoring is a job
+    (``webapp.lib.jobs``).
     """
 
     class Status(models.TextChoices):
@@ -178,12 +180,8 @@ class Batch(models.Model):
         FINISHED = "finished"
         FAILED = "failed"
 
-    # A worker records progress after every slice of rows, seconds apart; a running batch
-    # silent this long lost its worker.
-    STALLED_AFTER = timedelta(minutes=5)
-    # A file whose scoring killed the worker twice would kill it again (most likely memory).
-    MAX_ATTEMPTS = 2
     SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt")
+    QUEUED, RUNNING = Status.QUEUED, Status.RUNNING
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="batches")
@@ -196,7 +194,6 @@ class Batch(models.Model):
     notes = models.JSONField(default=list)
     rows_total = models.PositiveBigIntegerField(null=True)  # estimated before scoring
     rows_done = models.PositiveBigIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
     started = models.DateTimeField(null=True)
     finished = models.DateTimeField(null=True)
@@ -243,8 +240,6 @@ class Batch(models.Model):
         Raises ``ValueError`` with a message for a file type it cannot read or a deployment
         that is paused or has no model.
         """
-        from webapp.deployments.tasks import score_batch
-
         batch_suffix(uploaded.name)
         if deployment.status == Deployment.Status.PAUSED:
             raise ValueError("This deployment is paused: resume it to score files.")
@@ -255,61 +250,43 @@ class Batch(models.Model):
             size=uploaded.size,
         )  # fmt: skip
         batch.directory.mkdir(parents=True, exist_ok=True)
-        store_upload(uploaded, batch.input_path)
-        batch.save()
-        transaction.on_commit(lambda: score_batch.delay(batch.pk))
+        try:  # a full disk or a database that does not answer leaves no folder behind
+            store_upload(uploaded, batch.input_path)
+            batch.save()
+        except BaseException:
+            shutil.rmtree(batch.directory, ignore_errors=True)
+            raise
+        batch.send()
         return batch
 
-    def claim(self) -> bool:
-        """Take the scoring: True for the one caller that moves it to running.
+    # The scoring's life, as the worker and the reaper move it along (see Job).
+    def send(self) -> None:
+        from webapp.deployments.tasks import score_batch
 
-        A task redelivered after its worker died finds the batch still running and takes it
-        again, up to ``MAX_ATTEMPTS`` times; then the batch fails with the likely reason.
-        """
-        now = timezone.now()
-        claimed = Batch.objects.filter(
-            pk=self.pk, status__in=[self.Status.QUEUED, self.Status.RUNNING],
-            attempts__lt=self.MAX_ATTEMPTS,
-        ).update(
-            status=self.Status.RUNNING, attempts=models.F("attempts") + 1, rows_done=0,
-            started=now, updated=now,
-        )  # fmt: skip
-        self.refresh_from_db()
-        if not claimed and self.status == self.Status.RUNNING:
-            self.fail(self.lost_worker_message())
-        return bool(claimed)
+        transaction.on_commit(lambda: score_batch.delay(self.pk))
+
+    def on_claim(self) -> None:
+        self.rows_done, self.started = 0, timezone.now()
+        self.updated = self.started
 
     def record_progress(self, rows_done: int, rows_total: int) -> bool:
         """Save progress; False when the batch was deleted or taken over meanwhile."""
         self.rows_done, self.rows_total = rows_done, rows_total
         return bool(
-            Batch.objects.filter(
-                pk=self.pk, status=self.Status.RUNNING, attempts=self.attempts
-            ).update(rows_done=rows_done, rows_total=rows_total, updated=timezone.now())
+            self.mine().update(rows_done=rows_done, rows_total=rows_total, updated=timezone.now())
         )
 
     def finish(self, rows: int, notes: list[str]) -> None:
-        Batch.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+        self.mine().update(
             status=self.Status.FINISHED, rows_done=rows, rows_total=rows, notes=notes,
             finished=timezone.now(), updated=timezone.now(),
         )  # fmt: skip
 
     def fail(self, reason: str) -> None:
-        active = [self.Status.QUEUED, self.Status.RUNNING]
-        Batch.objects.filter(pk=self.pk, status__in=active).update(
+        self.unfinished().update(
             status=self.Status.FAILED, error=reason, finished=timezone.now(),
             updated=timezone.now(),
         )  # fmt: skip
-
-    def requeue_or_fail(self) -> None:
-        """What the reaper does with a batch whose worker died."""
-        from webapp.deployments.tasks import score_batch
-
-        if self.attempts >= self.MAX_ATTEMPTS:
-            self.fail(self.lost_worker_message())
-            return
-        Batch.objects.filter(pk=self.pk).update(status=self.Status.QUEUED, updated=timezone.now())
-        transaction.on_commit(lambda: score_batch.delay(self.pk))
 
     def lost_worker_message(self) -> str:
         return (

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -15,61 +12,24 @@ from django.utils import timezone
 
 from webapp.datasets.models import Dataset
 from webapp.lib.files import remove_directory_on_commit
+from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
 logger = logging.getLogger(__name__)
 
 QUEUE_DOWN = "The job queue (Redis) could not be reached, so training never started. Try again."
-# A worker that dies twice on the same experiment will likely die again (out of memory).
-MAX_ATTEMPTS = 2
 BUDGET_PRESETS = {"quick": 60, "balanced": 300, "thorough": 1800}
 # Tables this large keep TEST_SHARE of their rows aside by default, enough for a stable score.
 TEST_MIN_ROWS, TEST_SHARE = 2000, 0.1
 MIN_BUDGET = 10
 
 
-def runner_name() -> str:
-    """This process, as written on the experiment it runs: ``host:pid:start time``."""
-    fields = _proc_fields(os.getpid())
-    return f"{socket.gethostname()}:{os.getpid()}:{fields[19] if fields else 0}"
-
-
-def _proc_fields(pid: int) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name; None when unreadable."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _runner_alive(runner: str) -> bool | None:
-    """Whether the process named ``runner`` still runs: None when it ran on another machine."""
-    host, _, rest = runner.partition(":")
-    pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    fields = _proc_fields(int(pid))
-    if fields is None:
-        if Path("/proc/self/stat").exists():
-            return False
-        try:  # no /proc on this system: ask the kernel
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    # A zombie runs nothing (nothing reaps orphans in a container without an init), and
-    # another start time means the id was reused by a new process (a restarted container).
-    return fields[0] not in ("Z", "X") and fields[19] == started
-
-
-class Experiment(OwnedModel):
+class Experiment(OwnedModel, Job):
     """A training run on a dataset: its settings, its state on the workers and its leaderboard.
 
-    The row is the truth about the run. Its worker claims it with the Celery task id it was
-    sent with, writes a heartbeat while training, and reads ``cancel_requested``; the reaper
-    treats a running row whose heartbeat stopped as a dead worker's.
+    The row is the truth about the run, a job (``webapp.lib.jobs``): its worker claims it with
+    the Celery task id it was sent with, writes a heartbeat while training, and reads
+    ``cancel_requested``; the reaper re-queues once, then fails, a run whose worker is gone.
     """
 
     class Status(models.TextChoices):
@@ -112,9 +72,6 @@ class Experiment(OwnedModel):
     pipelines = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
     task_id = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    runner = models.CharField(max_length=300, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
     n_trials = models.PositiveIntegerField(default=0)
     best = models.ForeignKey(
         "Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -122,6 +79,8 @@ class Experiment(OwnedModel):
     created = models.DateTimeField(default=timezone.now)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+
+    QUEUED, RUNNING = Status.QUEUED, Status.RUNNING
 
     class Meta:
         ordering = ["-created"]
@@ -183,7 +142,7 @@ class Experiment(OwnedModel):
             "seed": 0,
         }
 
-    # The run's life, as the worker and the reaper move it along.
+    # The run's life, as the worker and the reaper move it along (see Job).
     def launch(self) -> None:
         """Queue the training on a worker once the row is committed."""
         from webapp.experiments.tasks import train_experiment
@@ -204,47 +163,24 @@ class Experiment(OwnedModel):
 
         transaction.on_commit(send)
 
-    def claim(self, task_id: str) -> bool:
-        """Take the run for this process: True when this task should train it now.
+    def send(self) -> None:
+        self.launch()  # under a new task id: the lost one's message, if it returns, is ignored
 
-        A redelivered or duplicated message finds the run taken by a live process, or ended,
-        or re-queued under another task id, and gets False.
-        """
-        with transaction.atomic():
-            row = Experiment.objects.select_for_update().get(pk=self.pk)
-            if row.task_id != task_id or not row.is_active:
-                return False
-            if row.status == self.Status.RUNNING and not row.runner_lost():
-                return False
-            if row.attempts >= MAX_ATTEMPTS:
-                row._fail_lost_worker()
-                return False
-            if row.cancel_requested:
-                row._end(self.Status.CANCELLED)
-                return False
-            row.candidates.all().delete()  # a run that starts again starts afresh
-            now = timezone.now()
-            row.status, row.error, row.runner = self.Status.RUNNING, "", runner_name()
-            row.attempts += 1
-            row.heartbeat = row.started = now
-            row.n_trials, row.best, row.finished = 0, None, None
-            row.save()
-        self.refresh_from_db()
+    def may_claim(self, task_id: str | None) -> bool:
+        if self.task_id != task_id or not self.is_active:
+            return False
+        if self.cancel_requested:
+            self._end(self.Status.CANCELLED)
+            return False
         return True
 
-    def runner_lost(self) -> bool:
-        """Whether the process running this experiment is gone: it is not alive on this
-        machine, or (on another machine) its heartbeat stopped."""
-        alive = _runner_alive(self.runner)
-        if alive is not None:
-            return not alive
-        return self.heartbeat is None or self.heartbeat < timezone.now() - heartbeat_timeout()
+    def on_claim(self) -> None:
+        self.candidates.all().delete()  # a run that starts again starts afresh
+        self.error, self.started = "", timezone.now()
+        self.n_trials, self.best, self.finished = 0, None, None
 
-    def beat(self, runner: str) -> bool:
-        """Record that ``runner`` still trains; False when it should stop: the user cancelled,
-        or the run was handed to another worker."""
-        beating = self.mine(runner).update(heartbeat=timezone.now())
-        return bool(beating) and not self.cancel_requested_now()
+    def should_stop(self) -> bool:
+        return self.cancel_requested_now()
 
     def cancel_requested_now(self) -> bool:
         return Experiment.objects.filter(pk=self.pk, cancel_requested=True).exists()
@@ -262,33 +198,26 @@ class Experiment(OwnedModel):
                 row.save(update_fields=["cancel_requested"])
         self.refresh_from_db()
 
-    def requeue_or_fail(self) -> None:
-        """What the reaper does with a run whose worker died."""
-        if self.attempts >= MAX_ATTEMPTS:
-            self._fail_lost_worker()
-        else:
-            self.launch()
-
-    def mine(self, runner: str) -> models.QuerySet:
-        """This run, as long as ``runner`` is the process training it: every write a worker
-        makes goes through it, so a process that lost the run changes nothing."""
-        return Experiment.objects.filter(pk=self.pk, runner=runner, status=self.Status.RUNNING)
-
     def finish(self, status: str, error: str = "") -> None:
-        self.mine(self.runner).update(status=status, error=error, finished=timezone.now())
+        self.mine().update(status=status, error=error, finished=timezone.now())
         self.refresh_from_db()
+
+    def fail(self, reason: str) -> None:
+        """End the run with ``reason``: cancelled if the user asked for it meanwhile."""
+        status = self.Status.CANCELLED if self.cancel_requested_now() else self.Status.FAILED
+        self.unfinished().update(status=status, error=reason, finished=timezone.now())
+        self.refresh_from_db()
+
+    def lost_worker_message(self) -> str:
+        return (
+            f"The worker training this experiment stopped {self.attempts} times without "
+            "finishing, most likely because it ran out of memory. Try again with fewer "
+            "columns, a sample of the rows, or on a machine with more memory."
+        )
 
     def _end(self, status: str, error: str = "") -> None:
         self.status, self.error, self.finished = status, error, timezone.now()
         self.save()
-
-    def _fail_lost_worker(self) -> None:
-        self._end(
-            self.Status.FAILED,
-            f"The worker training this experiment stopped {self.attempts} times without "
-            "finishing, most likely because it ran out of memory. Try again with fewer "
-            "columns, a sample of the rows, or on a machine with more memory.",
-        )
 
     def leaderboard(self, sort: str = "rank") -> list[Candidate]:
         """Finished candidates best first (or by ``sort``), then pruned and failed ones."""
@@ -303,10 +232,6 @@ class Experiment(OwnedModel):
         if sort in SORT_KEYS:
             done.sort(key=SORT_KEYS[sort])
         return done + [c for c in rows if c.state != Candidate.State.COMPLETE]
-
-
-def heartbeat_timeout() -> timedelta:
-    return timedelta(seconds=settings.HEARTBEAT_TIMEOUT)
 
 
 class CandidateQuerySet(models.QuerySet):

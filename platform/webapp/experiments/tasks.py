@@ -1,41 +1,37 @@
 """Training on a worker: the engine's search with its progress written to the database.
 
-Tasks take ids and trust the row (see ``Experiment.claim``): a duplicated or stale message
-finds the run taken, ended or re-queued under another id and does nothing. While a run trains,
-a thread writes its heartbeat and reads the cancel flag; the reaper, run by Celery beat,
-re-queues (once) or fails runs whose worker died.
+Tasks take ids and trust the row (a job, see ``webapp.lib.jobs``): a duplicated or stale
+message finds the run taken, ended or re-queued under another id and does nothing. While a run
+trains, a thread writes its heartbeat and reads the cancel flag; the reaper, run by Celery
+beat, re-queues (once) or fails runs whose worker died.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
-import threading
+import zipfile
 from datetime import timedelta
 
 import pandas as pd
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from automl import AutoML, AutoMLError
 from automl.features import describe_preprocessor
-from webapp.experiments.models import Candidate, Experiment, heartbeat_timeout, runner_name
+from webapp.experiments.models import Candidate, Experiment
+from webapp.lib import memory
+from webapp.lib.files import written_whole
+from webapp.lib.jobs import failure_reason, reap, running
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
 
 Status = Experiment.Status
 INTERNAL_ERROR = "Something went wrong on our side while training; it has been logged."
-TOO_LONG = (
-    "The run took longer than this worker allows (TASK_SOFT_TIME_LIMIT); choose a shorter "
-    "time budget."
-)
 
 
 @shared_task(bind=True)
@@ -43,32 +39,23 @@ def train_experiment(self, experiment_id: int) -> None:
     experiment = Experiment.objects.filter(pk=experiment_id).select_related("dataset").first()
     if experiment is None or not experiment.claim(self.request.id):
         return
-    with Heartbeat(experiment) as heartbeat:
-        try:
-            frame = pd.read_parquet(experiment.dataset.parquet_path)
-            run = AutoML(**experiment.engine_settings())
-            run.fit(
-                frame,
-                target=experiment.target,
-                callbacks=[Recorder(experiment, run)],
-                should_stop=heartbeat.stopped,
-            )
-            del frame
-            mine = experiment.mine(experiment.runner)
-            if not mine.exists():  # the run was handed to another worker meanwhile
-                return
-            best = experiment.candidates.get(model_id=run.model_.info["model_id"])
-            save_model(best, run.model_)
-            mine.update(best=best)
-            experiment.finish(Status.CANCELLED if run.cancelled_ else Status.FINISHED)
-        except AutoMLError as err:
-            cancelled = heartbeat.stopped() and experiment.cancel_requested_now()
-            experiment.finish(Status.CANCELLED if cancelled else Status.FAILED, str(err))
-        except SoftTimeLimitExceeded:
-            experiment.finish(Status.FAILED, TOO_LONG)
-        except Exception:
-            logger.exception("Training experiment %s failed", experiment_id)
-            experiment.finish(Status.FAILED, INTERNAL_ERROR)
+    with running(experiment, INTERNAL_ERROR) as heartbeat:
+        frame = pd.read_parquet(experiment.dataset.parquet_path)
+        run = AutoML(**experiment.engine_settings())
+        run.fit(
+            frame,
+            target=experiment.target,
+            callbacks=[Recorder(experiment, run)],
+            should_stop=heartbeat.stopped,
+        )
+        del frame
+        mine = experiment.mine()
+        if not mine.exists():  # the run was handed to another worker meanwhile
+            return
+        best = experiment.candidates.get(model_id=run.model_.info["model_id"])
+        save_model(best, run.model_)
+        mine.update(best=best)
+        experiment.finish(Status.CANCELLED if run.cancelled_ else Status.FINISHED)
 
 
 @shared_task
@@ -86,31 +73,30 @@ def build_model(candidate_id: int) -> None:
                 "The dataset was read again after this experiment, so its models cannot be "
                 "trained again on the same data. Run a new experiment."
             )
-        frame = pd.read_parquet(experiment.dataset.parquet_path)
         row = {"model_id": candidate.model_id, "family": candidate.family,
                "params": candidate.params, "score": candidate.score,
                "score_std": candidate.score_std, "test_score": candidate.test_score}  # fmt: skip
-        model = AutoML(**experiment.engine_settings()).build(frame, row, target=experiment.target)
-        save_model(candidate, model)
-    except (AutoMLError, OSError) as err:
-        candidate.artifact, candidate.artifact_error = Candidate.Artifact.FAILED, str(err)
+        with memory.ceiling(settings.JOB_MEMORY_LIMIT):
+            frame = pd.read_parquet(experiment.dataset.parquet_path)
+            run = AutoML(**experiment.engine_settings())
+            model = run.build(frame, row, target=experiment.target)
+            del frame
+            save_model(candidate, model)
+    except Exception as error:
+        reason = failure_reason(error)
+        if reason is None:
+            logger.exception("Building model %s failed", candidate_id)
+        candidate.artifact = Candidate.Artifact.FAILED
+        candidate.artifact_error = reason or INTERNAL_ERROR
         candidate.save(update_fields=["artifact", "artifact_error"])
-    except Exception:
-        logger.exception("Building model %s failed", candidate_id)
-        candidate.artifact, candidate.artifact_error = Candidate.Artifact.FAILED, INTERNAL_ERROR
-        candidate.save(update_fields=["artifact", "artifact_error"])
+    finally:
+        memory.return_freed()
 
 
 @shared_task
 def reap_experiments() -> None:
     """Re-queue once, or fail, runs whose worker stopped; fail builds that never ended."""
-    cutoff = timezone.now() - heartbeat_timeout()
-    for experiment in Experiment.objects.filter(status=Status.RUNNING, heartbeat__lt=cutoff):
-        with transaction.atomic():
-            row = Experiment.objects.select_for_update().get(pk=experiment.pk)
-            if row.status == Status.RUNNING and row.runner_lost():
-                logger.warning("Experiment %s lost its worker %s", row.pk, row.runner)
-                row.requeue_or_fail()
+    reap(Experiment)
     # A build longer than the hard time limit was killed by Celery or lost with its worker.
     limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     Candidate.objects.filter(
@@ -122,11 +108,20 @@ def reap_experiments() -> None:
 
 
 def save_model(candidate: Candidate, model) -> None:
-    """Write ``model`` as ``candidate``'s artifact, with a zip of it for download."""
+    """Write ``model`` as ``candidate``'s artifact, with a zip of it for download; on a failure
+    (a full disk) neither is left behind."""
     path = candidate.artifact_path
-    model.save(path, signing_key=artifact_signing_key())
-    partial = shutil.make_archive(str(path) + ".partial", "zip", path)
-    os.replace(partial, candidate.archive_path)
+    try:
+        model.save(path, signing_key=artifact_signing_key())
+        with (
+            written_whole(candidate.archive_path) as partial,
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive,
+        ):
+            for file in sorted(path.rglob("*")):
+                archive.write(file, file.relative_to(path))
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     candidate.importance = _json(model.info.get("importance"))
     candidate.artifact, candidate.artifact_error = Candidate.Artifact.READY, ""
     candidate.save(update_fields=["importance", "artifact", "artifact_error"])
@@ -139,7 +134,7 @@ class Recorder:
         self.experiment, self.run = experiment, run
 
     def __call__(self, event) -> None:
-        runs = self.experiment.mine(self.experiment.runner)
+        runs = self.experiment.mine()
         if event.kind == "search_started":
             profile = self.run.profile_
             runs.update(
@@ -165,42 +160,6 @@ class Recorder:
         elif event.kind == "best_changed":
             best = self.experiment.candidates.filter(model_id=event.data["row"]["model_id"])
             runs.update(best=best.first())
-
-
-class Heartbeat:
-    """A thread that records, every few seconds, that this process still trains the run, and
-    notices when it should stop: the user cancelled, or the run was handed to another worker.
-    """
-
-    def __init__(self, experiment: Experiment):
-        self.experiment = experiment
-        self.runner = runner_name()
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def _beat(self) -> None:
-        try:
-            while not self._done.wait(settings.HEARTBEAT_SECONDS):
-                try:
-                    if not self.experiment.beat(self.runner):
-                        self._stop.set()
-                except Exception:  # a database hiccup must not end the run; the next beat retries
-                    logger.exception("Heartbeat of experiment %s failed", self.experiment.pk)
-                    close_old_connections()
-        finally:
-            connection.close()
 
 
 def _json(value):

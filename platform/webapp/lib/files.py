@@ -1,11 +1,34 @@
-"""Files that belong to database rows."""
+"""Files that belong to database rows: written whole or not at all, removed with their row,
+counted for quotas, and swept when a killed process left pieces behind."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+import os
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+DISK_FULL = (
+    "The server's disk is full, so the result could not be written and nothing partial was "
+    "kept. Delete datasets or experiments you no longer need, or ask an administrator for "
+    "more disk space."
+)
+PARTIAL = ".partial"
+# A file still being written is touched every few seconds; one untouched this long belongs to
+# a process that died, even on another machine sharing the data directory.
+ABANDONED_AFTER = 6 * 3600
+
+
+def is_disk_full(error: OSError) -> bool:
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def remove_directory_on_commit(directory: Path) -> None:
@@ -13,13 +36,72 @@ def remove_directory_on_commit(directory: Path) -> None:
     transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
+@contextlib.contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A path to write ``path``'s new content to: it replaces ``path`` when the block ends
+    well and is removed when it fails, so readers see the old file or the new one, and a
+    full disk keeps nothing partial."""
+    partial = path.with_name(path.name + PARTIAL)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def store_upload(uploaded, destination: Path) -> None:
-    """Put an uploaded file at ``destination``."""
-    # A file streamed to disk by the upload handler moves in place without a copy; anything
-    # else (small in-memory files in tests) is written in chunks.
-    if hasattr(uploaded, "temporary_file_path"):
-        shutil.move(uploaded.temporary_file_path(), destination)
-        return
-    with destination.open("wb") as out:
-        for chunk in uploaded.chunks():
-            out.write(chunk)
+    """Put an uploaded file at ``destination``; nothing is left there if that fails."""
+    with written_whole(destination) as partial:
+        # A file streamed to disk by the upload handler moves in place without a copy;
+        # anything else (small in-memory files in tests) is written in chunks.
+        if hasattr(uploaded, "temporary_file_path"):
+            shutil.move(uploaded.temporary_file_path(), partial)
+            return
+        with partial.open("wb") as out:
+            for chunk in uploaded.chunks():
+                out.write(chunk)
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes of the file, or of every file under the directory, at ``path`` (0 if none)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).stat().st_size
+    return total
+
+
+def sweep(directory: Path, *, keep, older_than: float = ABANDONED_AFTER) -> list[Path]:
+    """Remove what killed processes left under ``directory``: partial files, staging
+    folders, and folders no row owns (``keep(path)`` is False), untouched for ``older_than``
+    seconds. Returns what it removed."""
+    removed = []
+    cutoff = time.time() - older_than
+    if not directory.is_dir():
+        return removed
+    for path in directory.rglob("*"):
+        name = path.name
+        leftover = name.endswith(PARTIAL) or (name.startswith(".") and ".tmp-" in name)
+        try:
+            is_old = path.lstat().st_mtime < cutoff
+        except FileNotFoundError:
+            continue  # inside a folder removed a moment ago
+        if leftover and is_old:
+            _remove(path)
+            removed.append(path)
+    for path in directory.iterdir():
+        if path.is_dir() and not keep(path) and path.lstat().st_mtime < cutoff:
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    logger.info("Removing %s, left behind by a process that stopped", path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

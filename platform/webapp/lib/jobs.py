@@ -1,0 +1,271 @@
+"""One lifecycle for every row whose work runs on a worker: a dataset being read, an
+experiment training, a batch being scored.
+
+A job is claimed by one process (``Job.claim``), which writes a heartbeat while it works
+(``Heartbeat``). A job whose process is gone (no longer alive on this machine, or silent for
+``HEARTBEAT_TIMEOUT`` on another) is sent again once, then failed with a reason: the reaper
+(``reap``, which Celery beat runs) does that, and a redelivered message does the same when it
+arrives first. Duplicated or late messages find the job taken, ended or re-queued and do
+nothing. ``running`` wraps the work: heartbeat, the worker's memory ceiling, and every known
+failure (an engine error, memory, a full disk, the time limit) written on the row in words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, connection, models, transaction
+from django.utils import timezone
+
+from webapp.lib import memory
+from webapp.lib.files import DISK_FULL, is_disk_full
+
+logger = logging.getLogger(__name__)
+
+TOO_LONG = (
+    "The job took longer than this worker allows (TASK_SOFT_TIME_LIMIT); choose a shorter "
+    "time budget or a smaller file."
+)
+
+
+def runner_name() -> str:
+    """This process, as written on the job it runs: ``host:pid:start time``."""
+    fields = _proc_fields(os.getpid())
+    return f"{socket.gethostname()}:{os.getpid()}:{fields[19] if fields else 0}"
+
+
+def _proc_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name; None when unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def runner_alive(runner: str) -> bool | None:
+    """Whether the process named ``runner`` still runs: None when it ran on another machine."""
+    host, _, rest = runner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    fields = _proc_fields(int(pid))
+    if fields is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:  # no /proc on this system: ask the kernel
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    # A zombie runs nothing (nothing reaps orphans in a container without an init), and
+    # another start time means the id was reused by a new process (a restarted container).
+    return fields[0] not in ("Z", "X") and fields[19] == started
+
+
+def heartbeat_timeout() -> timedelta:
+    return timedelta(seconds=settings.HEARTBEAT_TIMEOUT)
+
+
+class Job(models.Model):
+    """A row whose work a worker does. Subclasses name their waiting and working statuses
+    (``QUEUED``, ``RUNNING``) and define ``send``, ``fail`` and ``lost_worker_message``."""
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    runner = models.CharField(max_length=300, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    QUEUED: ClassVar[str]
+    RUNNING: ClassVar[str]
+    # A job whose worker died twice would most likely kill a third (out of memory).
+    MAX_ATTEMPTS: ClassVar[int] = 2
+
+    class Meta:
+        abstract = True
+
+    def send(self) -> None:
+        """Queue the job's task once the transaction commits."""
+        raise NotImplementedError
+
+    def fail(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def lost_worker_message(self) -> str:
+        raise NotImplementedError
+
+    def may_claim(self, task_id: str | None) -> bool:
+        """Whether this row (locked) is for the message ``task_id`` to take."""
+        return self.status in (self.QUEUED, self.RUNNING)
+
+    def on_claim(self) -> None:
+        """Reset what a new attempt starts afresh (the row is locked and saved after)."""
+
+    def claim(self, task_id: str | None = None) -> bool:
+        """Take the job for this process: True when the caller should do the work now.
+
+        A message redelivered after its worker died finds the job still running under a dead
+        process and takes it again, up to ``MAX_ATTEMPTS`` times; then the job fails.
+        """
+        with transaction.atomic():
+            row = type(self).objects.select_for_update().get(pk=self.pk)
+            if not row.may_claim(task_id):
+                return False
+            if row.status == self.RUNNING and not row.runner_lost():
+                return False
+            if row.attempts >= self.MAX_ATTEMPTS:
+                row.fail(row.lost_worker_message())
+                return False
+            row.status, row.runner = self.RUNNING, runner_name()
+            row.heartbeat = timezone.now()
+            row.attempts += 1
+            row.on_claim()
+            row.save()
+        self.refresh_from_db()
+        return True
+
+    def runner_lost(self) -> bool:
+        """Whether the process doing this job is gone: it is not alive on this machine, or
+        (on another machine) its heartbeat stopped."""
+        alive = runner_alive(self.runner)
+        if alive is not None:
+            return not alive
+        return self.heartbeat is None or self.heartbeat < timezone.now() - heartbeat_timeout()
+
+    def mine(self, runner: str | None = None) -> models.QuerySet:
+        """This job, as long as ``runner`` (by default the one it was claimed by) does it:
+        every write a worker makes goes through it, so a process that lost the job changes
+        nothing."""
+        runner = self.runner if runner is None else runner
+        return type(self).objects.filter(pk=self.pk, runner=runner, status=self.RUNNING)
+
+    def unfinished(self) -> models.QuerySet:
+        """This job while it waits, or runs under the runner this object knows: how a job is
+        ended (failed, cancelled), so a worker that lost it to another ends nothing."""
+        return type(self).objects.filter(
+            pk=self.pk, status__in=[self.QUEUED, self.RUNNING], runner=self.runner
+        )
+
+    @property
+    def is_stalled(self) -> bool:
+        """Running, though its worker is gone and the reaper has not sent it again yet."""
+        return self.status == self.RUNNING and self.runner_lost()
+
+    def should_stop(self) -> bool:
+        """Whether the work should end early (read by the heartbeat)."""
+        return False
+
+    def beat(self, runner: str) -> bool:
+        """Record that ``runner`` still works; False when it should stop: the job ended, was
+        handed to another worker, or ``should_stop`` says so."""
+        beating = self.mine(runner).update(heartbeat=timezone.now())
+        return bool(beating) and not self.should_stop()
+
+    def requeue_or_fail(self) -> None:
+        """What the reaper does with a job whose worker died."""
+        if self.attempts >= self.MAX_ATTEMPTS:
+            self.fail(self.lost_worker_message())
+            return
+        type(self).objects.filter(pk=self.pk).update(status=self.QUEUED, runner="")
+        self.status, self.runner = self.QUEUED, ""
+        self.send()
+
+
+def reap(model: type[Job]) -> None:
+    """Send again once, or fail, the jobs of ``model`` whose worker is gone.
+
+    Only jobs silent for ``HEARTBEAT_TIMEOUT``: a pool process killed mid-job has its message
+    redelivered at once, and that redelivery takes the job first.
+    """
+    silent = models.Q(heartbeat__lt=timezone.now() - heartbeat_timeout())
+    for job in model.objects.filter(silent | models.Q(heartbeat=None), status=model.RUNNING):
+        if not job.runner_lost():
+            continue
+        with transaction.atomic():  # look again under a lock: it may have ended since
+            row = model.objects.select_for_update().filter(pk=job.pk).first()
+            if row and row.status == model.RUNNING and row.runner_lost():
+                logger.warning("%s %s lost its worker %s", model.__name__, row.pk, row.runner)
+                row.requeue_or_fail()
+
+
+class Heartbeat:
+    """A thread that records, every few seconds, that this process still does the job, and
+    notices when it should stop (``stopped``)."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.runner = runner_name()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _beat(self) -> None:
+        try:
+            while not self._done.wait(settings.HEARTBEAT_SECONDS):
+                try:
+                    if not self.job.beat(self.runner):
+                        self._stop.set()
+                except Exception:  # a database hiccup must not end the job; the next beat retries
+                    logger.exception("Heartbeat of %s %s failed", type(self.job).__name__,
+                                     self.job.pk)  # fmt: skip
+                    close_old_connections()
+        finally:
+            connection.close()
+
+
+def failure_reason(error: BaseException) -> str | None:
+    """The plain reason for a known failure of a job's work, or None for a bug."""
+    from automl import AutoMLError, TooLargeError
+
+    if isinstance(error, TooLargeError):
+        return (
+            f"{error} Split the file, or ask an administrator to raise MAX_DECOMPRESSED_SIZE "
+            "(and JOB_MEMORY_LIMIT, if this machine has the memory)."
+        )
+    if isinstance(error, AutoMLError):
+        return str(error)
+    if isinstance(error, MemoryError) or memory.is_allocation_failure(error):
+        return memory.exceeded_message(settings.JOB_MEMORY_LIMIT)
+    if isinstance(error, OSError) and is_disk_full(error):
+        return DISK_FULL
+    if isinstance(error, SoftTimeLimitExceeded):
+        return TOO_LONG
+    return None
+
+
+@contextlib.contextmanager
+def running(job: Job, internal_error: str) -> Iterator[Heartbeat]:
+    """Do a claimed job's work under a heartbeat and the worker's memory ceiling; a failure
+    ends the job failed with its reason (``internal_error`` for a bug, which is logged)."""
+    with Heartbeat(job) as heartbeat:
+        try:
+            with memory.ceiling(settings.JOB_MEMORY_LIMIT):
+                yield heartbeat
+        except Exception as error:  # MemoryError included: it is an Exception
+            reason = failure_reason(error)
+            if reason is None:
+                logger.exception("%s %s failed", type(job).__name__, job.pk)
+            job.fail(reason or internal_error)
+        finally:
+            memory.return_freed()
