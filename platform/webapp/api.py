@@ -14,6 +14,7 @@ from ninja.errors import AuthenticationError
 
 from webapp.accounts.api import SessionAuth, TokenAuth, request_user
 from webapp.accounts.api import router as accounts_router
+from webapp.accounts.quotas import QuotaExceeded
 from webapp.datasets.api import router as datasets_router
 from webapp.deployments import openapi as deployment_openapi
 from webapp.deployments.api import router as deployments_router
@@ -88,6 +89,9 @@ def _declare_common_errors(schema: dict) -> None:
                 statuses.append("404")
             if parameters or "requestBody" in operation:
                 statuses.append("422")
+            # ninja keys the declared answers by number, openapi_extra by string: one key each,
+            # or the JSON holds "401" twice and Swagger UI refuses to render the document.
+            operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
             for status in statuses:
                 description, body = COMMON_ERRORS[status]
                 operation["responses"].setdefault(status, {
@@ -116,7 +120,15 @@ api.add_router("/", deployments_router)
 
 @api.exception_handler(RequestError)
 def request_error(request, exc: RequestError):
-    return api.create_response(request, exc.body(), status=exc.status)
+    response = api.create_response(request, exc.body(), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(QuotaExceeded)
+def over_quota(request, exc: QuotaExceeded):
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status)
 
 
 @api.exception_handler(AuthenticationError)

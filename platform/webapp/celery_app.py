@@ -8,9 +8,18 @@ job's state (see docs/architecture.md).
 import os
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("webapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@beat_init.connect
+def _reap_at_start(sender, **kwargs) -> None:
+    """The reapers run once as the platform starts, not only after their first interval:
+    jobs whose worker died with the last run are recovered, and its leftovers swept, at once."""
+    for entry in app.conf.beat_schedule.values():
+        app.send_task(entry["task"], **entry.get("options", {}))

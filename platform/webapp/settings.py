@@ -55,7 +55,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
-if envbool("BEHIND_PROXY", False):
+# Behind the TLS-terminating proxy the README describes: trust its X-Forwarded-Proto (and the
+# address it adds to X-Forwarded-For), and nobody else's.
+BEHIND_PROXY = envbool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -86,6 +89,7 @@ MIDDLEWARE = [
     "webapp.health.middleware.Liveness",
     "webapp.lib.errors.JsonErrors",
     "django.middleware.security.SecurityMiddleware",
+    "webapp.lib.security.ContentSecurityPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -145,9 +149,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "datasets:index"
 LOGOUT_REDIRECT_URL = "accounts:login"
-# Anyone who can reach the server may create an account unless this is turned off; the
-# first account can always be created, so a fresh install is never locked.
-ALLOW_SIGNUP = envbool("ALLOW_SIGNUP", True)
+# After the first account (which a fresh install always lets someone create), accounts come
+# from the administrator: invitations or the team page. ALLOW_SIGNUP opens sign-up to anyone
+# who can reach the server.
+ALLOW_SIGNUP = envbool("ALLOW_SIGNUP", False)
+# Failed logins allowed per account and per address within LOGIN_LOCKOUT_SECONDS; past them,
+# logins there wait until the period ends (on /accounts/ and /admin/ alike).
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# What each user may use unless an administrator sets otherwise on the team page: bytes
+# stored (uploads, models, scored files), experiments running or queued at once, and jobs
+# waiting or running at once (experiments included).
+QUOTA_STORAGE = env.int("QUOTA_STORAGE", default=20 * 1024**3)
+QUOTA_EXPERIMENTS = env.int("QUOTA_EXPERIMENTS", default=2)
+QUOTA_JOBS = env.int("QUOTA_JOBS", default=10)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -219,16 +235,25 @@ if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < BROKER_VISIBILITY_
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Nothing reads tasks' results (the database rows are the truth), so Redis keeps none; and a
+# job running when the connection to Redis drops goes on to its end (its row says how it ended).
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
 # Celery beat (the Procfile's "beat") runs the reapers that recover jobs whose worker died.
+# Each reaper message expires after its interval: a worker busy for an hour must not find an
+# hour of them waiting.
 CELERY_BEAT_SCHEDULE = {
-    "reap-experiments": {"task": "webapp.experiments.tasks.reap_experiments", "schedule": 30},
-    "reap-datasets": {"task": "webapp.datasets.tasks.reap_datasets", "schedule": 60},
-    "reap-batches": {"task": "webapp.deployments.tasks.reap_batches", "schedule": 60},
+    f"reap-{name}": {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+    for name, task, seconds in (
+        ("experiments", "webapp.experiments.tasks.reap_experiments", 30),
+        ("datasets", "webapp.datasets.tasks.reap_datasets", 60),
+        ("batches", "webapp.deployments.tasks.reap_batches", 60),
+    )
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -242,6 +267,9 @@ MAX_TIME_BUDGET = env.int("MAX_TIME_BUDGET", default=3600)
 # request may have (a larger one gets a JSON 413 before it is parsed).
 MAX_PREDICTION_ROWS = env.int("MAX_PREDICTION_ROWS", default=10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY", default=10 * 1024**2)
+# Prediction requests one deployment key may send per minute, unless the key says otherwise
+# (0: no limit).
+PREDICT_RATE_LIMIT = env.int("PREDICT_RATE_LIMIT", default=600)
 if not MAX_TIME_BUDGET * 1.5 <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         "MAX_TIME_BUDGET must leave room within TASK_SOFT_TIME_LIMIT: at most two thirds of it."

@@ -17,13 +17,23 @@ CHROMIUM_ARGS = [
 
 @contextmanager
 def browser_page():
+    """A page in headless Chromium; the journey fails if the page's Content-Security-Policy
+    refused anything (an inline script or handler left in a template)."""
     # Playwright's sync API runs an event loop in this thread, where Django's ORM refuses to
     # run: make database rows before opening the page.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.set_default_timeout(15_000)
+        refused = page.csp_refusals = []
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         try:
             yield page
         finally:
             browser.close()
+        assert not refused, refused

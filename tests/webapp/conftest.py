@@ -20,6 +20,18 @@ def _static_files(static_root):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_limits(redis_url):
+    """Counts of failed logins and predictions start at zero in every test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter("limit:*"):
+        client.delete(key)
+    yield
+    client.close()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_serving_caches():
     """Each test's database starts its ids again: what one test served must not leak."""
     from webapp.deployments import serving

@@ -155,8 +155,17 @@ def test_wrong_files_and_paused_deployments_are_refused_before_queueing(client, 
     assert "paused: resume it to score files" in page and not Batch.objects.exists()
 
 
-def test_the_api_scores_files_for_key_holders(client, served, bob):
-    deployment, key = served
+def batch_key(client, deployment, name="scoring job") -> str:
+    """A batch key created on the deployment's page, as its owner does."""
+    client.post(reverse("deployments:create_key", args=[deployment.slug]),
+                {"name": name, "scope": "batch"})  # fmt: skip
+    page = client.get(reverse("deployments:detail", args=[deployment.slug])).content.decode()
+    return page.split('id="new-key" readonly value="')[1].split('"')[0]
+
+
+def test_the_api_scores_files_for_batch_key_holders(client, served, bob):
+    deployment, _ = served
+    key = batch_key(client, deployment)
     client.logout()
     url = f"/api/v1/deployments/{deployment.slug}/batches"
     auth = {"Authorization": f"Bearer {key}"}
@@ -184,6 +193,37 @@ def test_the_api_scores_files_for_key_holders(client, served, bob):
     client.logout()
     assert client.delete(f"{url}/{created['id']}", headers=auth).status_code == 204
     assert not Batch.objects.exists()
+
+
+def test_a_predict_key_cannot_touch_batches_nor_a_key_see_anothers(client, served):
+    deployment, predict_key = served
+    mine = batch_key(client, deployment, "mine")
+    theirs = batch_key(client, deployment, "theirs")
+    owners = scored(client, deployment, CUSTOMERS.read_text())  # scored in the page
+    client.logout()
+    url = f"/api/v1/deployments/{deployment.slug}/batches"
+    sent = client.post(url, {"file": SimpleUploadedFile("rows.csv", CUSTOMERS.read_bytes())},
+                       headers={"Authorization": f"Bearer {mine}"}).json()  # fmt: skip
+    predict = {"Authorization": f"Bearer {predict_key}"}
+    refused = client.get(url, headers=predict)
+    assert refused.status_code == 403 and "needs a batch key" in refused.json()["detail"]
+    for path in (f"{url}/{owners.pk}", f"{url}/{owners.pk}/result", f"{url}/{sent['id']}"):
+        assert client.get(path, headers=predict).status_code == 403
+    assert client.delete(f"{url}/{owners.pk}", headers=predict).status_code == 403
+    upload_by_predict_key = client.post(
+        url, {"file": SimpleUploadedFile("rows.csv", b"a\n1\n")}, headers=predict
+    )
+    assert upload_by_predict_key.status_code == 403
+
+    other = {"Authorization": f"Bearer {theirs}"}
+    assert client.get(url, headers=other).json() == []  # neither the owner's nor mine
+    for batch_id in (owners.pk, sent["id"]):
+        assert client.get(f"{url}/{batch_id}", headers=other).status_code == 404
+        assert client.delete(f"{url}/{batch_id}", headers=other).status_code == 404
+    own = {"Authorization": f"Bearer {mine}"}
+    assert [b["id"] for b in client.get(url, headers=own).json()] == [sent["id"]]
+    assert client.get(f"{url}/{owners.pk}/result", headers=own).status_code == 404
+    assert Batch.objects.count() == 2
 
 
 def test_deleting_a_batch_stops_it_and_removes_its_files(client, served):

@@ -76,3 +76,12 @@ def test_a_bad_file_fails_in_plain_words(page, tmp_path):
     expect(page.get_by_role("alert")).to_contain_text(
         "Line 3 has 5 fields but the header has 3", timeout=30_000
     )
+    # Deleting asks first (a script of the page's own, not an inline handler).
+    questions = []
+    page.once("dialog", lambda dialog: questions.append(dialog.message) or dialog.dismiss())
+    page.get_by_role("button", name="Delete dataset").click()
+    assert questions and "cannot be undone" in questions[0]
+    expect(page).to_have_url(re.compile(r"/datasets/\d+/$"))  # dismissed: nothing deleted
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete dataset").click()
+    expect(page.get_by_text("and its files were deleted")).to_be_visible()

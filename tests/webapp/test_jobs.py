@@ -71,3 +71,33 @@ def test_small_files_that_expand_to_gigabytes_fail_in_words(alice, tmp_path, mak
     assert dataset.status == "failed"
     assert "expands to more than 50 MB" in dataset.error
     assert "raise MAX_DECOMPRESSED_SIZE" in dataset.error
+
+
+def test_the_reapers_sweep_what_stopped_processes_left_behind(alice, settings):
+    import os
+    import time
+    import uuid
+
+    from webapp.datasets.tasks import reap_datasets
+    from webapp.deployments.models import Batch
+    from webapp.deployments.tasks import reap_batches
+
+    dataset = Dataset.create_from_upload(alice, SimpleUploadedFile("a.csv", b"a,b\n1,2\n"))
+    old = time.time() - 7 * 3600
+    partial = dataset.directory / "data.parquet.partial"
+    fresh = dataset.directory / "other.parquet.partial"
+    orphan = Dataset.directory_root() / str(uuid.uuid4())
+    batches = Batch.directory_root() / str(uuid.uuid4())
+    cut_off = settings.FILE_UPLOAD_TEMP_DIR / "tmp1234.upload.csv"
+    for path in (partial, fresh, orphan / "upload.csv", batches / "input.csv", cut_off):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("left behind")
+    for path in (partial, orphan / "upload.csv", orphan, batches, cut_off):
+        os.utime(path, (old, old))
+    os.utime(dataset.directory, (old, old))
+    reap_datasets()
+    reap_batches()
+    assert not partial.exists() and not orphan.exists() and not cut_off.exists()
+    assert not batches.exists()
+    assert fresh.exists()  # maybe still being written by a live process
+    assert dataset.upload_path.exists()  # a dataset's own folder stays, however old

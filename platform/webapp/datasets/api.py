@@ -9,7 +9,7 @@ from ninja.files import UploadedFile
 
 from webapp.datasets.models import Dataset
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import FILE_REQUIRED, limit_message, too_large
+from webapp.lib.uploads import FILE_REQUIRED, upload_refusal
 
 router = Router(tags=["datasets"])
 
@@ -72,13 +72,14 @@ class ColumnsIn(Schema):
 
 @router.post(
     "/datasets",
-    response={201: DatasetOut, 400: Message, 413: Message},
+    response={201: DatasetOut, 400: Message, 413: Message, 429: Message, 507: Message},
     summary="Upload a table (multipart field `file`); it is ingested on a worker",
     openapi_extra=FILE_REQUIRED,
 )
 def create_dataset(request, file: File[UploadedFile] = None, name: Form[str] = ""):
-    if too_large(request):
-        return Status(413, {"detail": limit_message()})
+    refusal = upload_refusal(request)
+    if refusal:
+        return Status(refusal[0], {"detail": refusal[1]})
     if file is None:
         return Status(400, {"detail": "Send the table in the multipart field 'file'."})
     try:

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from automl.kinds import KINDS
 from automl.profiling import suggest_targets
-from webapp.lib.files import remove_directory_on_commit, store_upload
+from webapp.accounts import quotas
+from webapp.lib.files import remove_directory_on_commit, size_on_disk, store_upload
 from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
@@ -42,6 +43,8 @@ class Dataset(OwnedModel, Job):
     filename = models.CharField(max_length=255, help_text="The uploaded file's name, shown only.")
     suffix = models.CharField(max_length=10)
     size = models.BigIntegerField()
+    # Bytes its files take (the upload and its Parquet copy), for the owner's storage quota.
+    disk_bytes = models.BigIntegerField(default=0)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     error = models.TextField(blank=True)
     dialect = models.JSONField(null=True, blank=True)
@@ -68,9 +71,13 @@ class Dataset(OwnedModel, Job):
     def __str__(self) -> str:
         return self.name
 
+    @staticmethod
+    def directory_root() -> Path:
+        return Path(settings.MEDIA_ROOT) / "datasets"
+
     @property
     def directory(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "datasets" / str(self.key)
+        return self.directory_root() / str(self.key)
 
     @property
     def upload_path(self) -> Path:
@@ -106,14 +113,20 @@ class Dataset(OwnedModel, Job):
 
     @classmethod
     def create_from_upload(cls, owner, uploaded, name: str = "") -> Dataset:
-        """Store an uploaded file (already streamed to disk) and queue its ingestion."""
+        """Store an uploaded file (already streamed to disk) and queue its ingestion.
+
+        Raises ``ValueError`` for a file type it cannot read and ``QuotaExceeded`` past the
+        owner's quotas, both with a message.
+        """
         suffix = suffix_of(uploaded.name)
+        quotas.check_job(owner, incoming=uploaded.size)
         dataset = cls(
             owner=owner,
             name=(name or uploaded.name)[:200],
             filename=uploaded.name[:255],
             suffix=suffix,
             size=uploaded.size,
+            disk_bytes=uploaded.size,
         )
         dataset.directory.mkdir(parents=True, exist_ok=True)
         try:  # a full disk or a database that does not answer leaves no folder behind
@@ -150,7 +163,9 @@ class Dataset(OwnedModel, Job):
         return modified > moment.timestamp()
 
     def reingest(self, dialect: dict | None = None) -> None:
-        """Read the file again, with corrected reading options when given."""
+        """Read the file again, with corrected reading options when given; ``QuotaExceeded``
+        when the owner has too many jobs already."""
+        quotas.check_job(self.owner)
         self.dialect = dialect
         self.status, self.error, self.attempts, self.runner = self.Status.UPLOADED, "", 0, ""
         self.profile = self.preview = self.target_profile = None
@@ -206,7 +221,7 @@ class Dataset(OwnedModel, Job):
         self.mine().update(
             status=self.Status.READY, error="", dialect=dialect, notes=notes, profile=profile,
             preview=preview, n_rows=profile["n_rows"], n_columns=profile["n_columns"],
-            updated=timezone.now(),
+            disk_bytes=size_on_disk(self.directory), updated=timezone.now(),
         )  # fmt: skip
         self.refresh_from_db()
 

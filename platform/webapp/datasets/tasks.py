@@ -19,7 +19,7 @@ from django.conf import settings
 from automl import Dialect, profile_parquet, read_table
 from webapp.datasets.models import Dataset
 from webapp.lib import memory
-from webapp.lib.files import written_whole
+from webapp.lib.files import sweep, sweep_files, written_whole
 from webapp.lib.jobs import failure_reason, reap, running
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,12 @@ def profile_target(dataset_id: int) -> None:
 
 @shared_task
 def reap_datasets() -> None:
-    """Read again, once, or fail ingestions whose worker stopped (beat runs this)."""
+    """Read again, once, or fail ingestions whose worker stopped, and remove what stopped
+    processes left on disk: partial files, folders of deleted datasets, cut-off uploads
+    (beat runs this)."""
     reap(Dataset)
+    sweep(Dataset.directory_root(), Dataset)
+    sweep_files(settings.FILE_UPLOAD_TEMP_DIR)
 
 
 def _store_as_parquet(dataset: Dataset) -> tuple[dict, list[str]]:

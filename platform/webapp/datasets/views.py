@@ -7,10 +7,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from webapp.accounts.quotas import QuotaExceeded
 from webapp.datasets.forms import DialectForm
 from webapp.datasets.models import IN_USE, KIND_CHOICES, Dataset
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import limit_message, too_large
+from webapp.lib.uploads import upload_refusal
 
 
 @login_required
@@ -25,9 +26,10 @@ def upload(request):
     """Takes the upload form, posted by the page's script (JSON answers) or without it."""
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     error, status = None, 400
-    files = request.FILES  # parsing the body is what sets too_large
-    if too_large(request):
-        error, status = limit_message(), 413
+    files = request.FILES  # parsing the body is what sets the upload's refusal
+    refusal = upload_refusal(request)
+    if refusal:
+        status, error = refusal
     elif "file" not in files:
         error = "Choose a file to upload."
     else:
@@ -37,6 +39,8 @@ def upload(request):
             )
         except ValueError as err:
             error = str(err)
+        except QuotaExceeded as err:
+            error, status = str(err), err.status
     if error:
         if wants_json:
             return JsonResponse({"error": error}, status=status)
@@ -93,15 +97,18 @@ def reingest(request, dataset_id: int):
     if dataset.in_use:
         messages.error(request, IN_USE)
         return redirect("datasets:detail", dataset.pk)
-    if "delimiter" not in request.POST:  # "Start again": detect the options afresh
-        dataset.reingest(None)
-        return redirect("datasets:detail", dataset.pk)
     form = DialectForm(request.POST)
-    if not form.is_valid():
+    # "Start again" sends no options: they are detected afresh.
+    if "delimiter" in request.POST and not form.is_valid():
         messages.error(request, "Check the reading options: " + form.errors.as_text())
         return redirect("datasets:detail", dataset.pk)
-    dataset.reingest(form.cleaned_data or None)
-    messages.success(request, "Reading the file again with these options.")
+    try:
+        dataset.reingest(form.cleaned_data or None if "delimiter" in request.POST else None)
+    except QuotaExceeded as err:
+        messages.error(request, str(err))
+        return redirect("datasets:detail", dataset.pk)
+    if "delimiter" in request.POST:
+        messages.success(request, "Reading the file again with these options.")
     return redirect("datasets:detail", dataset.pk)
 
 

@@ -7,22 +7,30 @@ deployment's columns differ; every error it can answer is declared in the OpenAP
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
+from typing import NamedTuple
 
 from django.http import JsonResponse
 from ninja import Field, File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from webapp.accounts.api import bearer, request_user
+from webapp.accounts.quotas import QuotaExceeded
 from webapp.deployments import monitoring, openapi, serving
 from webapp.deployments.models import Batch, Deployment, DeploymentKey, Version
 from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
+from webapp.lib import limits
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import FILE_REQUIRED, limit_message, too_large
+from webapp.lib.uploads import FILE_REQUIRED, upload_refusal
 
 router = Router(tags=["deployments"])
+OWNER_QUOTA = (
+    "The deployment's owner has reached a quota (storage, or jobs at once), so this file cannot "
+    "be scored now. Try again later, or ask the owner."
+)
 
 
 class Message(Schema):
@@ -185,32 +193,56 @@ def delete_deployment(request, slug: str):
     return Status(204, None)
 
 
-def _open(request, slug: str) -> Deployment:
-    """The deployment a key holder may use, or a ``RequestError`` (404, 401)."""
+class Access(NamedTuple):
+    """Who calls a deployment: its owner (``key`` None) or the holder of one of its keys."""
+
+    deployment: Deployment
+    key: DeploymentKey | None
+
+
+def _key_for(request, slug: str, deployment_id: int | None) -> DeploymentKey:
+    """The live key of the deployment the request sends, or ``RequestError`` (404, 401)."""
+    if deployment_id is None:
+        raise serving.RequestError(404, f"There is no deployment {slug!r}.")
+    sent = bearer(request)
+    key = DeploymentKey.live(deployment_id, sent) if sent else None
+    if key is None:
+        raise serving.RequestError(
+            401, "Send this deployment's key: 'Authorization: Bearer <key>'."
+        )
+    return key
+
+
+def _access(request, slug: str, *, files: bool = False) -> Access:
+    """The deployment for its owner (session or personal token) or a holder of its key; with
+    ``files``, only batch keys (and the owner) get through."""
+    user = request_user(request)
+    owned = Deployment.objects.owned_by(user).filter(slug=slug).first() if user else None
+    if owned:
+        return Access(owned, None)
     deployment = (
         Deployment.objects.select_related("current__candidate__experiment")
         .filter(slug=slug)
         .first()
     )
-    _check_key(request, slug, deployment.pk if deployment else None)
-    return deployment
-
-
-def _check_key(request, slug: str, deployment_id: int | None) -> None:
-    if deployment_id is None:
-        raise serving.RequestError(404, f"There is no deployment {slug!r}.")
-    key = bearer(request)
-    if not key or not DeploymentKey.opens(deployment_id, key):
+    key = _key_for(request, slug, deployment.pk if deployment else None)
+    if files and not key.scores_files:
         raise serving.RequestError(
-            401, "Send this deployment's key: 'Authorization: Bearer <key>'."
-        )
+            403, "This key only predicts. Scoring files needs a batch key: its owner creates "
+            "one on the deployment's page.",
+        )  # fmt: skip
+    return Access(deployment, key)
 
 
-def _owner_or_key_holder(request, slug: str) -> Deployment:
-    """The deployment for its owner (session or personal token) or a holder of its key."""
-    user = request_user(request)
-    owned = Deployment.objects.owned_by(user).filter(slug=slug).first() if user else None
-    return owned or _open(request, slug)
+def _rate_limit(key: DeploymentKey) -> None:
+    """``RequestError(429)`` with ``Retry-After`` once ``key`` is over its rate."""
+    rate = key.predictions_per_minute
+    wait = limits.hit(limits.Limit("predict", rate, 60), str(key.pk))
+    if wait is not None:
+        raise serving.RequestError(
+            429, f"This key may send {rate} prediction requests a minute; wait "
+            f"{limits.in_words(wait)} before sending more.", Retry_After=str(math.ceil(wait)),
+        )  # fmt: skip
 
 
 PREDICT_BODY = {
@@ -244,7 +276,8 @@ class PredictionOut(Schema):
     "/deployments/{slug}/predict",
     auth=None,
     response={200: PredictionOut, 400: PredictionError, 401: PredictionError,
-              404: PredictionError, 422: PredictionError, 503: PredictionError},
+              404: PredictionError, 413: PredictionError, 422: PredictionError,
+              429: PredictionError, 503: PredictionError},
     summary="Predict: send rows, get predictions (deployment key)",
     openapi_extra=PREDICT_BODY,
 )  # fmt: skip
@@ -255,7 +288,7 @@ def predict(request, slug: str):
     found = Deployment.objects.filter(slug=slug).values_list("pk", "status", "current_id")
     deployment_id, status, version_id = found.first() or (None, None, None)
     try:
-        _check_key(request, slug, deployment_id)
+        _rate_limit(_key_for(request, slug, deployment_id))
         if status == Deployment.Status.PAUSED:
             raise serving.RequestError(503, "This deployment is paused by its owner.")
         if version_id is None:
@@ -301,7 +334,7 @@ def monitor(request, slug: str):
     openapi_extra={"security": [{"DeploymentKey": []}]},
 )
 def describe(request, slug: str):
-    deployment = _owner_or_key_holder(request, slug)
+    deployment = _access(request, slug).deployment
     version: Version | None = deployment.current
     candidate = version.candidate if version else None
     experiment = candidate.experiment if candidate else None
@@ -319,24 +352,28 @@ def describe(request, slug: str):
     }  # fmt: skip
 
 
+class ReadyOut(Schema):
+    ready: bool
+
+
 @router.get(
     "/deployments/{slug}/ready",
     auth=None,
-    response={200: DeploymentOut, 404: PredictionError, 503: PredictionError},
-    summary="200 once the model is loaded and answering; 503 before (no key needed)",
+    response={200: ReadyOut, 404: PredictionError, 503: ReadyOut},
+    summary="200 when the deployment can answer, 503 when paused or without a model (no key)",
 )
 def ready(request, slug: str):
-    deployment = (
-        Deployment.objects.select_related("current__candidate__experiment")
-        .filter(slug=slug)
-        .first()
-    )
-    if deployment is None:
+    # Open to probes without a key, so it says no more than yes or no, and loads nothing:
+    # models load on deploy and on the first keyed request.
+    found = Deployment.objects.filter(slug=slug).select_related("current__candidate").first()
+    if found is None:
         raise serving.RequestError(404, f"There is no deployment {slug!r}.")
-    if deployment.status == Deployment.Status.PAUSED or deployment.current is None:
-        raise serving.RequestError(503, "This deployment is paused or has no model.")
-    serving.model_for(deployment.current)
-    return deployment
+    is_ready = (
+        found.status == Deployment.Status.ACTIVE
+        and found.current is not None
+        and found.current.candidate.is_downloadable
+    )
+    return Status(200 if is_ready else 503, {"ready": is_ready})
 
 
 class BatchOut(Schema):
@@ -361,54 +398,65 @@ class BatchOut(Schema):
 
 
 BATCH_ACCESS = {"security": [{"DeploymentKey": []}, {"TokenAuth": []}]}
+BATCH_ERRORS = {401: PredictionError, 403: PredictionError, 404: PredictionError}
+
+
+def _batches(access: Access):
+    """The batches the caller may see: every one for the owner, its own for a batch key."""
+    batches = access.deployment.batches.select_related("version", "deployment")
+    return batches if access.key is None else batches.filter(sent_by=access.key)
 
 
 def _batch(request, slug: str, batch_id: int) -> Batch:
-    deployment = _owner_or_key_holder(request, slug)
-    batch = deployment.batches.select_related("version").filter(pk=batch_id).first()
+    batch = _batches(_access(request, slug, files=True)).filter(pk=batch_id).first()
     if batch is None:
-        raise serving.RequestError(404, f"There is no batch {batch_id} in {slug!r}.")
+        raise serving.RequestError(404, f"There is no batch {batch_id} of yours in {slug!r}.")
     return batch
 
 
 @router.post(
     "/deployments/{slug}/batches",
     auth=None,
-    response={202: BatchOut, 400: PredictionError, 401: PredictionError,
-              404: PredictionError, 413: PredictionError, 503: PredictionError},
-    summary="Score a CSV file on a worker (deployment key or owner)",
+    response={202: BatchOut, 400: PredictionError, **BATCH_ERRORS, 413: PredictionError,
+              429: PredictionError, 503: PredictionError, 507: PredictionError},
+    summary="Score a CSV file on a worker (batch key or owner)",
     openapi_extra={**BATCH_ACCESS, **FILE_REQUIRED},
 )  # fmt: skip
 def create_batch(request, slug: str, file: File[UploadedFile] = None):
-    deployment = _owner_or_key_holder(request, slug)
-    if too_large(request):
-        raise serving.RequestError(413, limit_message())
+    access = _access(request, slug, files=True)
+    refusal = upload_refusal(request)
+    if refusal:
+        raise serving.RequestError(*refusal)
     if file is None:
         raise serving.RequestError(400, "Send the file as multipart form field 'file'.")
+    deployment = access.deployment
     try:
-        batch = Batch.create_from_upload(deployment, file)
+        batch = Batch.create_from_upload(deployment, file, key=access.key)
     except ValueError as err:
         status = 400 if deployment.status == Deployment.Status.ACTIVE else 503
         raise serving.RequestError(status, str(err)) from None
+    except QuotaExceeded as err:
+        # A key holder learns the owner's quota is full, not what the owner stores.
+        message = str(err) if access.key is None else OWNER_QUOTA
+        raise serving.RequestError(err.status, message) from None
     return Status(202, batch)
 
 
 @router.get(
     "/deployments/{slug}/batches",
     auth=None,
-    response={200: list[BatchOut], 401: PredictionError, 404: PredictionError},
-    summary="The files scored by a deployment, newest first",
+    response={200: list[BatchOut], **BATCH_ERRORS},
+    summary="The files scored by a deployment, newest first (a batch key sees its own)",
     openapi_extra=BATCH_ACCESS,
 )
 def list_batches(request, slug: str):
-    deployment = _owner_or_key_holder(request, slug)
-    return deployment.batches.select_related("version", "deployment")
+    return _batches(_access(request, slug, files=True))
 
 
 @router.get(
     "/deployments/{slug}/batches/{batch_id}",
     auth=None,
-    response={200: BatchOut, 401: PredictionError, 404: PredictionError},
+    response={200: BatchOut, **BATCH_ERRORS},
     summary="A batch's progress and, once finished, where its result is",
     openapi_extra=BATCH_ACCESS,
 )
@@ -419,7 +467,7 @@ def get_batch(request, slug: str, batch_id: int):
 @router.get(
     "/deployments/{slug}/batches/{batch_id}/result",
     auth=None,
-    response={200: None, 401: PredictionError, 404: PredictionError, 409: PredictionError},
+    response={200: None, **BATCH_ERRORS, 409: PredictionError},
     summary="Download the scored file (CSV): the input columns and the predictions",
     openapi_extra={**BATCH_ACCESS, "responses": {"200": {
         "description": "The scored file", "content": {"text/csv": {}}}}},
@@ -434,7 +482,7 @@ def batch_result(request, slug: str, batch_id: int):
 @router.delete(
     "/deployments/{slug}/batches/{batch_id}",
     auth=None,
-    response={204: None, 401: PredictionError, 404: PredictionError},
+    response={204: None, **BATCH_ERRORS},
     summary="Delete a batch and its files (a running one stops)",
     openapi_extra=BATCH_ACCESS,
 )
@@ -453,5 +501,5 @@ def delete_batch(request, slug: str, batch_id: int):
 def deployment_openapi(request, slug: str):
     from webapp.api import api
 
-    deployment = _owner_or_key_holder(request, slug)
+    deployment = _access(request, slug).deployment
     return openapi.document(deployment, api.get_openapi_schema()["components"])

@@ -14,9 +14,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from automl.artifacts import read_manifest
+from webapp.accounts import quotas
+from webapp.deployments import serving
+from webapp.deployments.schema import column as request_column
 from webapp.experiments.models import Candidate
 from webapp.lib import keys
-from webapp.lib.files import remove_directory_on_commit, store_upload
+from webapp.lib.files import remove_directory_on_commit, size_on_disk, store_upload
 from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
@@ -84,6 +87,7 @@ class Deployment(OwnedModel):
                 classes=[str(c) for c in manifest["classes"]] if manifest["classes"] else None,
             )  # fmt: skip
             self.switch_to(version)
+        transaction.on_commit(lambda: serving.warm(version))
         return version
 
     def switch_to(self, version: Version) -> None:
@@ -125,17 +129,30 @@ class Version(models.Model):
         return f"{self.deployment.slug} v{self.number}"
 
     def example(self) -> dict:
-        """A request body with one real row of the training data."""
+        """A request body with one row of typical values (never a real row of the data)."""
         return {"rows": [{c["name"]: c["example"] for c in self.schema}]}
 
 
 class DeploymentKey(models.Model):
-    """A key that lets a program call one deployment; only its digest is kept."""
+    """A key that lets a program call one deployment; only its digest is kept.
+
+    A predict key (the default) predicts and reads the deployment's description; a batch key
+    also scores files, and sees only the batches it sent. Each key has a rate limit on
+    predictions (requests per minute; ``PREDICT_RATE_LIMIT`` unless set here, 0 for none).
+    """
+
+    class Scope(models.TextChoices):
+        PREDICT = "predict", "predict"
+        BATCH = "batch", "predict and score files"
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.PREDICT)
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Predictions per minute; empty for the server's default."
+    )
     created = models.DateTimeField(default=timezone.now)
     revoked = models.DateTimeField(null=True, blank=True)
 
@@ -146,19 +163,35 @@ class DeploymentKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, deployment: Deployment, name: str) -> tuple[DeploymentKey, str]:
+    def issue(
+        cls, deployment: Deployment, name: str, *, scope: str = Scope.PREDICT,
+        rate_limit: int | None = None,
+    ) -> tuple[DeploymentKey, str]:  # fmt: skip
         key = keys.generate("dep")
         row = cls.objects.create(
-            deployment=deployment, name=name, prefix=key[:12], digest=keys.digest(key)
-        )
+            deployment=deployment, name=name, prefix=key[:12], digest=keys.digest(key),
+            scope=scope, rate_limit=rate_limit,
+        )  # fmt: skip
         return row, key
 
     @classmethod
-    def opens(cls, deployment_id: int, key: str) -> bool:
-        """Whether ``key`` is a live key of the deployment ``deployment_id``."""
-        return cls.objects.filter(
-            deployment_id=deployment_id, digest=keys.digest(key), revoked__isnull=True
-        ).exists()
+    def live(cls, deployment_id: int, key: str) -> DeploymentKey | None:
+        """The live key of the deployment ``deployment_id`` that ``key`` is, or None."""
+        return (
+            cls.objects.filter(
+                deployment_id=deployment_id, digest=keys.digest(key), revoked__isnull=True
+            )
+            .only("pk", "scope", "rate_limit")
+            .first()
+        )
+
+    @property
+    def predictions_per_minute(self) -> int:
+        return settings.PREDICT_RATE_LIMIT if self.rate_limit is None else self.rate_limit
+
+    @property
+    def scores_files(self) -> bool:
+        return self.scope == self.Scope.BATCH
 
     def revoke(self) -> None:
         if self.revoked is None:
@@ -188,6 +221,12 @@ class Batch(Job):
     version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="batches")
     filename = models.CharField(max_length=255)
     size = models.BigIntegerField(default=0)
+    # Bytes its files take (the upload and its result), for the owner's storage quota.
+    disk_bytes = models.BigIntegerField(default=0)
+    # The batch key that sent it: key holders see only their own batches. None: the owner.
+    sent_by = models.ForeignKey(
+        "DeploymentKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     # Plain-words remarks on the result: columns the file lacked, values that were blanked.
@@ -205,9 +244,13 @@ class Batch(Job):
     def __str__(self) -> str:
         return f"{self.deployment.slug}: {self.filename}"
 
+    @staticmethod
+    def directory_root() -> Path:
+        return settings.DATA_DIR / "batches"
+
     @property
     def directory(self) -> Path:
-        return settings.DATA_DIR / "batches" / str(self.key)
+        return self.directory_root() / str(self.key)
 
     @property
     def input_path(self) -> Path:
@@ -234,20 +277,22 @@ class Batch(Job):
         return min(self.rows_done / self.rows_total, 0.99) if self.rows_total else 0.0
 
     @classmethod
-    def create_from_upload(cls, deployment: Deployment, uploaded) -> Batch:
-        """Keep an uploaded file and queue its scoring by the serving version.
+    def create_from_upload(cls, deployment: Deployment, uploaded, key=None) -> Batch:
+        """Keep an uploaded file, sent by the owner or by ``key``, and queue its scoring by
+        the serving version.
 
         Raises ``ValueError`` with a message for a file type it cannot read or a deployment
-        that is paused or has no model.
+        that is paused or has no model, and ``QuotaExceeded`` past the owner's quotas.
         """
         batch_suffix(uploaded.name)
         if deployment.status == Deployment.Status.PAUSED:
             raise ValueError("This deployment is paused: resume it to score files.")
         if deployment.current is None:
             raise ValueError("This deployment has no model to score with.")
+        quotas.check_job(deployment.owner, incoming=uploaded.size)
         batch = cls(
             deployment=deployment, version=deployment.current, filename=uploaded.name[:255],
-            size=uploaded.size,
+            size=uploaded.size, disk_bytes=uploaded.size, sent_by=key,
         )  # fmt: skip
         batch.directory.mkdir(parents=True, exist_ok=True)
         try:  # a full disk or a database that does not answer leaves no folder behind
@@ -279,7 +324,8 @@ class Batch(Job):
     def finish(self, rows: int, notes: list[str]) -> None:
         self.mine().update(
             status=self.Status.FINISHED, rows_done=rows, rows_total=rows, notes=notes,
-            finished=timezone.now(), updated=timezone.now(),
+            disk_bytes=size_on_disk(self.directory), finished=timezone.now(),
+            updated=timezone.now(),
         )  # fmt: skip
 
     def fail(self, reason: str) -> None:
@@ -330,37 +376,17 @@ def unique_slug(name: str) -> str:
 
 
 def input_schema(candidate: Candidate, manifest: dict) -> list[dict]:
-    """The model's input columns as a request sends them, with an example from the data.
+    """The model's input columns as a request sends them, each with a typical value made
+    from the training profile (see ``webapp.deployments.schema``).
 
     A column is required when it had no missing value in training: the model never learned
     what a gap there means.
     """
-    import pandas as pd
-
-    from automl import kinds as K
-
-    dataset = candidate.experiment.dataset
-    missing = {c["name"]: c["missing"] for c in dataset.columns()}
-    preview = dataset.preview or {"columns": [], "rows": []}
-    first = {
-        name: next((row[i] for row in preview["rows"] if row[i] is not None), None)
-        for i, name in enumerate(preview["columns"])
-    }
-    schema = []
-    for column in manifest["schema"]:
-        name, kind = column["name"], column["kind"]
-        example = first.get(name)
-        if example is not None and kind in ("numeric", "boolean"):
-            value = K.convert(pd.Series([example], dtype=object), kind).iloc[0]
-            example = None if pd.isna(value) else (bool(value) if kind == "boolean" else
-                                                   float(value))  # fmt: skip
-            if isinstance(example, float) and example.is_integer():
-                example = int(example)
-        elif example is not None:
-            example = str(example)
-        schema.append({
-            "name": name, "kind": kind, "required": missing.get(name, 1) == 0,
-            "categories": column.get("categories"), "example": example,
-            "date_format": column.get("date_format"),
-        })  # fmt: skip
-    return schema
+    profiles = {c["name"]: c for c in candidate.experiment.dataset.columns()}
+    return [
+        request_column(
+            column, profiles.get(column["name"]),
+            required=profiles.get(column["name"], {}).get("missing", 1) == 0,
+        )
+        for column in manifest["schema"]
+    ]  # fmt: skip

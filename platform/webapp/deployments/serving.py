@@ -9,8 +9,10 @@ up to ``FAST_ROWS`` rows go through the engine's compiled fast path when the mod
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import threading
 from collections import OrderedDict
 from typing import NamedTuple
@@ -22,6 +24,8 @@ from django.conf import settings
 from automl.kinds import MAX_MAGNITUDE
 from automl.wording import QUOTED_CHARACTERS, shortened
 from webapp.lib.keys import artifact_signing_key
+
+logger = logging.getLogger(__name__)
 
 # Models kept in memory per process; older ones are loaded again if asked for.
 CACHED_MODELS = 8
@@ -39,11 +43,13 @@ _loading = threading.Lock()
 
 
 class RequestError(Exception):
-    """A request the model cannot answer: ``status`` and messages naming rows and columns."""
+    """A request the model cannot answer: ``status`` and messages naming rows and columns, and
+    ``headers`` for the answer (``Retry-After``)."""
 
-    def __init__(self, status: int, message: str, errors: list[str] | None = None):
+    def __init__(self, status: int, message: str, errors: list[str] | None = None, **headers: str):
         super().__init__(message)
         self.status, self.message, self.errors = status, message, errors or []
+        self.headers = {name.replace("_", "-"): value for name, value in headers.items()}
 
     def body(self) -> dict:
         return {"detail": self.message, "errors": self.errors}
@@ -76,12 +82,21 @@ def model_for(version) -> Served:
                 single_threaded(model)
                 _models[key] = Served(model, compile_rows(model, _sample(version.schema)))
             except (ArtifactError, OSError) as err:
-                message = f"The model of this deployment cannot be loaded: {err}"
+                # The reason names files on the server: it goes to the log, not to key holders.
+                logger.error("The model of version %s cannot be loaded: %s", version.pk, err)
+                message = "The model of this deployment cannot be loaded; tell its owner."
                 raise RequestError(503, message) from err
             while len(_models) > CACHED_MODELS:
                 _models.popitem(last=False)
         _models.move_to_end(key)
         return _models[key]
+
+
+def warm(version) -> None:
+    """Load the version's model into this process now, on deploy, rather than on the first
+    request; a model that cannot load is logged here and answered 503 on request."""
+    with contextlib.suppress(RequestError):  # logged by model_for; answered 503 on request
+        model_for(version)
 
 
 def load_model(path):

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from webapp.deployments import batch as batch_scoring
 from webapp.deployments.models import Batch
+from webapp.lib.files import sweep
 from webapp.lib.jobs import reap, running
 
 INTERNAL_ERROR = "Something went wrong on our side while scoring the file; it has been logged."
@@ -24,5 +25,7 @@ def score_batch(batch_id: int) -> None:
 
 @shared_task
 def reap_batches() -> None:
-    """Score again, once, or fail batches whose worker stopped (beat runs this)."""
+    """Score again, once, or fail batches whose worker stopped, and remove what stopped
+    processes left on disk (beat runs this)."""
     reap(Batch)
+    sweep(Batch.directory_root(), Batch)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import redis
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse
@@ -10,14 +11,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from webapp.accounts.quotas import QuotaExceeded
 from webapp.deployments import monitoring
 from webapp.deployments.models import Batch, Deployment, DeploymentKey
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import limit_message, too_large
+from webapp.lib.uploads import upload_refusal
 
 # Batches listed on a deployment's page; older ones stay reachable through the API.
 BATCHES_SHOWN = 10
+MAX_RATE = 1_000_000
 
 
 @login_required
@@ -67,6 +70,7 @@ def detail(request, slug: str):
         "version": version,
         "versions": deployment.versions.select_related("candidate"),
         "keys": deployment.keys.all(),
+        "default_rate": settings.PREDICT_RATE_LIMIT,
         "new_key": new_key,
         "endpoint": endpoint,
         "example_json": json.dumps(example, indent=2, ensure_ascii=False),
@@ -93,15 +97,16 @@ def _batches(deployment) -> dict:
 @require_POST
 def create_batch(request, slug: str):
     deployment = get_owned_or_404(Deployment, request.user, slug=slug)
-    files = request.FILES  # parsing the body is what sets too_large
-    if too_large(request):
-        messages.error(request, limit_message())
+    files = request.FILES  # parsing the body is what sets the upload's refusal
+    refusal = upload_refusal(request)
+    if refusal:
+        messages.error(request, refusal[1])
     elif "file" not in files:
         messages.error(request, "Choose a file to score.")
     else:
         try:
             batch = Batch.create_from_upload(deployment, files["file"])
-        except ValueError as err:
+        except (ValueError, QuotaExceeded) as err:
             messages.error(request, str(err))
         else:
             messages.success(request, f"“{batch.filename}” is being scored.")
@@ -172,7 +177,14 @@ def set_status(request, slug: str):
 def create_key(request, slug: str):
     deployment = get_owned_or_404(Deployment, request.user, slug=slug)
     name = request.POST.get("name", "").strip()[:100] or "key"
-    _, key = DeploymentKey.issue(deployment, name)
+    scope = request.POST.get("scope", DeploymentKey.Scope.PREDICT)
+    rate = request.POST.get("rate_limit", "").strip()
+    is_number = rate.isascii() and rate.isdigit() and int(rate) <= MAX_RATE
+    if scope not in DeploymentKey.Scope.values or not (rate == "" or is_number):
+        messages.error(request, "Choose what the key may do, and a whole number of requests.")
+        return redirect(reverse("deployments:detail", args=[slug]) + "#keys")
+    rate_limit = int(rate) if rate else None
+    _, key = DeploymentKey.issue(deployment, name, scope=scope, rate_limit=rate_limit)
     request.session["new_key"] = {"slug": slug, "key": key}
     return redirect("deployments:detail", slug)
 

@@ -136,7 +136,7 @@ class ModelOut(Schema):
 
 @router.post(
     "/experiments",
-    response={201: ExperimentDetail, 422: Invalid},
+    response={201: ExperimentDetail, 413: Message, 422: Invalid, 429: Message},
     summary="Train models on a dataset; the run is queued on a worker",
 )
 def create_experiment(request, payload: ExperimentIn):
@@ -239,7 +239,7 @@ def get_model(request, model_id: int):
 
 @router.post(
     "/models/{model_id}/build",
-    response={202: ModelOut, 409: Message},
+    response={202: ModelOut, 409: Message, 413: Message, 429: Message},
     summary="Train a leaderboard model on all rows so it can be downloaded",
 )
 def build_model(request, model_id: int):

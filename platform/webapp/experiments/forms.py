@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
+from webapp.accounts import quotas
 from webapp.datasets.models import Dataset
 from webapp.experiments.models import (
     BUDGET_PRESETS,
@@ -140,7 +141,9 @@ class ExperimentForm(forms.Form):
         return cleaned
 
     def save(self, owner) -> Experiment:
-        """Create the experiment and queue it on a worker."""
+        """Create the experiment and queue it on a worker; ``QuotaExceeded`` past the
+        owner's quotas."""
+        quotas.check_job(owner, experiment=True)
         data = self.cleaned_data
         experiment = Experiment(
             owner=owner,

@@ -10,6 +10,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from webapp.accounts import quotas
 from webapp.datasets.models import Dataset
 from webapp.lib.files import remove_directory_on_commit
 from webapp.lib.jobs import Job
@@ -88,9 +89,13 @@ class Experiment(OwnedModel, Job):
     def __str__(self) -> str:
         return self.name
 
+    @staticmethod
+    def directory_root() -> Path:
+        return Path(settings.MEDIA_ROOT) / "experiments"
+
     @property
     def directory(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "experiments" / str(self.key)
+        return self.directory_root() / str(self.key)
 
     @property
     def is_active(self) -> bool:
@@ -274,6 +279,8 @@ class Candidate(models.Model):
     artifact = models.CharField(max_length=10, choices=Artifact.choices, default=Artifact.NONE)
     artifact_error = models.TextField(blank=True)
     artifact_started = models.DateTimeField(null=True, blank=True)
+    # Bytes its model's folder and zip take, for the owner's storage quota.
+    disk_bytes = models.BigIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
 
     objects = CandidateQuerySet.as_manager()
@@ -315,9 +322,12 @@ class Candidate(models.Model):
         return self.artifact == self.Artifact.READY and self.archive_path.exists()
 
     def request_build(self) -> bool:
-        """Queue the training of this candidate on all rows; False when there is nothing to do."""
+        """Queue the training of this candidate on all rows; False when there is nothing to do,
+        ``QuotaExceeded`` past the owner's quotas."""
         from webapp.experiments.tasks import build_model
 
+        if self.artifact in (self.Artifact.NONE, self.Artifact.FAILED):
+            quotas.check_job(self.experiment.owner)
         claimable = [self.Artifact.NONE, self.Artifact.FAILED]
         queued = Candidate.objects.filter(
             pk=self.pk, state=self.State.COMPLETE, artifact__in=claimable

@@ -24,7 +24,7 @@ from automl import AutoML, AutoMLError
 from automl.features import describe_preprocessor
 from webapp.experiments.models import Candidate, Experiment
 from webapp.lib import memory
-from webapp.lib.files import written_whole
+from webapp.lib.files import size_on_disk, sweep, written_whole
 from webapp.lib.jobs import failure_reason, reap, running
 from webapp.lib.keys import artifact_signing_key
 
@@ -95,8 +95,10 @@ def build_model(candidate_id: int) -> None:
 
 @shared_task
 def reap_experiments() -> None:
-    """Re-queue once, or fail, runs whose worker stopped; fail builds that never ended."""
+    """Re-queue once, or fail, runs whose worker stopped; fail builds that never ended;
+    remove what stopped processes left on disk."""
     reap(Experiment)
+    sweep(Experiment.directory_root(), Experiment)
     # A build longer than the hard time limit was killed by Celery or lost with its worker.
     limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     Candidate.objects.filter(
@@ -124,7 +126,8 @@ def save_model(candidate: Candidate, model) -> None:
         raise
     candidate.importance = _json(model.info.get("importance"))
     candidate.artifact, candidate.artifact_error = Candidate.Artifact.READY, ""
-    candidate.save(update_fields=["importance", "artifact", "artifact_error"])
+    candidate.disk_bytes = size_on_disk(path) + size_on_disk(candidate.archive_path)
+    candidate.save(update_fields=["importance", "artifact", "artifact_error", "disk_bytes"])
 
 
 class Recorder:

@@ -6,6 +6,7 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from webapp.accounts.quotas import QuotaExceeded
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import SORT_KEYS, Candidate, Experiment
@@ -29,8 +30,12 @@ def new(request, dataset_id: int):
         return redirect("datasets:detail", dataset.pk)
     form = ExperimentForm(dataset, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        experiment = form.save(request.user)
-        return redirect("experiments:detail", experiment.pk)
+        try:
+            experiment = form.save(request.user)
+        except QuotaExceeded as err:
+            form.add_error(None, str(err))
+        else:
+            return redirect("experiments:detail", experiment.pk)
     return render(request, "experiments/new.html", {"dataset": dataset, "form": form})
 
 
@@ -85,7 +90,10 @@ def model(request, candidate_id: int):
 @require_POST
 def build(request, candidate_id: int):
     candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
-    candidate.request_build()
+    try:
+        candidate.request_build()
+    except QuotaExceeded as err:
+        messages.error(request, str(err))
     return redirect("experiments:model", candidate.pk)
 
 

@@ -5,7 +5,7 @@ from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
 
-@shared_task
+@shared_task(ignore_result=False)
 def probe() -> dict:
     """Report what this worker sees, so a caller can check it shares the web's database."""
     return {

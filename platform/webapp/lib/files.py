@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,29 +75,44 @@ def size_on_disk(path: Path) -> int:
     return total
 
 
-def sweep(directory: Path, *, keep, older_than: float = ABANDONED_AFTER) -> list[Path]:
-    """Remove what killed processes left under ``directory``: partial files, staging
-    folders, and folders no row owns (``keep(path)`` is False), untouched for ``older_than``
-    seconds. Returns what it removed."""
-    removed = []
-    cutoff = time.time() - older_than
+def sweep(directory: Path, model, older_than: float = ABANDONED_AFTER) -> list[Path]:
+    """Remove what killed processes left under ``directory``, untouched for ``older_than``
+    seconds: partial files, staging folders, and the folders named by a key (a UUID) that no
+    row of ``model`` has. Returns what it removed."""
+    removed: list[Path] = []
     if not directory.is_dir():
         return removed
+    cutoff = time.time() - older_than
     for path in directory.rglob("*"):
         name = path.name
-        leftover = name.endswith(PARTIAL) or (name.startswith(".") and ".tmp-" in name)
-        try:
-            is_old = path.lstat().st_mtime < cutoff
-        except FileNotFoundError:
-            continue  # inside a folder removed a moment ago
-        if leftover and is_old:
-            _remove(path)
-            removed.append(path)
+        if name.endswith(PARTIAL) or (name.startswith(".") and ".tmp-" in name):
+            removed += _remove_if_older(path, cutoff)
     for path in directory.iterdir():
-        if path.is_dir() and not keep(path) and path.lstat().st_mtime < cutoff:
-            _remove(path)
-            removed.append(path)
+        with contextlib.suppress(ValueError):
+            if path.is_dir() and not model.objects.filter(key=uuid.UUID(path.name)).exists():
+                removed += _remove_if_older(path, cutoff)
     return removed
+
+
+def sweep_files(directory: Path, older_than: float = ABANDONED_AFTER) -> list[Path]:
+    """Remove the files directly in ``directory`` untouched for ``older_than`` seconds (the
+    temporary files of uploads cut off by a killed web process)."""
+    removed: list[Path] = []
+    cutoff = time.time() - older_than
+    for path in directory.glob("*") if directory.is_dir() else ():
+        if path.is_file():
+            removed += _remove_if_older(path, cutoff)
+    return removed
+
+
+def _remove_if_older(path: Path, cutoff: float) -> list[Path]:
+    try:
+        if path.lstat().st_mtime >= cutoff:
+            return []
+    except FileNotFoundError:
+        return []  # inside a folder removed a moment ago
+    _remove(path)
+    return [path]
 
 
 def _remove(path: Path) -> None:

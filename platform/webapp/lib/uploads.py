@@ -1,9 +1,10 @@
-"""Uploads stream to disk in chunks and stop at a size limit, whatever their size.
+"""Uploads stream to disk in chunks and stop at a limit, whatever their size.
 
 Django parses a multipart body before any view runs (the CSRF check reads the form), so the
-limit is enforced here, in the upload handler, as the bytes arrive: a body announced larger
-than the limit is refused before it is read, and one that grows past it is cut off. The view
-then answers 413 by looking at ``too_large(request)``.
+limits are enforced here, in the upload handler, as the bytes arrive: the server's
+``MAX_UPLOAD_SIZE``, and the room left in the uploader's storage quota. A body announced larger
+is refused before it is read, one that grows past it is cut off, and a disk that fills up
+mid-way stops the upload with nothing kept. The view then answers with ``upload_refusal``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,48 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
+from webapp.lib.files import DISK_FULL, is_disk_full
+
 
 class LimitedUploadHandler(TemporaryFileUploadHandler):
     """Django's temporary-file handler, writing under the data directory, with a size cap."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         self.received = 0
-        if content_length and content_length > settings.MAX_UPLOAD_SIZE:
-            self.request.upload_too_large = True
+        self.limit, self.over_quota = settings.MAX_UPLOAD_SIZE, False
+        user = getattr(self.request, "user", None)
+        if user is not None and user.is_authenticated:
+            from webapp.accounts import quotas
+
+            room = quotas.room(user)
+            if room < self.limit:
+                self.limit, self.over_quota = room, True
+        if content_length and content_length > self.limit:
+            self._note_too_large(content_length)
             return QueryDict(), MultiValueDict()  # parse nothing: the body is never read
         return None
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
-        if self.received > settings.MAX_UPLOAD_SIZE:
-            self._refuse()
-        return super().receive_data_chunk(raw_data, start)
+        if self.received > self.limit:
+            self._note_too_large(self.received)
+            raise StopUpload(connection_reset=True)
+        try:
+            return super().receive_data_chunk(raw_data, start)
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            self.request.upload_refusal = (507, DISK_FULL)
+            raise StopUpload(connection_reset=True) from None
 
-    def _refuse(self):
-        self.request.upload_too_large = True
-        raise StopUpload(connection_reset=True)
+    def _note_too_large(self, size: int) -> None:
+        if self.over_quota:
+            from webapp.accounts import quotas
+
+            message = quotas.storage_refusal(self.request.user, size)
+        else:
+            message = limit_message()
+        self.request.upload_refusal = (413, message)
 
 
 # For upload endpoints' OpenAPI: the file is required, though the view's signature makes it
@@ -42,8 +65,9 @@ FILE_REQUIRED = {
 }
 
 
-def too_large(request) -> bool:
-    return getattr(request, "upload_too_large", False)
+def upload_refusal(request) -> tuple[int, str] | None:
+    """``(status, message)`` when the upload handler refused the body, else None."""
+    return getattr(request, "upload_refusal", None)
 
 
 def limit_message() -> str:
