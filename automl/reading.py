@@ -289,7 +289,7 @@ def _require_file(path: Path) -> None:
 def _describe_size(size: int) -> str:
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
-            return f"{size / factor:g} {unit}"
+            return f"{size / factor:.3g} {unit}"
     return f"{size} bytes"
 
 
@@ -502,6 +502,7 @@ def _read_text(
     path: Path, compressed: bool, dialect: Dialect, max_bytes: int, sample: str
 ) -> pd.DataFrame:
     options = _csv_options(dialect, sample)
+    _check_expansion(path, compressed, dialect, max_bytes, sample)
     with (
         _open_binary(path, compressed, max_bytes) as raw,
         io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text,
@@ -518,6 +519,41 @@ def _read_text(
     frame = _objects_as_text(frame)
     frame.attrs["notes"] = _column_names(rows[0], dialect.has_header)[1]
     return frame
+
+
+# The least a parsed cell costs in memory (a float64); parsing holds about twice that at once.
+_VALUE_BYTES = 8
+
+
+def _check_expansion(
+    path: Path, compressed: bool, dialect: Dialect, max_bytes: int, sample: str
+) -> None:
+    """Refuse, before parsing, a text table whose values would take more than ``max_bytes``.
+
+    The sample tells how many cells a byte of the file holds; a file of tiny cells ("0\n" a
+    million times over) takes many times its size once parsed. A compressed file is read
+    through once, without parsing, up to the size that many cells would fill: a gzip bomb
+    stops there in seconds, before any memory is spent on it.
+    """
+    reader = csv.reader(buffer := io.StringIO(sample, newline=""), delimiter=dialect.delimiter,
+                        quotechar=dialect.quotechar)  # fmt: skip
+    cells = 0
+    with contextlib.suppress(csv.Error):
+        for number, row in enumerate(reader):
+            cells += len(row)
+            if number >= _SAMPLE_ROWS:
+                break
+    per_byte = cells / max(buffer.tell(), 1)
+    limit = min(max_bytes, int(max_bytes / (_VALUE_BYTES * per_byte))) if per_byte else max_bytes
+    if compressed:
+        try:
+            with _open_binary(path, compressed, limit) as raw:
+                while raw.read(1 << 22):
+                    pass
+        except TooLargeError:
+            raise _expanded(max_bytes, "values") from None
+    elif path.stat().st_size > limit:
+        raise _expanded(max_bytes, "values")
 
 
 def _csv_options(dialect: Dialect, sample: str) -> dict:
@@ -589,7 +625,7 @@ def _read_excel(path: Path, max_bytes: int) -> pd.DataFrame:
         raise DataError(f"{path.name!r} is not a readable Excel (.xlsx) workbook.") from None
     try:
         rows = _sheet_rows(book.worksheets[0], max_bytes)
-    except TooLargeError:
+    except DataError:
         raise
     except Exception:
         raise DataError(f"{path.name!r} is not a readable Excel (.xlsx) workbook.") from None
@@ -611,6 +647,10 @@ def _read_excel(path: Path, max_bytes: int) -> pd.DataFrame:
 
 # What one cell and one row cost once read, beyond their text: pointers and Python objects.
 _CELL_BYTES, _ROW_BYTES = 16, 64
+# A sheet whose rows and columns make a table this many times larger than the values it holds
+# (past a million cells) is mostly padding: one value per row, each a column further right,
+# makes a table of a billion cells from a file of a megabyte.
+_SPARSE_RATIO, _SPARSE_CELLS = 100, 1_000_000
 
 
 def _expanded(max_bytes: int, what: str) -> TooLargeError:
@@ -637,17 +677,29 @@ def _check_workbook_parts(path: Path, max_bytes: int) -> None:
 
 
 def _sheet_rows(sheet, max_bytes: int) -> list[tuple]:
-    """The sheet's values, row by row, stopped as soon as they add up past ``max_bytes``."""
+    """The sheet's rows that hold a value, stopped as soon as their values, or the table
+    they make (rows by the widest row), add up past ``max_bytes``."""
     sheet.reset_dimensions()  # read the rows there are, not a size the file merely declares
-    rows, used = [], 0
+    rows, used, width, filled = [], 0, 0, 0
     for row in sheet.iter_rows(values_only=True):
+        values = sum(value is not None for value in row)
+        if not values:
+            continue  # blank rows are dropped anyway; a sheet can declare a million of them
         used += _ROW_BYTES + sum(
             _CELL_BYTES + (len(value) if isinstance(value, str) else 0) for value in row
         )
-        if used > max_bytes:
+        width, filled = max(width, len(row)), filled + values
+        table = (len(rows) + 1) * width
+        if used > max_bytes or table * _CELL_BYTES > max_bytes:
             raise _expanded(max_bytes, "cells")
+        if table > _SPARSE_CELLS and table > _SPARSE_RATIO * filled:
+            raise DataError(
+                f"The first sheet is almost all empty cells: {filled:,} values spread over "
+                f"{len(rows) + 1:,} rows and {width:,} columns so far. Keep only the table's "
+                "cells on the sheet (or save it as CSV) and upload it again."
+            )
         rows.append(row)
-    return rows
+    return [row + (None,) * (width - len(row)) for row in rows]
 
 
 def _read_parquet(path: Path, max_bytes: int) -> pd.DataFrame:
@@ -685,16 +737,17 @@ def _decoded_table(file: pq.ParquetFile, max_bytes: int) -> pa.Table:
     declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if max(declared, meta.num_rows * meta.num_columns * 8) > max_bytes:
         raise _expanded(max_bytes, "values")
+    # Row groups stay encoded (small) until their decoded size is known to fit.
     groups, used = [], 0
     for index in range(meta.num_row_groups):
         group = file.read_row_group(index)
         used += sum(_decoded_size(column) for column in group.columns)
         if used > max_bytes:
             raise _expanded(max_bytes, "values")
-        groups.append(_decode_dictionaries(group))
+        groups.append(group)
     if not groups:
         return file.schema_arrow.empty_table()
-    return pa.concat_tables(groups)
+    return pa.concat_tables([_decode_dictionaries(group) for group in groups])
 
 
 def _decoded_size(column: pa.ChunkedArray) -> int:

@@ -26,7 +26,7 @@ class Client:
     def __init__(self, port: int, token: str):
         self.port, self.token = port, token
 
-    def upload(self, path: Path) -> dict:
+    def upload(self, path: Path, url: str = "/api/v1/datasets") -> dict:
         """POST the file as multipart/form-data, streamed from disk in 1 MB chunks."""
         boundary = uuid.uuid4().hex
         head = (
@@ -35,7 +35,7 @@ class Client:
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        connection.putrequest("POST", "/api/v1/datasets")
+        connection.putrequest("POST", url)
         connection.putheader("Authorization", f"Bearer {self.token}")
         connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
         connection.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
@@ -111,6 +111,7 @@ def platform(data_dir: Path, **settings: str):
     }  # fmt: skip
     try:
         client = Client(port, token)
+        client.env = env  # for manage.py commands against the same platform
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

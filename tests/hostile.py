@@ -27,11 +27,12 @@ def pathological_csv_gz(path: Path, rows: int = 50) -> Path:
 
 
 def gzip_bomb(path: Path, gigabytes: float = 2.0) -> Path:
-    """A gzipped CSV that expands to ``gigabytes`` of one column of zeros."""
-    block = b"0\n" * (1 << 20)
-    with gzip.open(path, "wb", compresslevel=9) as out:
-        out.write(b"n\n")
-        for _ in range(int(gigabytes * 1024**3 / len(block))):
+    """A gzipped CSV that expands to ``gigabytes`` of one column of zeros: one compressed
+    block of 64 MB repeated (a gzip file may hold many members), so it is made in a moment."""
+    block = gzip.compress(b"0\n" * (32 << 20), compresslevel=9)
+    with path.open("wb") as out:
+        out.write(gzip.compress(b"n\n"))
+        for _ in range(int(gigabytes * 1024**3 / (64 << 20))):
             out.write(block)
     return path
 
@@ -116,3 +117,20 @@ def dimension_bomb(path: Path) -> Path:
         '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
     )
     return _workbook(path, rows, dimension='<dimension ref="A1:XFD1048576"/>')
+
+
+def _column(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def diagonal_sheet(path: Path, size: int = 16_000) -> Path:
+    """A workbook with one value per row, each a column further right: ``size`` cells that
+    make a table of ``size`` by ``size`` once read into rows and columns."""
+    rows = "".join(
+        f'<row r="{r}"><c r="{_column(r)}{r}"><v>1</v></c></row>' for r in range(1, size + 1)
+    )
+    return _workbook(path, rows)

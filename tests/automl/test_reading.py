@@ -201,9 +201,24 @@ def test_gzip_bomb_is_refused(tmp_path: Path) -> None:
 
 def test_gzip_larger_than_limit_after_the_sample_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.csv.gz"
-    path.write_bytes(gzip.compress(b"a\n" + b"0\n" * 2_000_000))
+    path.write_bytes(gzip.compress(b"a,b,c\n" + b"1234567.25,2345678.5,3456789.75\n" * 200_000))
 
-    assert "once decompressed" in read_error(path, max_bytes=3_000_000)
+    # About 6 MB of text, and values that would take about as much: past a 3 MB limit.
+    assert "expands to more than 2.86 MB of values" in read_error(path, max_bytes=3_000_000)
+    assert len(read_table(path, max_bytes=10_000_000)) == 200_000
+
+
+def test_a_gzip_bomb_of_tiny_cells_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = hostile.gzip_bomb(tmp_path / "bomb.csv.gz", gigabytes=4)
+    assert path.stat().st_size < 10_000_000
+    # Each two-byte "0\n" becomes an eight-byte number: 1 GB of values from 250 MB of text.
+    # (Parsing it would have taken gigabytes of memory and said "once decompressed".)
+    assert "expands to more than 1 GB of values" in read_error(path, max_bytes=1024**3)
+
+
+def test_an_uncompressed_file_of_tiny_cells_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = write(tmp_path / "zeros.csv", "n\n" + "0\n" * 400_000)
+    assert "of values" in read_error(path, max_bytes=2_000_000)  # 800 KB of text, 3.2 MB parsed
 
 
 def test_gz_file_that_is_not_gzip_is_refused(tmp_path: Path) -> None:
@@ -403,9 +418,15 @@ def test_an_excel_file_sharing_one_long_text_among_many_cells_is_refused(tmp_pat
 
 
 def test_an_excel_file_declaring_a_huge_sheet_reads_only_its_cells(tmp_path):
-    path = hostile.dimension_bomb(tmp_path / "corner.xlsx")
-    with pytest.raises(TooLargeError, match="of cells"):
-        read_table(path, max_bytes=20 * 1024**2)
+    # A million rows declared, two cells filled: read as the two cells, not padded out.
+    frame = read_table(hostile.dimension_bomb(tmp_path / "corner.xlsx"), max_bytes=20 * 1024**2)
+    assert frame.shape == (1, 2)
+    # One value per row, each a column further right: a table of 16,000 by 16,000, refused
+    # after its first thousand rows whatever the limit.
+    path = hostile.diagonal_sheet(tmp_path / "diagonal.xlsx")
+    assert path.stat().st_size < 500_000
+    with pytest.raises(DataError, match="almost all empty cells: 1,001 values spread over"):
+        read_table(path, max_bytes=10 * 1024**3)
 
 
 def test_an_excel_file_whose_xml_is_over_the_limit_is_refused(tmp_path):

@@ -54,7 +54,6 @@ def test_the_memory_of_the_machine_or_its_container_sets_the_defaults(settings):
     ("maker", "name"),
     [
         ("shared_string_bomb", "bomb.xlsx"),
-        ("dimension_bomb", "corner.xlsx"),
         ("parquet_bomb", "bomb.parquet"),
     ],
 )
