@@ -37,3 +37,10 @@ def browser_page():
         finally:
             browser.close()
         assert not refused, refused
+
+
+def log_in(page, web_server: str, username: str, password: str) -> None:
+    page.goto(web_server + "/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()

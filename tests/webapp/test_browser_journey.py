@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.webapp.browser import browser_page
+from tests.webapp.browser import browser_page, log_in
 
 PASSWORD = "a-long-and-fresh-passphrase"
 
@@ -70,10 +70,7 @@ def root(transactional_db, django_user_model):
 
 
 def test_an_administrator_invites_a_colleague_who_joins(root, page, web_server):
-    page.goto(web_server + "/accounts/login/")
-    page.get_by_label("Username").fill("root")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, web_server, "root", PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Team").click()
     page.get_by_label("Who it is for").fill("Grace, finance")
     page.get_by_role("button", name="Create invitation link").click()
@@ -93,10 +90,7 @@ def test_an_administrator_invites_a_colleague_who_joins(root, page, web_server):
 
 
 def test_pages_run_no_inline_script_and_the_api_docs_render(ada, page, web_server):
-    page.goto(web_server + "/accounts/login/")
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, web_server, "ada", PASSWORD)
     for path in ("/datasets/", "/experiments/", "/deployments/", "/accounts/"):
         response = page.goto(web_server + path)
         policy = response.headers["content-security-policy"]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from django.utils import timezone
 from automl.kinds import KINDS
 from automl.profiling import suggest_targets
 from webapp.accounts import quotas
-from webapp.lib.files import remove_directory_on_commit, size_on_disk, store_upload
+from webapp.lib.files import folder_for, remove_directory_on_commit, size_on_disk, store_upload
 from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
@@ -128,13 +127,9 @@ class Dataset(OwnedModel, Job):
             size=uploaded.size,
             disk_bytes=uploaded.size,
         )
-        dataset.directory.mkdir(parents=True, exist_ok=True)
-        try:  # a full disk or a database that does not answer leaves no folder behind
+        with folder_for(dataset.directory):
             store_upload(uploaded, dataset.upload_path)
             dataset.save()
-        except BaseException:
-            shutil.rmtree(dataset.directory, ignore_errors=True)
-            raise
         dataset.send()
         return dataset
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 import uuid
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from webapp.deployments import serving
 from webapp.deployments.schema import column as request_column
 from webapp.experiments.models import Candidate
 from webapp.lib import keys
-from webapp.lib.files import remove_directory_on_commit, size_on_disk, store_upload
+from webapp.lib.files import folder_for, remove_directory_on_commit, size_on_disk, store_upload
 from webapp.lib.jobs import Job
 from webapp.lib.ownership import OwnedModel
 
@@ -294,13 +293,9 @@ class Batch(Job):
             deployment=deployment, version=deployment.current, filename=uploaded.name[:255],
             size=uploaded.size, disk_bytes=uploaded.size, sent_by=key,
         )  # fmt: skip
-        batch.directory.mkdir(parents=True, exist_ok=True)
-        try:  # a full disk or a database that does not answer leaves no folder behind
+        with folder_for(batch.directory):
             store_upload(uploaded, batch.input_path)
             batch.save()
-        except BaseException:
-            shutil.rmtree(batch.directory, ignore_errors=True)
-            raise
         batch.send()
         return batch
 

@@ -50,6 +50,18 @@ def written_whole(path: Path) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def folder_for(directory: Path) -> Iterator[Path]:
+    """Make ``directory`` for a new row's files; when the block fails (a full disk, a database
+    that does not answer) the folder goes, so no files are left without their row."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        yield directory
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
 def store_upload(uploaded, destination: Path) -> None:
     """Put an uploaded file at ``destination``; nothing is left there if that fails."""
     with written_whole(destination) as partial:

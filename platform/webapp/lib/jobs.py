@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from webapp.lib import memory
 from webapp.lib.files import DISK_FULL, is_disk_full
+from webapp.lib.uploads import human_size
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +247,11 @@ def failure_reason(error: BaseException) -> str | None:
     if isinstance(error, AutoMLError):
         return str(error)
     if isinstance(error, MemoryError) or memory.is_allocation_failure(error):
-        return memory.exceeded_message(settings.JOB_MEMORY_LIMIT)
+        return (
+            f"The job needed more memory than the {human_size(settings.JOB_MEMORY_LIMIT)} a job "
+            "may use on this server (JOB_MEMORY_LIMIT). Try a smaller file, fewer columns or a "
+            "sample of the rows, or ask an administrator to raise the limit."
+        )
     if isinstance(error, OSError) and is_disk_full(error):
         return DISK_FULL
     if isinstance(error, SoftTimeLimitExceeded):

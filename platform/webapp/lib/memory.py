@@ -36,16 +36,6 @@ def machine_memory() -> int:
     return total
 
 
-def exceeded_message(limit: int) -> str:
-    from webapp.lib.uploads import human_size
-
-    return (
-        f"The job needed more memory than the {human_size(limit)} a job may use on this server "
-        "(JOB_MEMORY_LIMIT). Try a smaller file, fewer columns or a sample of the rows, or ask "
-        "an administrator to raise the limit."
-    )
-
-
 def is_allocation_failure(error: BaseException) -> bool:
     """Whether ``error`` is a library's way of saying memory ran out (C++ libraries raise
     their own error types with the message of ``std::bad_alloc``)."""
