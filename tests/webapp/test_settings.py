@@ -95,6 +95,17 @@ def test_time_limits_above_the_visibility_timeout_are_refused(load):
         load(SECRET_KEY="k", TASK_SOFT_TIME_LIMIT="3000", BROKER_VISIBILITY_TIMEOUT="3000")
 
 
+def test_behind_a_proxy_cookies_are_secure_and_forwarded_proto_trusted(load):
+    plain = load(SECRET_KEY="k")
+    assert not plain["SESSION_COOKIE_SECURE"] and "SECURE_PROXY_SSL_HEADER" not in plain
+    proxied = load(SECRET_KEY="k", BEHIND_PROXY="true")
+    assert proxied["SESSION_COOKIE_SECURE"] and proxied["CSRF_COOKIE_SECURE"]
+    assert proxied["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert not load(SECRET_KEY="k", BEHIND_PROXY="true", SECURE_COOKIES="false")[
+        "SESSION_COOKIE_SECURE"
+    ]
+
+
 def test_production_settings_pass_the_deploy_check(tmp_path):
     import os
     import subprocess
