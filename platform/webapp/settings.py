@@ -218,9 +218,12 @@ CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=1)
 JOB_MEMORY_LIMIT = env.int(
     "JOB_MEMORY_LIMIT", default=int(0.6 * machine_memory() / max(CELERY_WORKER_CONCURRENCY, 1))
 )
-# What a file may expand to once read: a .gz file's text, an Excel sheet's cells, a Parquet
-# file's columns. Reading holds about three times that at once, so a bomb stops here, in
-# words, well before the ceiling.
+# A worker process that stays large after a job (memory a library keeps) is replaced by a
+# fresh one before the next job, so each job's ceiling starts from a small process.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = max(JOB_MEMORY_LIMIT // 4, 1024**3) // 1024  # in KB
+# What a file may expand to once read: a .gz file's text and the values it parses into, an
+# Excel sheet's cells, a Parquet file's decoded columns. The readers check it before parsing,
+# so a bomb stops here, in words and in seconds, well before the memory ceiling.
 MAX_DECOMPRESSED_SIZE = env.int("MAX_DECOMPRESSED_SIZE", default=JOB_MEMORY_LIMIT // 4)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=2 * 3600)
 CELERY_TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=CELERY_TASK_SOFT_TIME_LIMIT + 300)
