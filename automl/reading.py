@@ -662,17 +662,14 @@ def _expanded(max_bytes: int, what: str) -> TooLargeError:
 
 
 def _check_workbook_parts(path: Path, max_bytes: int) -> None:
-    """Refuse a workbook whose sheets and shared texts declare more than ``max_bytes``.
+    """Refuse a workbook whose parts declare more than ``max_bytes`` in all.
 
-    The declared size is a true bound: zipfile never yields more than it, whatever the
-    compressed data holds."""
+    Every part counts, whatever its name (a workbook may keep its sheets and shared texts
+    under any). The declared size is a true bound: zipfile never yields more than it,
+    whatever the compressed data holds."""
     with zipfile.ZipFile(path) as archive:
-        parts = [
-            info.file_size
-            for info in archive.infolist()
-            if info.filename.startswith("xl/worksheets/") or "sharedStrings" in info.filename
-        ]
-    if sum(parts) > max_bytes:
+        declared = sum(info.file_size for info in archive.infolist())
+    if declared > max_bytes:
         raise _expanded(max_bytes, "XML")
 
 
@@ -703,11 +700,12 @@ def _sheet_rows(sheet, max_bytes: int) -> list[tuple]:
 
 
 def _read_parquet(path: Path, max_bytes: int) -> pd.DataFrame:
-    """A Parquet file, its decoded size checked before anything is decoded.
+    """A Parquet file, its decoded size checked before its text is decoded.
 
     Columns are compressed and often dictionary-encoded: a small file can hold a million
-    copies of one long text. The metadata bounds the plain parts; text is read still encoded,
-    one row group at a time, and its decoded length counted before it is decoded.
+    copies of one long text. The sizes the metadata declares are checked first; text is then
+    read still encoded, one row group at a time, and its decoded length counted before it is
+    decoded. A file whose metadata lies about its sizes meets the job's memory ceiling.
     """
     if path.stat().st_size > max_bytes:
         raise TooLargeError(f"The file is larger than {_describe_size(max_bytes)}.", max_bytes)

@@ -87,9 +87,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "webapp.health.middleware.Liveness",
-    "webapp.lib.errors.JsonErrors",
     "django.middleware.security.SecurityMiddleware",
     "webapp.lib.security.ContentSecurityPolicy",
+    # Inside the two above, so the JSON it answers with carries their headers too.
+    "webapp.lib.errors.JsonErrors",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -222,6 +222,24 @@ def test_failed_logins_are_throttled_per_account(client, alice, settings):
     assert other.post(login, {"username": "bob", "password": PASSWORD}).status_code == 302
 
 
+def test_lookalike_usernames_count_against_the_same_account(client, alice, settings):
+    login = reverse("accounts:login")
+    variants = ["alice", "ALICE", "\uff41lice", " alice", "Alice"]  # one full-width "a"
+    for name in variants:
+        client.post(login, {"username": name, "password": "guess"})
+    response = client.post(login, {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_an_administrator_cannot_lock_out_a_superuser(client, db):
+    root = User.objects.create_superuser("root", password=PASSWORD)
+    helper = User.objects.create_user("helper", password=PASSWORD, is_staff=True)
+    client.force_login(helper)
+    client.post(reverse("accounts:set_active", args=[root.pk]), {"active": "0"})
+    root.refresh_from_db()
+    assert root.is_active
+
+
 def test_failed_logins_are_throttled_per_address_and_on_the_admin(client, settings, db):
     settings.LOGIN_FAILURES_PER_ADDRESS = 3
     User.objects.create_superuser("root", password=PASSWORD)

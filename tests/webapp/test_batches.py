@@ -131,7 +131,7 @@ def test_a_file_that_cannot_be_scored_fails_in_plain_words(client, served, text,
     deployment, _ = served
     batch = scored(client, deployment, text, name)
     assert batch.status == "failed" and message in batch.error
-    assert not batch.result_path.exists() and not batch.result_path.with_suffix(".partial").exists()
+    assert not batch.result_path.exists() and not list(batch.directory.glob("*.partial"))
     page = client.get(reverse("deployments:detail", args=[deployment.slug])).content.decode()
     assert message.replace("'", "&#x27;") in page
 

@@ -100,3 +100,33 @@ def test_the_reapers_sweep_what_stopped_processes_left_behind(alice, settings):
     assert not batches.exists()
     assert fresh.exists()  # maybe still being written by a live process
     assert dataset.upload_path.exists()  # a dataset's own folder stays, however old
+
+
+def test_a_job_whose_end_could_not_be_written_is_reaped_though_its_process_lives(claimed):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.datasets.tasks import reap_datasets
+
+    # Claimed by this (living) process, then silent: its end was lost with the database.
+    silent = timezone.now() - jobs.STUCK_AFTER - timedelta(seconds=1)
+    Dataset.objects.filter(pk=claimed.pk).update(heartbeat=silent)
+    claimed.refresh_from_db()
+    assert claimed.runner == jobs.runner_name() and claimed.runner_lost()
+    reap_datasets()
+    claimed.refresh_from_db()
+    assert claimed.status == "uploaded"  # sent again
+
+
+def test_a_job_the_queue_refuses_fails_in_words(alice, sent, django_capture_on_commit_callbacks):
+    sent.side_effect = ConnectionError("Redis is down")
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset = Dataset.create_from_upload(alice, SimpleUploadedFile("a.csv", b"a,b\n1,2\n"))
+    dataset.refresh_from_db()
+    assert dataset.status == "failed" and "could not be reached" in dataset.error
+
+
+def test_a_file_being_read_is_not_read_twice_at_once(claimed):
+    with pytest.raises(ValueError, match="being read now"):
+        claimed.reingest()

@@ -104,3 +104,42 @@ def test_the_account_page_shows_usage(client, finished):
     page = client.get(reverse("accounts:profile")).content.decode()
     assert "What you use" in page and "Experiments running or queued" in page
     assert "of 20.0\xa0GB" in page
+
+
+def test_uploads_sent_at_once_cannot_all_slip_under_the_quota(alice, settings):
+    import threading
+
+    from django.db import connection
+
+    settings.QUOTA_JOBS = 3
+    start = threading.Barrier(8)
+    refused = []
+
+    def upload():
+        start.wait()
+        try:
+            Dataset.create_from_upload(alice, SimpleUploadedFile("c.csv", CUSTOMERS.read_bytes()))
+        except quotas.QuotaExceeded:
+            refused.append(1)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Dataset.objects.count() == 3 and len(refused) == 5
+
+
+def test_strangers_uploads_are_never_read(client, deployed, settings):
+    deployment, _ = deployed
+    client.logout()
+    before = set(settings.FILE_UPLOAD_TEMP_DIR.iterdir())
+    big = SimpleUploadedFile("rows.csv", CUSTOMERS.read_bytes() * 50)
+    response = client.post(f"/api/v1/deployments/{deployment.slug}/batches", {"file": big})
+    assert response.status_code == 401
+    # A multipart post to a page: refused before the body is read (then the CSRF check fails).
+    page = client.post(reverse("datasets:upload"), {"file": big})
+    assert page.status_code in (302, 403)
+    assert set(settings.FILE_UPLOAD_TEMP_DIR.iterdir()) == before

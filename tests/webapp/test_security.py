@@ -7,7 +7,9 @@ from webapp.lib.security import client_address
 
 def test_every_page_forbids_inline_script(client, alice):
     client.force_login(alice)
-    for path in ("/datasets/", "/accounts/login/", "/api/v1/datasets", "/api/v1/docs"):
+    paths = ("/datasets/", "/accounts/login/", "/api/v1/datasets", "/api/v1/docs",
+             "/api/v1/no-such-path")  # an error rewritten as JSON keeps the headers  # fmt: skip
+    for path in paths:
         policy = client.get(path)["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "object-src 'none'" in policy, path
         assert "frame-ancestors 'none'" in policy

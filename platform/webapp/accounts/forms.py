@@ -1,3 +1,5 @@
+import unicodedata
+
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -64,7 +66,9 @@ class ThrottledLogin:
 
     def clean(self):
         account, address = _login_limits()
-        username = (self.data.get("username") or "").strip().lower()
+        # As the username field reads it (NFKC): a full-width "admin" counts against "admin".
+        username = unicodedata.normalize("NFKC", self.data.get("username") or "")
+        username = username.strip().casefold()
         origin = client_address(self.request) if self.request else ""
         wait = max(limits.locked(account, username) or 0, limits.locked(address, origin) or 0)
         if wait:

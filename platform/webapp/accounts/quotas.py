@@ -11,9 +11,13 @@ copy, a model's folder and zip, a scored file), so usage is one query, not a wal
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Sum
 
 from webapp.lib.uploads import human_size
@@ -104,9 +108,21 @@ def check_storage(user, incoming: int = 0) -> None:
         raise QuotaExceeded(message, 413)
 
 
-def check_job(user, *, experiment: bool = False, incoming: int = 0) -> None:
-    """Refuse a new job past the user's quotas: jobs at once, experiments at once (for an
-    experiment), and storage (a job writes files)."""
+@contextlib.contextmanager
+def new_job(user, *, experiment: bool = False, incoming: int = 0) -> Iterator[None]:
+    """Start a job of ``user``'s in the block, within their quotas: jobs at once, experiments
+    at once (for an experiment), and storage (a job writes files); ``QuotaExceeded`` past one.
+
+    The check and the block are one transaction with the user's row locked, so requests sent
+    at once cannot all slip in under the same count.
+    """
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().get(pk=user.pk)
+        _check(user, experiment=experiment, incoming=incoming)
+        yield
+
+
+def _check(user, *, experiment: bool, incoming: int) -> None:
     limits, used = allowance(user), usage(user)
     if experiment and used.experiments >= limits.experiments:
         raise QuotaExceeded(

@@ -237,10 +237,20 @@ def create_user(request):
     return redirect("accounts:team")
 
 
+def _manageable(request, member) -> bool:
+    """Whether the administrator asking may change ``member``: a superuser only by another."""
+    if member.is_superuser and not request.user.is_superuser:
+        messages.error(request, f"Only a superuser can change {member.username}, a superuser.")
+        return False
+    return True
+
+
 @staff_member_required(login_url="accounts:login")
 @require_POST
 def set_quota(request, user_id: int):
     member = get_object_or_404(get_user_model(), pk=user_id)
+    if not _manageable(request, member):
+        return redirect("accounts:team")
     form = QuotaForm(request.POST, prefix=f"user-{member.pk}")
     if not form.is_valid():
         messages.error(request, f"Quotas of {member.username}: " + form.errors.as_text())
@@ -261,6 +271,8 @@ def set_active(request, user_id: int):
     member = get_object_or_404(get_user_model(), pk=user_id)
     if member == request.user:
         messages.error(request, "You cannot deactivate your own account.")
+        return redirect("accounts:team")
+    if not _manageable(request, member):
         return redirect("accounts:team")
     member.is_active = request.POST.get("active") == "1"
     member.save(update_fields=["is_active"])

@@ -118,7 +118,6 @@ class Dataset(OwnedModel, Job):
         owner's quotas, both with a message.
         """
         suffix = suffix_of(uploaded.name)
-        quotas.check_job(owner, incoming=uploaded.size)
         dataset = cls(
             owner=owner,
             name=(name or uploaded.name)[:200],
@@ -127,7 +126,7 @@ class Dataset(OwnedModel, Job):
             size=uploaded.size,
             disk_bytes=uploaded.size,
         )
-        with folder_for(dataset.directory):
+        with quotas.new_job(owner, incoming=uploaded.size), folder_for(dataset.directory):
             store_upload(uploaded, dataset.upload_path)
             dataset.save()
         dataset.send()
@@ -137,7 +136,7 @@ class Dataset(OwnedModel, Job):
     def send(self) -> None:
         from webapp.datasets.tasks import ingest_dataset
 
-        transaction.on_commit(lambda: ingest_dataset.delay(self.pk))
+        self.enqueue(ingest_dataset)
 
     def on_claim(self) -> None:
         self.error = ""
@@ -158,14 +157,16 @@ class Dataset(OwnedModel, Job):
         return modified > moment.timestamp()
 
     def reingest(self, dialect: dict | None = None) -> None:
-        """Read the file again, with corrected reading options when given; ``QuotaExceeded``
-        when the owner has too many jobs already."""
-        quotas.check_job(self.owner)
-        self.dialect = dialect
-        self.status, self.error, self.attempts, self.runner = self.Status.UPLOADED, "", 0, ""
-        self.profile = self.preview = self.target_profile = None
-        self.notes = []
-        self.save()
+        """Read the file again, with corrected reading options when given. ``ValueError``
+        while a worker reads it, ``QuotaExceeded`` when the owner has too many jobs already."""
+        if self.status == self.Status.PROCESSING and not self.is_stalled:
+            raise ValueError("The file is being read now: wait for it to finish.")
+        with quotas.new_job(self.owner):
+            self.dialect = dialect
+            self.status, self.error, self.attempts, self.runner = self.Status.UPLOADED, "", 0, ""
+            self.profile = self.preview = self.target_profile = None
+            self.notes = []
+            self.save()
         self.send()
 
     def correct_kinds(self, changes: dict[str, str]) -> None:

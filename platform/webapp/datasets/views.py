@@ -104,7 +104,7 @@ def reingest(request, dataset_id: int):
         return redirect("datasets:detail", dataset.pk)
     try:
         dataset.reingest(form.cleaned_data or None if "delimiter" in request.POST else None)
-    except QuotaExceeded as err:
+    except (ValueError, QuotaExceeded) as err:
         messages.error(request, str(err))
         return redirect("datasets:detail", dataset.pk)
     if "delimiter" in request.POST:

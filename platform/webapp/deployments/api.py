@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.http import JsonResponse
-from ninja import Field, File, Router, Schema, Status
-from ninja.files import UploadedFile
+from ninja import Field, Router, Schema, Status
 
 from webapp.accounts.api import bearer, request_user
 from webapp.accounts.quotas import QuotaExceeded
@@ -24,7 +23,7 @@ from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
 from webapp.lib import limits
 from webapp.lib.ownership import get_owned_or_404
-from webapp.lib.uploads import FILE_REQUIRED, upload_refusal
+from webapp.lib.uploads import upload_refusal
 
 router = Router(tags=["deployments"])
 OWNER_QUOTA = (
@@ -398,6 +397,21 @@ class BatchOut(Schema):
 
 
 BATCH_ACCESS = {"security": [{"DeploymentKey": []}, {"TokenAuth": []}]}
+# The file is read by the endpoint itself, after the key is checked, so it is declared here.
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
 BATCH_ERRORS = {401: PredictionError, 403: PredictionError, 404: PredictionError}
 
 
@@ -420,10 +434,14 @@ def _batch(request, slug: str, batch_id: int) -> Batch:
     response={202: BatchOut, 400: PredictionError, **BATCH_ERRORS, 413: PredictionError,
               429: PredictionError, 503: PredictionError, 507: PredictionError},
     summary="Score a CSV file on a worker (batch key or owner)",
-    openapi_extra={**BATCH_ACCESS, **FILE_REQUIRED},
+    openapi_extra={**BATCH_ACCESS, **UPLOAD_BODY},
 )  # fmt: skip
-def create_batch(request, slug: str, file: File[UploadedFile] = None):
+def create_batch(request, slug: str):
     access = _access(request, slug, files=True)
+    # The body is read only now, once the caller may score files: a stranger's upload is
+    # never written to disk, and the owner's storage quota bounds this one.
+    request.upload_owner = access.deployment.owner
+    file = request.FILES.get("file")
     refusal = upload_refusal(request)
     if refusal:
         raise serving.RequestError(*refusal)

@@ -288,12 +288,12 @@ class Batch(Job):
             raise ValueError("This deployment is paused: resume it to score files.")
         if deployment.current is None:
             raise ValueError("This deployment has no model to score with.")
-        quotas.check_job(deployment.owner, incoming=uploaded.size)
         batch = cls(
             deployment=deployment, version=deployment.current, filename=uploaded.name[:255],
             size=uploaded.size, disk_bytes=uploaded.size, sent_by=key,
         )  # fmt: skip
-        with folder_for(batch.directory):
+        owner = deployment.owner
+        with quotas.new_job(owner, incoming=uploaded.size), folder_for(batch.directory):
             store_upload(uploaded, batch.input_path)
             batch.save()
         batch.send()
@@ -303,7 +303,7 @@ class Batch(Job):
     def send(self) -> None:
         from webapp.deployments.tasks import score_batch
 
-        transaction.on_commit(lambda: score_batch.delay(self.pk))
+        self.enqueue(score_batch)
 
     def on_claim(self) -> None:
         self.rows_done, self.started = 0, timezone.now()

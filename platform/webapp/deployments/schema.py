@@ -50,7 +50,8 @@ def _typical_number(stats: dict, examples: list) -> float | int:
     median = stats.get("50%")
     if median is None:
         return 0
-    if examples and all(isinstance(v, int) or float(v).is_integer() for v in _numbers(examples)):
+    numbers = _numbers(examples)
+    if numbers and all(number.is_integer() for number in numbers):
         return round(median)
     return float(f"{median:.4g}")
 

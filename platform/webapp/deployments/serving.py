@@ -9,7 +9,6 @@ up to ``FAST_ROWS`` rows go through the engine's compiled fast path when the mod
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -22,7 +21,7 @@ import pandas as pd
 from django.conf import settings
 
 from automl.kinds import MAX_MAGNITUDE
-from automl.wording import QUOTED_CHARACTERS, shortened
+from automl.wording import QUOTED_CHARACTERS, quoted, shortened
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
@@ -95,8 +94,12 @@ def model_for(version) -> Served:
 def warm(version) -> None:
     """Load the version's model into this process now, on deploy, rather than on the first
     request; a model that cannot load is logged here and answered 503 on request."""
-    with contextlib.suppress(RequestError):  # logged by model_for; answered 503 on request
+    try:
         model_for(version)
+    except RequestError:
+        pass  # logged by model_for; answered 503 on request
+    except Exception:  # the deployment stands; the next request tries again
+        logger.exception("Loading deployed version %s failed", version.pk)
 
 
 def load_model(path):
@@ -166,7 +169,7 @@ def read_rows(payload, schema: list[dict]) -> dict[str, list]:
         raise RequestError(400, 'Send a JSON object with a list of rows: {"rows": [{...}]}.')
     unknown_keys = sorted(set(payload) - {"rows"})
     if unknown_keys:
-        raise RequestError(422, f"Unknown field {unknown_keys[0]!r}: only 'rows' is read.")
+        raise RequestError(422, f"Unknown field {quoted(unknown_keys[0])}: only 'rows' is read.")
     rows = payload["rows"]
     if not rows:
         raise RequestError(400, "There are no rows to predict.")
@@ -181,7 +184,7 @@ def read_rows(payload, schema: list[dict]) -> dict[str, list]:
             errors.append(f"row {number}: expected an object of column values")
             continue
         for name in sorted(set(row) - set(columns)):
-            errors.append(f"row {number}: unknown column {name!r}")
+            errors.append(f"row {number}: unknown column {quoted(name)}")
         for name, column in columns.items():
             value, problem = _checked(row.get(name), column)
             if problem:

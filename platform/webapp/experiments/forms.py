@@ -143,24 +143,24 @@ class ExperimentForm(forms.Form):
     def save(self, owner) -> Experiment:
         """Create the experiment and queue it on a worker; ``QuotaExceeded`` past the
         owner's quotas."""
-        quotas.check_job(owner, experiment=True)
         data = self.cleaned_data
-        experiment = Experiment(
-            owner=owner,
-            dataset=self.dataset,
-            name=data["name"] or f"{self.dataset.name} · {data['target']}",
-            target=data["target"],
-            task=data["task"],
-            metric=data["metric"],
-            time_budget=data["time_budget"],
-            families=data["families"],
-            exclude=data["exclude"],
-            kinds=dict(self.dataset.kinds),
-            validation=data["validation"],
-            n_splits=data["n_splits"] or 5,
-            holdout_size=data["holdout_size"] or 0.2,
-            time_column=data["time_column"] or "",
-            test_size=TEST_SHARE if data["keep_test"] else None,
-        )
-        experiment.launch()
+        with quotas.new_job(owner, experiment=True):
+            experiment = Experiment(
+                owner=owner,
+                dataset=self.dataset,
+                name=data["name"] or f"{self.dataset.name} · {data['target']}",
+                target=data["target"],
+                task=data["task"],
+                metric=data["metric"],
+                time_budget=data["time_budget"],
+                families=data["families"],
+                exclude=data["exclude"],
+                kinds=dict(self.dataset.kinds),
+                validation=data["validation"],
+                n_splits=data["n_splits"] or 5,
+                holdout_size=data["holdout_size"] or 0.2,
+                time_column=data["time_column"] or "",
+                test_size=TEST_SHARE if data["keep_test"] else None,
+            )
+            experiment.launch()
         return experiment

@@ -18,7 +18,6 @@ from webapp.lib.ownership import OwnedModel
 
 logger = logging.getLogger(__name__)
 
-QUEUE_DOWN = "The job queue (Redis) could not be reached, so training never started. Try again."
 BUDGET_PRESETS = {"quick": 60, "balanced": 300, "thorough": 1800}
 # Tables this large keep TEST_SHARE of their rows aside by default, enough for a stable score.
 TEST_MIN_ROWS, TEST_SHARE = 2000, 0.1
@@ -155,18 +154,7 @@ class Experiment(OwnedModel, Job):
         self.task_id, self.runner = str(uuid.uuid4()), ""
         self.status, self.error = self.Status.QUEUED, ""
         self.save()
-        task_id = self.task_id
-
-        def send():
-            try:
-                train_experiment.apply_async((self.pk,), task_id=task_id)
-            except Exception:  # the broker is down: say so rather than stay queued for ever
-                logger.exception("Could not queue experiment %s", self.pk)
-                Experiment.objects.filter(pk=self.pk, task_id=task_id).update(
-                    status=self.Status.FAILED, error=QUEUE_DOWN, finished=timezone.now()
-                )
-
-        transaction.on_commit(send)
+        self.enqueue(train_experiment, task_id=self.task_id)
 
     def send(self) -> None:
         self.launch()  # under a new task id: the lost one's message, if it returns, is ignored
@@ -326,15 +314,16 @@ class Candidate(models.Model):
         ``QuotaExceeded`` past the owner's quotas."""
         from webapp.experiments.tasks import build_model
 
-        if self.artifact in (self.Artifact.NONE, self.Artifact.FAILED):
-            quotas.check_job(self.experiment.owner)
         claimable = [self.Artifact.NONE, self.Artifact.FAILED]
-        queued = Candidate.objects.filter(
-            pk=self.pk, state=self.State.COMPLETE, artifact__in=claimable
-        ).update(artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=None)
+        if self.artifact not in claimable:
+            return False
+        with quotas.new_job(self.experiment.owner):
+            queued = Candidate.objects.filter(
+                pk=self.pk, state=self.State.COMPLETE, artifact__in=claimable
+            ).update(artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=None)
+            if queued:
+                transaction.on_commit(lambda: build_model.delay(self.pk))
         self.refresh_from_db()
-        if queued:
-            transaction.on_commit(lambda: build_model.delay(self.pk))
         return bool(queued)
 
 

@@ -92,9 +92,10 @@ def _as_json(request, response) -> JsonResponse:
     else:
         message = response.reason_phrase
     answer = json_error(status, message)
-    for header in ("Allow", "Retry-After"):
-        if header in response:
-            answer[header] = response[header]
+    for name, value in response.items():
+        if name.lower() not in ("content-type", "content-length"):
+            answer[name] = value
+    answer.cookies = response.cookies
     return answer
 
 

@@ -41,8 +41,9 @@ def remove_directory_on_commit(directory: Path) -> None:
 def written_whole(path: Path) -> Iterator[Path]:
     """A path to write ``path``'s new content to: it replaces ``path`` when the block ends
     well and is removed when it fails, so readers see the old file or the new one, and a
-    full disk keeps nothing partial."""
-    partial = path.with_name(path.name + PARTIAL)
+    full disk keeps nothing partial. Its name is this writer's own, so two processes writing
+    the same file (a job handed to another worker) never write into one partial file."""
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}{PARTIAL}")
     try:
         yield partial
         os.replace(partial, path)

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import ClassVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection, models, transaction
+from django.db import DatabaseError, close_old_connections, connection, models, transaction
 from django.utils import timezone
 
 from webapp.lib import memory
@@ -37,6 +38,12 @@ TOO_LONG = (
     "The job took longer than this worker allows (TASK_SOFT_TIME_LIMIT); choose a shorter "
     "time budget or a smaller file."
 )
+QUEUE_DOWN = "The job queue (Redis) could not be reached, so the job never started. Try again."
+# A live process whose job has not beaten for this long is not doing it (its end could not be
+# written, say, while the database was away): the job counts as lost all the same.
+STUCK_AFTER = timedelta(minutes=15)
+# Seconds between attempts to write a job's end while the database does not answer.
+END_RETRIES = (1, 2, 4, 8, 15)
 
 
 def runner_name() -> str:
@@ -96,8 +103,22 @@ class Job(models.Model):
         abstract = True
 
     def send(self) -> None:
-        """Queue the job's task once the transaction commits."""
+        """Queue the job's task once the transaction commits (see ``enqueue``)."""
         raise NotImplementedError
+
+    def enqueue(self, task, **options) -> None:
+        """Send ``task`` with this job's id once the transaction commits; a broker that cannot
+        be reached fails the job in words rather than leaving it waiting for ever."""
+        pk = self.pk
+
+        def send():
+            try:
+                task.apply_async((pk,), **options)
+            except Exception:
+                logger.exception("Could not queue %s %s", type(self).__name__, pk)
+                self.fail(QUEUE_DOWN)
+
+        transaction.on_commit(send)
 
     def fail(self, reason: str) -> None:
         raise NotImplementedError
@@ -137,11 +158,13 @@ class Job(models.Model):
 
     def runner_lost(self) -> bool:
         """Whether the process doing this job is gone: it is not alive on this machine, or
-        (on another machine) its heartbeat stopped."""
+        (on another machine) its heartbeat stopped; or it lives but has not beaten for
+        ``STUCK_AFTER``, so it no longer does this job."""
+        silent_since = timezone.now() - (self.heartbeat or timezone.now() - STUCK_AFTER * 2)
         alive = runner_alive(self.runner)
         if alive is not None:
-            return not alive
-        return self.heartbeat is None or self.heartbeat < timezone.now() - heartbeat_timeout()
+            return not alive or silent_since > STUCK_AFTER
+        return self.heartbeat is None or silent_since > heartbeat_timeout()
 
     def mine(self, runner: str | None = None) -> models.QuerySet:
         """This job, as long as ``runner`` (by default the one it was claimed by) does it:
@@ -271,6 +294,21 @@ def running(job: Job, internal_error: str) -> Iterator[Heartbeat]:
             reason = failure_reason(error)
             if reason is None:
                 logger.exception("%s %s failed", type(job).__name__, job.pk)
-            job.fail(reason or internal_error)
+            _write_end(job, reason or internal_error)
         finally:
             memory.return_freed()
+
+
+def _write_end(job: Job, reason: str) -> None:
+    """``job.fail(reason)``, tried again while the database does not answer (a restart takes
+    seconds); if it never does, the reaper finds the job silent and deals with it."""
+    for delay in (*END_RETRIES, None):
+        try:
+            job.fail(reason)
+            return
+        except DatabaseError:
+            if delay is None:
+                logger.exception("Could not record the end of %s %s", type(job).__name__, job.pk)
+                return
+            close_old_connections()
+            time.sleep(delay)

@@ -55,13 +55,20 @@ def ceiling(limit: int) -> Iterator[None]:
     Allocations beyond it fail (Python and NumPy raise MemoryError); the previous limit comes
     back afterwards. A no-op where the system has no address-space limit to set.
     """
+    size = _address_space()
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        wanted = _address_space() + RESERVED + limit
-        if hard != resource.RLIM_INFINITY:
-            wanted = min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+        wanted = size + RESERVED + limit
+        # Never looser than a limit the operator set (ulimit -v) for the worker.
+        for bound in (soft, hard):
+            if bound != resource.RLIM_INFINITY:
+                wanted = min(wanted, bound)
+        if size:  # unknown without /proc: a guess could sit below the process's own size
+            resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
     except (OSError, ValueError, AttributeError):
+        yield
+        return
+    if not size:
         yield
         return
     try:

@@ -2,15 +2,17 @@
 
 Django parses a multipart body before any view runs (the CSRF check reads the form), so the
 limits are enforced here, in the upload handler, as the bytes arrive: the server's
-``MAX_UPLOAD_SIZE``, and the room left in the uploader's storage quota. A body announced larger
-is refused before it is read, one that grows past it is cut off, and a disk that fills up
-mid-way stops the upload with nothing kept. The view then answers with ``upload_refusal``.
+``MAX_UPLOAD_SIZE``, and the room left in the storage quota of whoever the file is for (the
+user, or ``request.upload_owner`` that a view sets for a key holder). A stranger's file is
+skipped, never written to disk. A body announced larger is refused before it is
+read, one that grows past it is cut off, and a disk that fills up mid-way stops the upload
+with nothing kept. The view then answers with ``upload_refusal``.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+from django.core.files.uploadhandler import SkipFile, StopUpload, TemporaryFileUploadHandler
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
@@ -21,19 +23,26 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
     """Django's temporary-file handler, writing under the data directory, with a size cap."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        from webapp.accounts import quotas
+
         self.received = 0
         self.limit, self.over_quota = settings.MAX_UPLOAD_SIZE, False
-        user = getattr(self.request, "user", None)
-        if user is not None and user.is_authenticated:
-            from webapp.accounts import quotas
-
-            room = quotas.room(user)
-            if room < self.limit:
-                self.limit, self.over_quota = room, True
+        self.owner = getattr(self.request, "upload_owner", None) or self._user()
+        if self.owner is None:
+            return None  # the form's fields are read; its files are skipped (new_file)
+        room = quotas.room(self.owner)
+        if room < self.limit:
+            self.limit, self.over_quota = room, True
         if content_length and content_length > self.limit:
             self._note_too_large(content_length)
             return QueryDict(), MultiValueDict()  # parse nothing: the body is never read
         return None
+
+    def new_file(self, *args, **kwargs):
+        if self.owner is None:  # a stranger's file is never written to disk
+            self.request.upload_refusal = (401, "Log in, or send a key, to upload a file.")
+            raise SkipFile
+        super().new_file(*args, **kwargs)
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
@@ -48,11 +57,15 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
             self.request.upload_refusal = (507, DISK_FULL)
             raise StopUpload(connection_reset=True) from None
 
+    def _user(self):
+        user = getattr(self.request, "user", None)
+        return user if user is not None and user.is_authenticated else None
+
     def _note_too_large(self, size: int) -> None:
         if self.over_quota:
             from webapp.accounts import quotas
 
-            message = quotas.storage_refusal(self.request.user, size)
+            message = quotas.storage_refusal(self.owner, size)
         else:
             message = limit_message()
         self.request.upload_refusal = (413, message)
