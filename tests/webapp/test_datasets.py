@@ -38,7 +38,7 @@ def test_upload_stores_the_file_and_queues_ingestion(
 ):
     client.force_login(alice)
     with (
-        mock.patch("webapp.datasets.tasks.ingest_dataset.delay") as delay,
+        mock.patch("webapp.datasets.tasks.ingest_dataset.apply_async") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = upload(client, name="Customers 2026")
@@ -48,7 +48,7 @@ def test_upload_stores_the_file_and_queues_ingestion(
         "id": dataset.pk,
         "url": reverse("datasets:detail", args=[dataset.pk]),
     }
-    delay.assert_called_once_with(dataset.pk)
+    send.assert_called_once_with((dataset.pk,))
     assert (dataset.name, dataset.filename, dataset.status) == (
         "Customers 2026",
         "customers.csv",

@@ -1,5 +1,6 @@
 """The job lifecycle every worker task shares: a memory ceiling, and failures in words."""
 
+import contextlib
 import resource
 
 import numpy as np
@@ -130,3 +131,24 @@ def test_a_job_the_queue_refuses_fails_in_words(alice, sent, django_capture_on_c
 def test_a_file_being_read_is_not_read_twice_at_once(claimed):
     with pytest.raises(ValueError, match="being read now"):
         claimed.reingest()
+
+
+def test_a_job_taken_again_removes_what_the_lost_attempt_was_writing(claimed):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.lib.files import written_whole
+
+    claimed.directory.mkdir(parents=True, exist_ok=True)
+    target = claimed.directory / "data.parquet"
+    writing = contextlib.ExitStack()
+    partial = writing.enter_context(written_whole(target))
+    partial.write_bytes(b"half of it")
+    silent = timezone.now() - jobs.STUCK_AFTER - timedelta(seconds=1)
+    Dataset.objects.filter(pk=claimed.pk).update(heartbeat=silent)
+    assert Dataset.objects.get(pk=claimed.pk).claim()  # the reaper's or a redelivery's
+    assert not partial.exists()
+    with pytest.raises(FileNotFoundError):
+        writing.close()  # the writer that lost the job ends its file
+    assert not target.exists()  # and put nothing in place

@@ -76,6 +76,13 @@ def store_upload(uploaded, destination: Path) -> None:
                 out.write(chunk)
 
 
+def remove_partials(directory: Path) -> None:
+    """Remove the partial files under ``directory``, which a job taken from a lost worker
+    will never finish (a live writer that lost the job then fails to put its file in place)."""
+    for path in directory.rglob(f"*{PARTIAL}") if directory.is_dir() else ():
+        _remove(path)
+
+
 def size_on_disk(path: Path) -> int:
     """Bytes of the file, or of every file under the directory, at ``path`` (0 if none)."""
     if path.is_file():

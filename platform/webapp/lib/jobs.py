@@ -29,7 +29,7 @@ from django.db import DatabaseError, close_old_connections, connection, models, 
 from django.utils import timezone
 
 from webapp.lib import memory
-from webapp.lib.files import DISK_FULL, is_disk_full
+from webapp.lib.files import DISK_FULL, is_disk_full, remove_partials
 from webapp.lib.uploads import human_size
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ def heartbeat_timeout() -> timedelta:
 
 class Job(models.Model):
     """A row whose work a worker does. Subclasses name their waiting and working statuses
-    (``QUEUED``, ``RUNNING``) and define ``send``, ``fail`` and ``lost_worker_message``."""
+    (``QUEUED``, ``RUNNING``), the ``directory`` their files live in, and define ``send``,
+    ``fail`` and ``lost_worker_message``."""
 
     attempts = models.PositiveSmallIntegerField(default=0)
     runner = models.CharField(max_length=300, blank=True)
@@ -96,6 +97,7 @@ class Job(models.Model):
 
     QUEUED: ClassVar[str]
     RUNNING: ClassVar[str]
+    directory: Path
     # A job whose worker died twice would most likely kill a third (out of memory).
     MAX_ATTEMPTS: ClassVar[int] = 2
 
@@ -148,6 +150,8 @@ class Job(models.Model):
             if row.attempts >= self.MAX_ATTEMPTS:
                 row.fail(row.lost_worker_message())
                 return False
+            if row.attempts:  # taken again: what the lost attempt was writing is nobody's now
+                remove_partials(row.directory)
             row.status, row.runner = self.RUNNING, runner_name()
             row.heartbeat = timezone.now()
             row.attempts += 1
