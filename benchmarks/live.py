@@ -107,7 +107,7 @@ def platform(data_dir: Path, **settings: str):
     processes = {
         name: subprocess.Popen(shlex.split(procfile[name]), cwd=ROOT, env=env,
                                stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        for name in ("web", "worker")
+        for name in ("web", "short", "training")
     }  # fmt: skip
     try:
         client = Client(port, token)
@@ -119,7 +119,7 @@ def platform(data_dir: Path, **settings: str):
                 break
             except OSError:
                 time.sleep(0.2)
-        time.sleep(3)  # the worker connects
+        time.sleep(3)  # the workers connect
         yield client, processes
     finally:
         for process in (*processes.values(), redis):

@@ -8,6 +8,7 @@ Procfile's commands on that Redis and the test database, once, and stopped at th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -96,18 +97,36 @@ def static_root(tmp_path_factory):
         yield root
 
 
+@dataclasses.dataclass
+class Workers:
+    """The suite's workers, one per queue as the Procfile starts them."""
+
+    short: subprocess.Popen
+    training: subprocess.Popen
+
+    def poll(self) -> int | None:
+        """None while both live, as ``Popen.poll``."""
+        codes = [self.short.poll(), self.training.poll()]
+        return next((code for code in codes if code is not None), None)
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, redis_url):
-    """A real worker, started by the Procfile's command, on the test database and Redis."""
-    command = [*procfile_command("worker"), "--hostname", f"test-{os.getpid()}@%h"]
-    process = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url))
+    """Real workers, started by the Procfile's commands, on the test database and Redis."""
+    processes = []
+    for queue in ("short", "training"):
+        command = [*procfile_command(queue), "--hostname", f"{queue}-test-{os.getpid()}@%h"]
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url)))
+    workers = Workers(*processes)
     deadline = time.monotonic() + 60
-    while not celery_app.control.ping(timeout=0.5, limit=1):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("The Celery worker did not start: see its output above.")
-    yield process
-    _stop(process)
+    while len(celery_app.control.ping(timeout=0.5)) < len(processes):
+        if workers.poll() is not None or time.monotonic() > deadline:
+            for process in processes:
+                process.kill()
+            pytest.fail("The Celery workers did not start: see their output above.")
+    yield workers
+    for process in processes:
+        _stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -27,15 +27,16 @@ def variables_read_by_the_code() -> set[str]:
 def test_compose_runs_the_procfile_commands():
     services = COMPOSE["services"]
     assert shlex.split(services["web"]["command"]) == procfile_command("web")
-    assert shlex.split(services["worker"]["command"]) == procfile_command("worker")
+    for queue in ("short", "training"):  # one service per queue, as in the Procfile
+        assert shlex.split(services[queue]["command"]) == procfile_command(queue)
 
 
-def test_compose_has_web_worker_redis_and_postgres_sharing_the_data_volume():
+def test_compose_has_web_workers_redis_and_postgres_sharing_the_data_volume():
     services = COMPOSE["services"]
-    assert {"web", "worker", "redis", "db"} <= set(services)
+    assert {"web", "short", "training", "redis", "db"} <= set(services)
     assert services["db"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
-    for name in ("web", "worker"):
+    for name in ("web", "short", "training"):
         assert "data:/data" in services[name]["volumes"]
         assert services[name]["environment"]["DATA_DIR"] == "/data"
         assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
@@ -50,7 +51,7 @@ def test_every_variable_the_code_reads_is_documented():
 
 
 def test_compose_sets_only_documented_variables():
-    for service in ("web", "worker"):
+    for service in ("web", "short", "training"):
         for name in COMPOSE["services"][service]["environment"]:
             assert f"`{name}`" in README, name
 
@@ -96,7 +97,7 @@ def test_the_web_container_listens_where_compose_publishes_it():
     assert env["DATA_DIR"] == "/data" and env["DATABASE_URL"].startswith("postgres://automl:<")
     published = COMPOSE["services"]["web"]["ports"]
     assert published == ["${PUBLISH:-127.0.0.1:8000}:8000"]  # the operator's choice
-    for service in ("worker", "beat", "migrate"):
+    for service in ("short", "training", "beat", "migrate"):
         assert effective_env(service)["DATA_DIR"] == "/data"
 
 

@@ -8,7 +8,7 @@ job's state (see docs/architecture.md).
 import os
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -23,3 +23,15 @@ def _reap_at_start(sender, **kwargs) -> None:
     jobs whose worker died with the last run are recovered, and its leftovers swept, at once."""
     for entry in app.conf.beat_schedule.values():
         app.send_task(entry["task"], **entry.get("options", {}))
+
+
+@celeryd_init.connect
+def _concurrency_of_its_queues(sender, conf, options, **kwargs) -> None:
+    """A worker runs as many jobs at once as the queues it serves allow (WORKER_QUEUES), unless
+    its command line says ``--concurrency``."""
+    from django.conf import settings
+
+    if options.get("concurrency"):
+        return
+    queues = options.get("queues") or list(settings.WORKER_QUEUES)
+    conf.worker_concurrency = sum(settings.WORKER_QUEUES.get(queue, 1) for queue in queues)

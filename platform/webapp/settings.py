@@ -6,6 +6,7 @@ fail loudly at start-up rather than halfway through a request.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -212,12 +213,34 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=1)
+# Two queues, so that nothing waits behind a training run: experiments train on "training";
+# everything else (reading files, target analysis, builds, batch scoring, the reapers) runs
+# on "short". Each queue has workers of its own (the Procfile's "short" and "training"), and a
+# worker runs as many jobs at once as the queues it serves add up to (celery_app.py).
+# By default as many training jobs run at once as there are cores, each with 4 GB of the
+# memory jobs share (below): on small and mid-sized tables one process per core finishes
+# about 1.6 times the models that one process with every core does (benchmarks/threads.py).
+SHORT_QUEUE, TRAINING_QUEUE = "short", "training"
+_CORES = len(os.sched_getaffinity(0))
+WORKER_QUEUES = {
+    SHORT_QUEUE: env.int("SHORT_CONCURRENCY", default=1),
+    TRAINING_QUEUE: env.int(
+        "TRAINING_CONCURRENCY",
+        default=max(min(_CORES, int(0.6 * machine_memory() / 4 / 1024**3)), 1),
+    ),
+}
+CELERY_TASK_DEFAULT_QUEUE = SHORT_QUEUE
+CELERY_TASK_ROUTES = {"webapp.experiments.tasks.train_experiment": {"queue": TRAINING_QUEUE}}
+# The threads each training job's models use: together the training jobs use every core once,
+# because threads that outnumber the cores slow every job down.
+TRAINING_THREADS = env.int(
+    "TRAINING_THREADS", default=max(_CORES // max(WORKER_QUEUES[TRAINING_QUEUE], 1), 1)
+)
 # Each job (reading a file, training, scoring) runs under this memory ceiling, so a runaway
 # job fails itself in plain words instead of the kernel killing a process, maybe Redis or
 # PostgreSQL. By default the jobs running at once share 60% of the machine (or container).
 JOB_MEMORY_LIMIT = env.int(
-    "JOB_MEMORY_LIMIT", default=int(0.6 * machine_memory() / max(CELERY_WORKER_CONCURRENCY, 1))
+    "JOB_MEMORY_LIMIT", default=int(0.6 * machine_memory() / max(sum(WORKER_QUEUES.values()), 1))
 )
 # A worker process that stays large after a job (memory a library keeps) is replaced by a
 # fresh one before the next job, so each job's ceiling starts from a small process.

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 @pytest.fixture
 def experiment(transactional_db, django_user_model, monkeypatch, celery_worker):
     ada = django_user_model.objects.create_user("ada", password=PASSWORD)
-    monkeypatch.setattr(ingest_dataset, "delay", lambda pk: None)  # ingested right here
+    monkeypatch.setattr(ingest_dataset, "apply_async", lambda *a, **k: None)  # ingested right here
     upload = SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
     dataset = Dataset.create_from_upload(ada, upload)
     ingest_dataset(dataset.pk)

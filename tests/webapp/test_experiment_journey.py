@@ -21,7 +21,7 @@ CSV = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
 @pytest.fixture
 def dataset(transactional_db, django_user_model, monkeypatch):
     ada = django_user_model.objects.create_user("ada", password=PASSWORD)
-    monkeypatch.setattr(ingest_dataset, "delay", lambda pk: None)  # ingested right here
+    monkeypatch.setattr(ingest_dataset, "apply_async", lambda *a, **k: None)  # ingested right here
     dataset = Dataset.create_from_upload(ada, SimpleUploadedFile("customers.csv", CSV.read_bytes()))
     ingest_dataset(dataset.pk)
     return dataset

@@ -33,7 +33,9 @@ CUSTOMERS = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
 def dataset(django_user_model, monkeypatch):
     owner = django_user_model.objects.create_user("ada")
     with monkeypatch.context() as patch:
-        patch.setattr(ingest_dataset, "delay", lambda pk: None)  # ingested right here instead
+        patch.setattr(
+            ingest_dataset, "apply_async", lambda *a, **k: None
+        )  # ingested right here instead
         dataset = Dataset.create_from_upload(
             owner, SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
         )
@@ -82,7 +84,7 @@ def test_a_killed_pool_process_restarts_the_run(dataset, celery_worker):
     experiment.launch()
     wait(experiment, lambda e: e.n_trials >= 1, 60)
     assert experiment.status == "running"
-    for pid in pool_processes(celery_worker.pid):
+    for pid in pool_processes(celery_worker.training.pid):
         os.kill(pid, signal.SIGKILL)
     wait(experiment, ended, 120)
     assert experiment.status == "finished", experiment.error
@@ -94,7 +96,7 @@ def test_a_killed_worker_is_reaped_and_the_run_finishes_elsewhere(
     dataset, celery_worker, redis_url
 ):
     # A worker of its own, on its own queue, so the suite's worker cannot take the run first.
-    command = [*procfile_command("worker"), "--hostname", f"doomed-{os.getpid()}@%h",
+    command = [*procfile_command("training"), "--hostname", f"doomed-{os.getpid()}@%h",
                "--queues", "doomed"]  # fmt: skip
     doomed = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url))
     try:
@@ -136,3 +138,19 @@ def test_beat_runs_the_reapers():
     }
     celery_app.loader.import_default_modules()
     assert scheduled <= set(celery_app.tasks)
+
+
+def test_a_small_upload_is_read_while_a_run_trains(dataset, celery_worker):
+    experiment = new_experiment(dataset, budget=60)
+    experiment.launch()
+    wait(experiment, lambda e: e.n_trials >= 1, 60)
+    assert experiment.status == "running"
+    upload = Dataset.create_from_upload(
+        dataset.owner, SimpleUploadedFile("small.csv", b"a,b\n1,x\n2,y\n3,z\n")
+    )
+    ready = wait(upload, lambda d: d.status in ("ready", "failed"), 30)
+    experiment.refresh_from_db()
+    # Read on the short queue's worker, not after the run: the run still trains.
+    assert ready.status == "ready" and experiment.status == "running"
+    experiment.request_cancel()
+    wait(experiment, ended, 60)

@@ -85,7 +85,7 @@ def upload(url: str, token: str, path: Path) -> tuple[int, dict]:
 
 
 class Platform:
-    """Redis, a worker and the web server of a test's own, on the test database."""
+    """Redis, a worker per queue and the web server of a test's own, on the test database."""
 
     def __init__(self, tmp_path: Path, static_root: Path, **env: str):
         self.redis_port, self.port = redis_server.free_port(), redis_server.free_port()
@@ -101,8 +101,8 @@ class Platform:
 
     def start(self, name: str) -> subprocess.Popen:
         command = procfile_command(name)
-        if name == "worker":
-            command += ["--hostname", f"fault-{os.getpid()}-{time.monotonic_ns()}@%h"]
+        if name in ("short", "training"):
+            command += ["--hostname", f"fault-{name}-{os.getpid()}-{time.monotonic_ns()}@%h"]
         self.processes[name] = subprocess.Popen(
             command, cwd=ROOT, env=self.env, start_new_session=True
         )
@@ -110,7 +110,8 @@ class Platform:
 
     def __enter__(self) -> Platform:
         self.start_redis()
-        self.start("worker")
+        self.start("short")
+        self.start("training")
         self.start("web")
         assert wait_for(self._answers, 60), "the web server did not start"
         return self
@@ -404,7 +405,7 @@ def _big_csv(path: Path, rows: int = 300_000) -> Path:
 def doomed_worker(redis_url: str):
     """A worker of its own, on a queue of its own, killed whole (its main process and pool)
     by the block's end unless the test kills it first."""
-    command = [*procfile_command("worker"), "--hostname", f"doomed-{os.getpid()}@%h",
+    command = [*procfile_command("short"), "--hostname", f"doomed-{os.getpid()}@%h",
                "--queues", "doomed"]  # fmt: skip
     worker = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url),
                               start_new_session=True)  # fmt: skip

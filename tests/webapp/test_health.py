@@ -29,6 +29,7 @@ def test_all_up(client, celery_worker):
     assert body["down"] == []
     assert all(check["ok"] for check in body["checks"].values())
     assert set(body["checks"]) == {"database", "redis", "workers"}
+    assert body["checks"]["workers"]["detail"] == "Workers serve every queue (short, training)"
 
 
 @pytest.mark.django_db
@@ -85,3 +86,18 @@ def test_a_task_runs_on_a_real_worker_through_redis(celery_worker):
     # database as this test.
     assert result["database"] == str(connection.settings_dict["NAME"])
     assert result["migrations"] == MigrationRecorder(connection).migration_qs.count() > 0
+
+
+@pytest.mark.django_db
+def test_a_queue_without_a_worker_is_named(client, alice, monkeypatch):
+    from celery.app.control import Inspect
+
+    # What a lone short worker answers: nothing would train.
+    only_short = {"short@vm": [{"name": "short", "routing_key": "short"}]}
+    monkeypatch.setattr(Inspect, "active_queues", lambda self: only_short)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["down"] == ["workers"]
+    detail = response.json()["checks"]["workers"]["detail"]
+    assert detail == "No worker serves the training queue: experiments wait until one starts."
+    client.force_login(alice)
+    assert "No training worker running" in client.get("/healthz/badge").content.decode()

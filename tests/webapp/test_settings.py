@@ -1,5 +1,6 @@
 """Settings come from the environment and refuse bad values at start-up."""
 
+import os
 import runpy
 from pathlib import Path
 
@@ -131,3 +132,34 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_training_has_a_queue_of_its_own_and_its_jobs_share_the_cores(load):
+    from webapp.celery_app import app
+
+    router = app.amqp.router
+    assert router.route({}, "webapp.experiments.tasks.train_experiment")["queue"].name == "training"
+    short = ["datasets.tasks.ingest_dataset", "deployments.tasks.score_batch",
+             "experiments.tasks.build_model", "experiments.tasks.reap_experiments"]  # fmt: skip
+    for task in short:
+        assert router.route({}, f"webapp.{task}")["queue"].name == "short"
+    two = load(SECRET_KEY="x", TRAINING_CONCURRENCY="2", SHORT_CONCURRENCY="3")
+    assert two["WORKER_QUEUES"] == {"short": 3, "training": 2}
+    assert two["TRAINING_THREADS"] == max(len(os.sched_getaffinity(0)) // 2, 1)
+    assert two["JOB_MEMORY_LIMIT"] == int(0.6 * two["machine_memory"]() / 5)
+
+
+@pytest.mark.parametrize(
+    ("queues", "given", "expected"),
+    [(["training"], None, 4), (["short"], None, 1), (["short", "training"], None, 5),
+     (["training"], 7, None)],
+)  # fmt: skip
+def test_a_worker_runs_as_many_jobs_as_its_queues_allow(settings, queues, given, expected):
+    from types import SimpleNamespace
+
+    from webapp.celery_app import _concurrency_of_its_queues
+
+    settings.WORKER_QUEUES = {"short": 1, "training": 4}
+    conf = SimpleNamespace(worker_concurrency=None)
+    _concurrency_of_its_queues("w@h", conf=conf, options={"queues": queues, "concurrency": given})
+    assert conf.worker_concurrency == expected  # a --concurrency given is left to Celery

@@ -51,7 +51,7 @@ def test_killed_pool_process_requeues_the_ingestion(
     with path.open("rb") as handle:
         dataset = Dataset.create_from_upload(owner, File(handle, name="big.csv"))
     assert wait_for(dataset, {"processing", "ready", "failed"}, 30) == "processing"
-    victims = pool_processes(celery_worker.pid)
+    victims = pool_processes(celery_worker.short.pid)
     assert victims, "the worker has no pool process"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)

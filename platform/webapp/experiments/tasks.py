@@ -41,7 +41,7 @@ def train_experiment(self, experiment_id: int) -> None:
         return
     with running(experiment, INTERNAL_ERROR) as heartbeat:
         frame = pd.read_parquet(experiment.dataset.parquet_path)
-        run = AutoML(**experiment.engine_settings())
+        run = AutoML(**experiment.engine_settings(), n_jobs=settings.TRAINING_THREADS)
         run.fit(
             frame,
             target=experiment.target,
@@ -78,7 +78,8 @@ def build_model(candidate_id: int) -> None:
                "score_std": candidate.score_std, "test_score": candidate.test_score}  # fmt: skip
         with memory.ceiling(settings.JOB_MEMORY_LIMIT):
             frame = pd.read_parquet(experiment.dataset.parquet_path)
-            run = AutoML(**experiment.engine_settings())
+            # A short job: one core, so that it slows no training run down.
+            run = AutoML(**experiment.engine_settings(), n_jobs=1)
             model = run.build(frame, row, target=experiment.target)
             del frame
             save_model(candidate, model)

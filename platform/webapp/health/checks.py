@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -18,9 +18,10 @@ WORKER_PING_TIMEOUT = 1.0
 class Status:
     ok: bool
     detail: str
+    badge: str = "No worker running"  # the header's few words when this is down
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"ok": self.ok, "detail": self.detail}
 
 
 def database() -> Status:
@@ -43,17 +44,31 @@ def broker() -> Status:
     return Status(True, "Redis answers")
 
 
+# What waits while no worker serves a queue.
+WAITING = {
+    "short": "uploaded files, builds and batch scoring wait",
+    "training": "experiments wait",
+}
+
+
 def workers() -> Status:
-    """Whether at least one Celery worker answers a ping (only ask when Redis is up)."""
+    """Whether every queue has a worker that answers (only ask when Redis is up)."""
     with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
-        replies = celery_app.control.ping(
-            timeout=WORKER_PING_TIMEOUT, limit=1, connection=connection
-        )
-    if not replies:
+        inspect = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT, connection=connection)
+        replies = inspect.active_queues() or {}
+    served = {queue["name"] for queues in replies.values() for queue in queues}
+    if not served:
         return Status(
             False, "No Celery worker is running: jobs wait in the queue until one starts."
         )
-    return Status(True, "A Celery worker answers")
+    missing = [queue for queue in settings.WORKER_QUEUES if queue not in served]
+    if missing:
+        detail = "; ".join(
+            f"No worker serves the {queue} queue: {WAITING.get(queue, 'its jobs wait')} until "
+            "one starts" for queue in missing
+        )  # fmt: skip
+        return Status(False, f"{detail}.", badge=f"No {' or '.join(missing)} worker running")
+    return Status(True, f"Workers serve every queue ({', '.join(sorted(served))})")
 
 
 def everything() -> dict[str, Status]:

@@ -1,4 +1,4 @@
-"""``make run`` and ``make dev``: bring up web server, worker, beat and (if needed) Redis together.
+"""``make run`` and ``make dev``: bring up web server, workers, beat and (if needed) Redis together.
 
 Runs before Django is configured, so it only prepares the environment: a secret key kept in
 the data directory, migrations, static files, a private Redis when ``REDIS_URL`` is not set.
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         env["DEBUG"] = "true"
     port = env.get("PORT", "8000")
 
-    processes = ["web", "worker", "beat"]
+    processes = ["web", "short", "training", "beat"]  # a worker for each queue
     if not env.get("REDIS_URL"):
         redis_port = redis_server.free_port()
         env["REDIS_PORT"] = str(redis_port)
