@@ -115,7 +115,7 @@ def test_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path):
     assert f"http://127.0.0.1:{port}/" in output
     assert "create the first account" in output
     assert "beat: Starting" in output  # the reapers' scheduler runs too
-    for name in ("web.1", "worker.1", "beat.1", "redis.1"):
+    for name in ("web.1", "short.1", "training.1", "beat.1", "redis.1"):
         assert f"{name} stopped" in output, output[-3000:]
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
