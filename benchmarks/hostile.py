@@ -18,7 +18,6 @@ import contextlib
 import http.client
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from live import ROOT, Client, platform
+from live import ROOT, Client, manage, new_user, platform
 
 sys.path.insert(0, str(ROOT))
 
@@ -66,11 +65,6 @@ def raw(port: int, method: str, path: str, body: bytes = b"", headers: dict | No
         connection.request(method, path, body=body, headers=headers or {})
     response = connection.getresponse()
     return response.status, response.read(), dict(response.getheaders())
-
-
-def manage(env: dict, code: str) -> str:
-    command = [sys.executable, str(ROOT / "manage.py"), "shell", "--no-imports", "-c", code]
-    return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def detail(body: bytes) -> str:
@@ -262,10 +256,7 @@ def main() -> None:
         small.write_text("a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(300)))
         with platform(tmp / "data", QUOTA_STORAGE=str(200 << 20)) as (client, _processes):
             env = client.env
-            ada_token = manage(env, "from django.contrib.auth.models import User; "
-                               "from webapp.accounts.models import ApiToken; "
-                               "u = User.objects.create_user('ada', password='x'); "
-                               "print(ApiToken.issue(u, 't')[1])").strip()  # fmt: skip
+            ada_token = new_user(env, "ada")
             attacks = Attacks(client, env, tmp)
             print("Preparing mallory's deployment…", flush=True)
             attacks.prepare()

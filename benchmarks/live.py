@@ -72,6 +72,20 @@ class Client:
             time.sleep(every)
 
 
+def manage(env: dict, code: str) -> str:
+    """Run ``code`` in ``manage.py shell`` against the platform of ``env``; what it printed."""
+    command = [sys.executable, str(ROOT / "manage.py"), "shell", "--no-imports", "-c", code]
+    return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def new_user(env: dict, username: str) -> str:
+    """Create an account on the platform of ``env``; its API token."""
+    return manage(env, "from django.contrib.auth.models import User; "
+                  "from webapp.accounts.models import ApiToken; "
+                  f"u = User.objects.create_user({username!r}, password='x'); "
+                  "print(ApiToken.issue(u, 't')[1])").strip()  # fmt: skip
+
+
 @contextmanager
 def platform(data_dir: Path, **settings: str):
     """Start a platform on ``data_dir``, with extra environment ``settings``; yields a

@@ -259,8 +259,15 @@ if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < BROKER_VISIBILITY_
         "Celery limits must satisfy TASK_SOFT_TIME_LIMIT < TASK_TIME_LIMIT < "
         "BROKER_VISIBILITY_TIMEOUT, otherwise a running task is delivered twice."
     )
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
+# Messages carry a priority, 0 first: a person's second experiment waits behind another
+# person's first (Experiment.priority). Redis keeps a list per step; workers empty 0 first.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS,
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Nothing reads tasks' results (the database rows are the truth), so Redis keeps none; and a
 # job running when the connection to Redis drops goes on to its end (its row says how it ended).

@@ -44,9 +44,9 @@ def dataset(django_user_model, monkeypatch):
     return dataset
 
 
-def new_experiment(dataset, budget: int) -> Experiment:
+def new_experiment(dataset, budget: int, owner=None) -> Experiment:
     return Experiment.objects.create(
-        owner=dataset.owner, dataset=dataset, target="churned", time_budget=budget,
+        owner=owner or dataset.owner, dataset=dataset, target="churned", time_budget=budget,
         families=["linear", "random_forest", "hist_gradient_boosting"], n_splits=3,
     )  # fmt: skip
 
@@ -154,3 +154,33 @@ def test_a_small_upload_is_read_while_a_run_trains(dataset, celery_worker):
     assert ready.status == "ready" and experiment.status == "running"
     experiment.request_cancel()
     wait(experiment, ended, 60)
+
+
+def test_one_training_worker_takes_another_persons_first_run_before_a_second(
+    dataset, celery_worker, redis_url, django_user_model, monkeypatch
+):
+    # One training process of its own, on a queue of its own: the order is the broker's alone.
+    command = [*procfile_command("training"), "--hostname", f"fair-{os.getpid()}@%h",
+               "--queues", "fair", "--concurrency", "1"]  # fmt: skip
+    worker = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url))
+    send = tasks.train_experiment.apply_async
+
+    def to_fair(*args, **options):
+        return send(*args, **{**options, "queue": "fair"})
+
+    monkeypatch.setattr(tasks.train_experiment, "apply_async", to_fair)
+    bo = django_user_model.objects.create_user("bo")
+    try:
+        first = new_experiment(dataset, budget=8)
+        first.launch()
+        wait(first, lambda e: e.status == "running", 90)
+        second, bos = new_experiment(dataset, budget=8), new_experiment(dataset, 8, owner=bo)
+        second.launch()
+        bos.launch()  # later, but bo's first
+        for experiment in (first, second, bos):
+            wait(experiment, ended, 120)
+            assert experiment.status == "finished", experiment.error
+        assert first.started < bos.started < second.started
+    finally:
+        worker.terminate()
+        worker.wait(30)

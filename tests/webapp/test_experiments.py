@@ -202,7 +202,7 @@ def test_the_reaper_requeues_a_dead_run_once_then_fails_it(queued, settings):
         tasks.reap_experiments()
     experiment.refresh_from_db()
     assert experiment.status == "queued" and experiment.task_id != "task-1"
-    send.assert_called_once_with((experiment.pk,), task_id=experiment.task_id)
+    send.assert_called_once_with((experiment.pk,), task_id=experiment.task_id, priority=0)
     assert not experiment.claim("task-1")  # the old message, if it ever comes back, is ignored
 
     running(experiment, runner=dead, heartbeat_age=60, attempts=2)
@@ -449,3 +449,29 @@ def test_api_is_in_the_openapi_schema(client):
         "/api/v1/models/{model_id}/artifact", "/api/v1/models/{model_id}/build",
     ):  # fmt: skip
         assert path in paths, path
+
+
+def test_a_persons_second_run_waits_behind_another_persons_first(alice, bob, dataset, client):
+    from webapp.datasets.models import Dataset as Datasets
+
+    theirs = Datasets.objects.create(owner=bob, name="b", filename="b.csv", suffix=".csv", size=1,
+                                     status="ready")  # fmt: skip
+
+    def new(owner, on):
+        experiment = Experiment.objects.create(owner=owner, dataset=on, target="churned")
+        experiment.launch()
+        return experiment
+
+    first, second = new(alice, dataset), new(alice, dataset)
+    bobs = new(bob, theirs)
+    assert (first.priority, second.priority, bobs.priority) == (0, 1, 0)
+    positions = [Experiment.objects.get(pk=e.pk).queue_position for e in (first, second, bobs)]
+    assert positions == [1, 3, 2]  # bob's first goes before alice's second
+
+    Experiment.objects.filter(pk=first.pk).update(status="running")
+    client.force_login(alice)
+    page = client.get(reverse("experiments:detail", args=[second.pk])).content.decode()
+    assert "1 experiment is training, and 1 queued experiment goes first" in page
+    body = client.get(f"/api/v1/experiments/{second.pk}").json()
+    assert body["status"] == "queued" and body["queue_position"] == 2
+    assert client.get(f"/api/v1/experiments/{first.pk}").json()["queue_position"] is None

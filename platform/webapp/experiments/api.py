@@ -83,6 +83,9 @@ class ExperimentOut(Schema):
     task: str
     metric: str
     status: str
+    queue_position: int | None = Field(
+        None, description="While queued: 1 for the experiment a training worker takes next"
+    )
     error: str
     best_model_id: int | None = Field(None, alias="best_id")
     created: datetime

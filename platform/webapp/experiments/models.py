@@ -19,6 +19,7 @@ from webapp.lib.ownership import OwnedModel
 logger = logging.getLogger(__name__)
 
 BUDGET_PRESETS = {"quick": 60, "balanced": 300, "thorough": 1800}
+LAST_PRIORITY = 9  # the broker's priority steps are 0 to 9
 # Tables this large keep TEST_SHARE of their rows aside by default, enough for a stable score.
 TEST_MIN_ROWS, TEST_SHARE = 2000, 0.1
 MIN_BUDGET = 10
@@ -76,6 +77,11 @@ class Experiment(OwnedModel, Job):
     best = models.ForeignKey(
         "Candidate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Its place in the training queue. A person's first waiting or running experiment goes
+    # before their second, so that nobody's runs hold every worker while another person's
+    # first run waits: Celery's message priorities on Redis, 0 first (settings.py).
+    priority = models.PositiveSmallIntegerField(default=0)
+    queued = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -153,8 +159,26 @@ class Experiment(OwnedModel, Job):
 
         self.task_id, self.runner = str(uuid.uuid4()), ""
         self.status, self.error = self.Status.QUEUED, ""
+        active = Experiment.objects.filter(owner_id=self.owner_id,
+                                           status__in=(self.QUEUED, self.RUNNING))  # fmt: skip
+        self.priority = min(active.exclude(pk=self.pk).count(), LAST_PRIORITY)
+        self.queued = timezone.now()
         self.save()
-        self.enqueue(train_experiment, task_id=self.task_id)
+        self.enqueue(train_experiment, task_id=self.task_id, priority=self.priority)
+
+    @property
+    def queue_position(self) -> int | None:
+        """1 for the queued experiment a training worker takes next; None unless queued."""
+        if self.status != self.Status.QUEUED:
+            return None
+        first = models.Q(priority__lt=self.priority)
+        first |= models.Q(priority=self.priority, queued__lt=self.queued)
+        return Experiment.objects.filter(first, status=self.Status.QUEUED).count() + 1
+
+    @staticmethod
+    def training_now() -> int:
+        """Experiments training on any worker now."""
+        return Experiment.objects.filter(status=Experiment.Status.RUNNING).count()
 
     def send(self) -> None:
         self.launch()  # under a new task id: the lost one's message, if it returns, is ignored
