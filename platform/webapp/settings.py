@@ -221,12 +221,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # memory jobs share (below): on small and mid-sized tables one process per core finishes
 # about 1.6 times the models that one process with every core does (benchmarks/threads.py).
 SHORT_QUEUE, TRAINING_QUEUE = "short", "training"
-_CORES = len(os.sched_getaffinity(0))
+_CORES, _MEMORY = len(os.sched_getaffinity(0)), machine_memory()
 WORKER_QUEUES = {
     SHORT_QUEUE: env.int("SHORT_CONCURRENCY", default=1),
     TRAINING_QUEUE: env.int(
         "TRAINING_CONCURRENCY",
-        default=max(min(_CORES, int(0.6 * machine_memory() / 4 / 1024**3)), 1),
+        default=max(min(_CORES, int(0.6 * _MEMORY / 4 / 1024**3)), 1),
     ),
 }
 CELERY_TASK_DEFAULT_QUEUE = SHORT_QUEUE
@@ -240,7 +240,7 @@ TRAINING_THREADS = env.int(
 # job fails itself in plain words instead of the kernel killing a process, maybe Redis or
 # PostgreSQL. By default the jobs running at once share 60% of the machine (or container).
 JOB_MEMORY_LIMIT = env.int(
-    "JOB_MEMORY_LIMIT", default=int(0.6 * machine_memory() / max(sum(WORKER_QUEUES.values()), 1))
+    "JOB_MEMORY_LIMIT", default=int(0.6 * _MEMORY / max(sum(WORKER_QUEUES.values()), 1))
 )
 # A worker process that stays large after a job (memory a library keeps) is replaced by a
 # fresh one before the next job, so each job's ceiling starts from a small process.

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.webapp.browser import browser_page, log_in
+from tests.webapp.browser import browser_page, create_account, log_in
 
 PASSWORD = "a-long-and-fresh-passphrase"
 
@@ -23,10 +23,7 @@ def test_sign_up_log_in_and_see_the_empty_datasets_page(page, web_server):
     page.goto(web_server)
     expect(page.get_by_role("heading", name="Create the first account")).to_be_visible()
 
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+    create_account(page, "ada", PASSWORD)
 
     expect(page).to_have_url(re.compile(r"/datasets/$"))
     expect(page.get_by_role("heading", name="No datasets yet")).to_be_visible()
@@ -81,10 +78,7 @@ def test_an_administrator_invites_a_colleague_who_joins(root, page, web_server):
 
     page.goto(link)
     expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
-    page.get_by_label("Username").fill("grace")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+    create_account(page, "grace", PASSWORD)
     expect(page.get_by_text("Welcome, grace")).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).not_to_contain_text("Team")
 

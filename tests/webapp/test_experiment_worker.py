@@ -7,7 +7,6 @@ timeout, so the reaper, which Celery beat runs, re-queues the run for another wo
 
 import os
 import signal
-import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +16,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from tests.conftest import ROOT, _service_env, procfile_command
-from tests.webapp.test_worker_loss import pool_processes
+from tests.webapp.workers import kill_whole, own_worker, pool_processes
 from webapp.celery_app import app as celery_app
 from webapp.datasets.models import Dataset
 from webapp.datasets.tasks import ingest_dataset
@@ -96,21 +94,14 @@ def test_a_killed_worker_is_reaped_and_the_run_finishes_elsewhere(
     dataset, celery_worker, redis_url
 ):
     # A worker of its own, on its own queue, so the suite's worker cannot take the run first.
-    command = [*procfile_command("training"), "--hostname", f"doomed-{os.getpid()}@%h",
-               "--queues", "doomed"]  # fmt: skip
-    doomed = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url))
-    try:
+    with own_worker(redis_url, "training", "doomed") as doomed:
         experiment = new_experiment(dataset, budget=20)
         experiment.task_id = "doomed-run"
         experiment.save()
         tasks.train_experiment.apply_async((experiment.pk,), task_id="doomed-run", queue="doomed")
         wait(experiment, lambda e: e.n_trials >= 1, 90)
         assert experiment.status == "running" and experiment.runner
-        for pid in [*pool_processes(doomed.pid), doomed.pid]:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        doomed.kill()
-        doomed.wait()
+        kill_whole(doomed)
 
     # A killed process takes a moment to be gone; the reaper comes a minute later in real life.
     deadline = time.monotonic() + 30
@@ -159,10 +150,6 @@ def test_a_small_upload_is_read_while_a_run_trains(dataset, celery_worker):
 def test_one_training_worker_takes_another_persons_first_run_before_a_second(
     dataset, celery_worker, redis_url, django_user_model, monkeypatch
 ):
-    # One training process of its own, on a queue of its own: the order is the broker's alone.
-    command = [*procfile_command("training"), "--hostname", f"fair-{os.getpid()}@%h",
-               "--queues", "fair", "--concurrency", "1"]  # fmt: skip
-    worker = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url))
     send = tasks.train_experiment.apply_async
 
     def to_fair(*args, **options):
@@ -170,7 +157,8 @@ def test_one_training_worker_takes_another_persons_first_run_before_a_second(
 
     monkeypatch.setattr(tasks.train_experiment, "apply_async", to_fair)
     bo = django_user_model.objects.create_user("bo")
-    try:
+    # One training process of its own, on a queue of its own: the order is the broker's alone.
+    with own_worker(redis_url, "training", "fair", "--concurrency", "1"):
         first = new_experiment(dataset, budget=8)
         first.launch()
         wait(first, lambda e: e.status == "running", 90)
@@ -181,6 +169,3 @@ def test_one_training_worker_takes_another_persons_first_run_before_a_second(
             wait(experiment, ended, 120)
             assert experiment.status == "finished", experiment.error
         assert first.started < bos.started < second.started
-    finally:
-        worker.terminate()
-        worker.wait(30)

@@ -3,28 +3,16 @@
 import os
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from django.core.files import File
 
+from tests.webapp.workers import pool_processes
 from webapp.datasets.models import Dataset
 
 pytestmark = pytest.mark.integration
-
-
-def pool_processes(worker_pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == worker_pid:
-            children.append(int(stat.parent.name))
-    return children
 
 
 def wait_for(dataset: Dataset, statuses: set[str], timeout: float) -> str:

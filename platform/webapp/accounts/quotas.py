@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Sum
 
-from webapp.lib.uploads import human_size
+from webapp.lib.files import human_size
 
 STORAGE_ADVICE = (
     "Delete datasets, experiments or scored files you no longer need, or ask an administrator "
@@ -46,9 +46,7 @@ class Figures:
 
 def allowance(user) -> Figures:
     """The user's quotas: the administrator's figures where set, else the defaults."""
-    from webapp.accounts.models import Quota
-
-    quota = Quota.objects.filter(user=user).first()
+    quota = getattr(user, "quota", None)  # the row an administrator made, if any
 
     def pick(name: str, default: int) -> int:
         value = getattr(quota, name, None) if quota else None

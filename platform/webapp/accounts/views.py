@@ -165,10 +165,10 @@ def revoke_token(request, token_id: int):
 
 # The team page: the administrators' place for accounts, invitations and quotas.
 def _members() -> list:
-    members = list(get_user_model().objects.order_by("username"))
+    members = list(get_user_model().objects.select_related("quota").order_by("username"))
     for member in members:
         member.usage, member.allowance = quotas.usage(member), quotas.allowance(member)
-        quota = Quota.objects.filter(user=member).first()
+        quota = getattr(member, "quota", None)
         member.quota_form = QuotaForm(
             initial={
                 "storage_gb": None if quota is None or quota.storage is None

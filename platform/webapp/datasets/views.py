@@ -99,15 +99,16 @@ def reingest(request, dataset_id: int):
         return redirect("datasets:detail", dataset.pk)
     form = DialectForm(request.POST)
     # "Start again" sends no options: they are detected afresh.
-    if "delimiter" in request.POST and not form.is_valid():
+    with_options = "delimiter" in request.POST
+    if with_options and not form.is_valid():
         messages.error(request, "Check the reading options: " + form.errors.as_text())
         return redirect("datasets:detail", dataset.pk)
     try:
-        dataset.reingest(form.cleaned_data or None if "delimiter" in request.POST else None)
+        dataset.reingest(form.cleaned_data or None if with_options else None)
     except (ValueError, QuotaExceeded) as err:
         messages.error(request, str(err))
         return redirect("datasets:detail", dataset.pk)
-    if "delimiter" in request.POST:
+    if with_options:
         messages.success(request, "Reading the file again with these options.")
     return redirect("datasets:detail", dataset.pk)
 

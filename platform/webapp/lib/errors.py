@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 
-from webapp.lib.uploads import human_size
+from webapp.lib.files import human_size
 
 logger = logging.getLogger(__name__)
 

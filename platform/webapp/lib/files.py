@@ -83,6 +83,14 @@ def remove_partials(directory: Path) -> None:
         _remove(path)
 
 
+def human_size(n_bytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
 def size_on_disk(path: Path) -> int:
     """Bytes of the file, or of every file under the directory, at ``path`` (0 if none)."""
     if path.is_file():

@@ -29,8 +29,7 @@ from django.db import DatabaseError, close_old_connections, connection, models, 
 from django.utils import timezone
 
 from webapp.lib import memory
-from webapp.lib.files import DISK_FULL, is_disk_full, remove_partials
-from webapp.lib.uploads import human_size
+from webapp.lib.files import DISK_FULL, human_size, is_disk_full, remove_partials
 
 logger = logging.getLogger(__name__)
 

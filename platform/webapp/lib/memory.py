@@ -55,7 +55,20 @@ def ceiling(limit: int) -> Iterator[None]:
     Allocations beyond it fail (Python and NumPy raise MemoryError); the previous limit comes
     back afterwards. A no-op where the system has no address-space limit to set.
     """
+    previous = _lower_ceiling(limit)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            resource.setrlimit(resource.RLIMIT_AS, previous)
+
+
+def _lower_ceiling(limit: int) -> tuple[int, int] | None:
+    """Set the address-space limit for ``limit`` more bytes; the limits it replaced, or None
+    where none was set."""
     size = _address_space()
+    if not size:  # unknown without /proc: a guess could sit below the process's own size
+        return None
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         wanted = size + RESERVED + limit
@@ -63,18 +76,10 @@ def ceiling(limit: int) -> Iterator[None]:
         for bound in (soft, hard):
             if bound != resource.RLIM_INFINITY:
                 wanted = min(wanted, bound)
-        if size:  # unknown without /proc: a guess could sit below the process's own size
-            resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
     except (OSError, ValueError, AttributeError):
-        yield
-        return
-    if not size:
-        yield
-        return
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        return None
+    return soft, hard
 
 
 def return_freed() -> None:

@@ -16,15 +16,14 @@ from django.core.files.uploadhandler import SkipFile, StopUpload, TemporaryFileU
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
-from webapp.lib.files import DISK_FULL, is_disk_full
+from webapp.accounts import quotas
+from webapp.lib.files import DISK_FULL, human_size, is_disk_full
 
 
 class LimitedUploadHandler(TemporaryFileUploadHandler):
     """Django's temporary-file handler, writing under the data directory, with a size cap."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        from webapp.accounts import quotas
-
         self.received = 0
         self.limit, self.over_quota = settings.MAX_UPLOAD_SIZE, False
         self.owner = getattr(self.request, "upload_owner", None) or self._user()
@@ -62,12 +61,7 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         return user if user is not None and user.is_authenticated else None
 
     def _note_too_large(self, size: int) -> None:
-        if self.over_quota:
-            from webapp.accounts import quotas
-
-            message = quotas.storage_refusal(self.owner, size)
-        else:
-            message = limit_message()
+        message = quotas.storage_refusal(self.owner, size) if self.over_quota else limit_message()
         self.request.upload_refusal = (413, message)
 
 
@@ -87,11 +81,3 @@ def limit_message() -> str:
     return (
         f"The file is larger than the {human_size(settings.MAX_UPLOAD_SIZE)} this server accepts."
     )
-
-
-def human_size(n_bytes: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    raise AssertionError("unreachable")
