@@ -34,6 +34,7 @@ _EXPORTS = {
     "read_table": "automl.reading",
     "sniff": "automl.reading",
     "Event": "automl.search",
+    "join_search": "automl.search",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
 from automl.search import Event, Search, make_splits, predict
+from automl.study import Workdir
 
 VALIDATIONS = ("auto", "cv", "holdout", "time")
 # Feature importance gets this share of the budget, between MIN_IMPORTANCE_SECONDS and
@@ -40,7 +43,7 @@ MIN_SEARCH_ROWS = 20_000
 MAX_CATEGORIES_IN_SCHEMA = 1000
 LEADERBOARD_COLUMNS = [
     "rank", "model_id", "family", "score", "score_std", "test_score", "fit_seconds",
-    "predict_ms_per_1k", "state", "params", "error",
+    "predict_ms_per_1k", "state", "params", "error", "worker",
 ]  # fmt: skip
 
 
@@ -68,7 +71,11 @@ class AutoML:
     seed : int
         Seed for splits, sampling and models.
     n_jobs : int
-        Cores for models that use several; -1 for all.
+        Candidates trained at once, each in its own process on this machine; -1 for one per
+        core. The search state is shared through Optuna's storage (see ``fit``).
+    n_threads : int, optional
+        Threads each model may use; by default the cores divided among the ``n_jobs``
+        processes, so that they never ask for more cores than there are.
     families : list of str, optional
         Model families to try (default: all of ``automl.learners.LEARNERS``).
     validation : {"auto", "cv", "holdout", "time"}
@@ -100,6 +107,8 @@ class AutoML:
     classes_ : ndarray or None
     cancelled_ : bool
         Whether ``should_stop`` ended the search early.
+    n_workers_ : int
+        Worker processes that trained a complete candidate.
     n_search_rows_ : int
         Rows the search's models trained on (per fold): a sample on large tables, whose final
         model then trains on every row.
@@ -118,7 +127,8 @@ class AutoML:
         metric: str = "auto",
         time_budget: float = 60,
         seed: int = 0,
-        n_jobs: int = -1,
+        n_jobs: int = 1,
+        n_threads: int | None = None,
         families: list[str] | None = None,
         validation: str = "auto",
         n_splits: int = 5,
@@ -134,6 +144,7 @@ class AutoML:
         self.time_budget = time_budget
         self.seed = seed
         self.n_jobs = n_jobs
+        self.n_threads = n_threads
         self.families = families
         self.validation = validation
         self.n_splits = n_splits
@@ -152,6 +163,10 @@ class AutoML:
         target: str | None = None,
         callbacks: list[Callable[[Event], None]] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        workdir=None,
+        storage: str | None = None,
+        study_name: str = "search",
+        parallelism: int | None = None,
     ) -> AutoML:
         """Search for the best model of ``target`` (a column of ``X``) or ``y``.
 
@@ -159,6 +174,15 @@ class AutoML:
         its leaderboard row), when the best changes, and when it finishes. ``should_stop`` is
         asked between and during candidates; when it returns True the search ends and keeps
         what finished.
+
+        ``workdir`` is a folder for the search's shared state, where workers on other machines
+        can join it (``automl.join_search``, or ``automl join WORKDIR``); by default a
+        temporary one, removed at the end. A fit whose ``workdir`` holds the search of an
+        earlier fit that never ended takes it over. ``storage`` is the study's database URL
+        (``postgresql+psycopg://...``); by default a journal file in ``workdir``.
+        ``parallelism`` is how many workers the search is meant for, counting this process
+        (default ``n_jobs``): for a fixed seed and ``n_trials`` the leaderboard depends on it,
+        not on how many workers join or how fast each one is.
 
         Raises
         ------
@@ -176,29 +200,38 @@ class AutoML:
         self.metric_ = get_metric(self.metric, self.profile_.task)
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
-        search = Search(
-            self.profile_,
-            self.metric_,
-            self.families or list(LEARNERS),
-            prepared.splits,
-            deadline=started + self.time_budget - self._importance_seconds(),
-            seed=self.seed,
-            n_jobs=_cores(self.n_jobs),
-            n_trials=self.n_trials,
-            callbacks=callbacks or [],
-            should_stop=should_stop,
-            class_labels=self.classes_,
-        )
-        candidates = search.run(prepared.X, prepared.y, prepared.X_test, prepared.y_test)
-        self.cancelled_ = search.cancelled
-        self.leaderboard_ = self._leaderboard(candidates)
-        if search.best is None:
-            raise _no_model_error(candidates, search.cancelled)
-        members = [(c.to_row(), w) for c, w in search.members(search.best)]
-        self.model_ = self._final(search.best.to_row(), members, prepared)
-        # Importance may run a little past the budget rather than be missing on small budgets.
-        deadline = max(started + self.time_budget, time.monotonic() + LATE_IMPORTANCE_SECONDS)
-        importance = self._importance(prepared, *search.first_fold(search.best), deadline)
+        with _workdir(workdir) as folder:
+            search = Search(
+                self.profile_,
+                self.metric_,
+                self.families or list(LEARNERS),
+                prepared.splits,
+                deadline=started + self.time_budget - self._importance_seconds(),
+                seed=self.seed,
+                n_threads=self._threads(),
+                workdir=folder,
+                storage=storage,
+                study_name=study_name,
+                share_rows=(parallelism or 1) > 1,
+                helpers=self._processes() - 1,
+                parallelism=parallelism or self._processes(),
+                n_trials=self.n_trials,
+                callbacks=callbacks or [],
+                should_stop=should_stop,
+                class_labels=self.classes_,
+            )
+            candidates = search.run(prepared.X, prepared.y, prepared.X_test, prepared.y_test)
+            self.cancelled_ = search.cancelled
+            self.n_workers_ = search.n_workers
+            self.leaderboard_ = self._leaderboard(candidates)
+            if search.best is None:
+                raise _no_model_error(candidates, search.cancelled)
+            members = [(c.to_row(), w) for c, w in search.members(search.best)]
+            self.model_ = self._final(search.best.to_row(), members, prepared)
+            # Importance may run a little past the budget rather than be missing on small
+            # budgets.
+            deadline = max(started + self.time_budget, time.monotonic() + LATE_IMPORTANCE_SECONDS)
+            importance = self._importance(prepared, *search.first_fold(search.best), deadline)
         self.model_.info["importance"] = importance
         self.fit_seconds_ = time.monotonic() - started
         return self
@@ -271,6 +304,10 @@ class AutoML:
             )
         if self.validation == "time" and not self.time_column:
             raise DataError("A time-ordered validation needs a time_column (a date column).")
+        if not (self.n_jobs == -1 or (isinstance(self.n_jobs, int) and self.n_jobs >= 1)):
+            raise DataError(
+                f"n_jobs must be a whole number of processes, or -1, not {self.n_jobs!r}."
+            )
         if not (self.time_budget and self.time_budget > 0):
             raise DataError("The time budget must be a positive number of seconds.")
         unknown = sorted(set(self.families or []) - set(LEARNERS))
@@ -279,6 +316,15 @@ class AutoML:
         for name, share in (("holdout_size", self.holdout_size), ("test_size", self.test_size)):
             if share is not None and not 0 < share < 0.9:
                 raise DataError(f"{name} must be a share between 0 and 0.9, not {share!r}.")
+
+    def _processes(self) -> int:
+        return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
+
+    def _threads(self) -> int:
+        """Threads per model: the cores shared among the processes training at once."""
+        if self.n_threads:
+            return self.n_threads
+        return max((os.cpu_count() or 1) // self._processes(), 1)
 
     def _validation(self, n_rows: int) -> str:
         if self.validation != "auto":
@@ -327,7 +373,7 @@ class AutoML:
 
     def _fit(self, candidate: dict, X, y) -> Pipeline:
         pipeline = make_pipeline(
-            self.profile_, candidate["family"], candidate["params"], self.seed, _cores(self.n_jobs)
+            self.profile_, candidate["family"], candidate["params"], self.seed, self._threads()
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -438,8 +484,14 @@ def _members(candidate: dict) -> list[tuple[dict, float]]:
     return [(member, member["weight"]) for member in candidate["params"]["members"]]
 
 
-def _cores(n_jobs: int) -> int:
-    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+@contextlib.contextmanager
+def _workdir(path):
+    """The search's work folder: ``path``, or a temporary folder removed afterwards."""
+    if path is not None:
+        yield Workdir(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="automl-search-") as folder:
+        yield Workdir(folder)
 
 
 def _reset(X):

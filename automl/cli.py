@@ -20,6 +20,7 @@ from automl.learners import ENSEMBLE, LEARNERS
 from automl.model import load
 from automl.profiling import profile
 from automl.reading import read_table
+from automl.search import join_search
 
 # Kept from the fit's budget for writing the model folder.
 SAVE_SECONDS = 1.0
@@ -53,8 +54,9 @@ def fit(args) -> int:
         seed=args.seed,
         test_size=args.test_size,
         families=args.families,
+        n_jobs=args.jobs,
     )
-    run.fit(data, target=args.target)
+    run.fit(data, target=args.target, workdir=args.workdir, parallelism=args.parallelism)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(run.leaderboard_[SHOWN_COLUMNS].to_string(index=False, float_format="%.4g"))
     run.save(args.out)
@@ -64,6 +66,15 @@ def fit(args) -> int:
         f"{best['score']:.4g} in cross-validation. Fit took {run.fit_seconds_:.1f} s of a "
         f"{args.time_budget:g} s budget. Model saved to {args.out}."
     )
+    return 0
+
+
+def join(args) -> int:
+    """Train candidates of the search in a work folder (started by a fit with ``workdir``),
+    on this machine, until it ends."""
+    trained = join_search(args.workdir, storage=args.storage, n_threads=args.threads,
+                          index=args.index)  # fmt: skip
+    print(f"Trained {trained} candidates for the search in {args.workdir}.")
     return 0
 
 
@@ -134,8 +145,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--families", nargs="+", metavar="FAMILY", help=f"model families to try: {families}"
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="candidates trained at once in parallel processes (-1: one per core; default 1)",
+    )
+    p.add_argument(
+        "--workdir",
+        help="a shared folder for the search, where `join` on other machines can "
+        "work on it (default: a temporary folder)",
+    )
+    p.add_argument(
+        "--parallelism",
+        type=int,
+        default=None,
+        help="workers the search is meant for, this one and those that join (default: --jobs)",
+    )
     p.add_argument("--out", required=True, help="directory to save the model to")
     p.set_defaults(command=fit)
+
+    p = commands.add_parser("join", help="work on a running search from this machine")
+    p.add_argument("workdir", help="the search's work folder, shared with its coordinator")
+    p.add_argument("--storage", default=None, help="the study's database URL, if not a journal")
+    p.add_argument("--threads", type=int, default=1, help="threads per model (default 1)")
+    p.add_argument("--index", type=int, default=1, help="this worker's number, for its seed")
+    p.set_defaults(command=join)
 
     p = commands.add_parser("predict", help="predict with a saved model")
     p.add_argument("model", help="directory written by fit")

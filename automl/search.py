@@ -5,22 +5,39 @@ within a time budget.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from threadpoolctl import threadpool_limits
 
 from automl.ensemble import ROUNDS, Blend, blend, score, select_weights
 from automl.evaluation import evaluate
 from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
-from automl.metrics import Metric
+from automl.metrics import Metric, get_metric
 from automl.profiling import DatasetProfile
+from automl.study import (
+    Beat,
+    OrderedSampler,
+    Plan,
+    Workdir,
+    close_storage,
+    is_lost,
+    open_storage,
+    should_prune,
+    worker_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +58,7 @@ TRIAL_STATES = {
     "pruned": optuna.trial.TrialState.PRUNED,
     "failed": optuna.trial.TrialState.FAIL,
 }
+WAITING = optuna.trial.TrialState.WAITING
 # Stop asking for trials after this many in a row were skipped as too slow for the time left.
 MAX_SKIPS = 8
 # Candidates whose predictions and models are kept for the ensemble.
@@ -49,6 +67,8 @@ POOL_SIZE = 8
 # on this many rows and rounds: a quick look, not the final choice.
 ESTIMATE_ROWS = 1000
 ESTIMATE_ROUNDS = 10
+# The most a search waits for the worker processes it started to join it.
+HELPER_START_SECONDS = 60
 
 
 @dataclass
@@ -67,7 +87,7 @@ class Candidate:
     test_score: float | None = None
     error: str | None = None
     seconds: float = 0.0
-    _test_predictions: list = field(default_factory=list, repr=False)
+    worker: str = ""  # host:pid of the process that trained it
     # Predictions for the rows each fold held out: what the evaluation charts are drawn from
     # and ensembles are weighted on. Kept while the candidate is in the ensemble pool.
     _oof: np.ndarray | None = field(default=None, repr=False)
@@ -127,11 +147,13 @@ def make_splits(
 
 
 class Search:
-    """Runs candidates until the budget, ``n_trials`` or ``should_stop`` ends the search, then
-    weighs the best of them into an ensemble.
+    """Coordinates one search: opens its study (or takes over one whose coordinator was lost),
+    trains trials itself beside any other workers until the budget, ``n_trials`` or
+    ``should_stop`` ends it, then weighs the best candidates of every worker into an ensemble.
 
-    ``pool`` holds the best complete candidates with their out-of-fold predictions and first
-    fold models: ensemble material.
+    ``helpers`` worker processes are started on this machine (``AutoML(n_jobs=k)``); workers
+    elsewhere join through ``join_search`` on the same work folder and storage. ``pool`` holds
+    the best complete candidates with their out-of-fold predictions: ensemble material.
     """
 
     def __init__(
@@ -143,54 +165,80 @@ class Search:
         *,
         deadline: float,
         seed: int,
-        n_jobs: int,
+        n_threads: int,
+        workdir: Workdir,
+        storage: str | None = None,
+        study_name: str = "search",
+        share_rows: bool = False,
+        helpers: int = 0,
+        parallelism: int = 1,
         n_trials: int | None = None,
         callbacks: list[Callable[[Event], None]] = (),
         should_stop: Callable[[], bool] | None = None,
         class_labels: np.ndarray | None = None,
     ):
-        self.profile = profile
-        self.metric = metric
-        self.families = families
-        self.splits = splits
-        self.deadline = deadline
-        self.seed = seed
-        self.n_jobs = n_jobs
-        self.n_trials = n_trials
+        self.plan = Plan(
+            study_name=study_name,
+            storage=None if storage else workdir.journal,
+            profile=profile,
+            metric=metric.name,
+            families=families,
+            splits=splits,
+            seed=seed,
+            n_trials=n_trials,
+            class_labels=class_labels,
+            n_rows=0,
+            parallelism=max(parallelism, helpers + 1),
+        )
+        self.metric, self.splits, self.profile = metric, splits, profile
+        self.deadline = time.time() + deadline - time.monotonic()  # shared: a wall-clock time
+        self.n_threads, self.workdir, self.storage = n_threads, workdir, storage
+        self.share_rows = share_rows or self.plan.parallelism > 1
+        self.helpers = helpers
         self.callbacks = list(callbacks)
         self.should_stop = should_stop or (lambda: False)
         self.class_labels = class_labels
         self.candidates: list[Candidate] = []
         self.pool: list[Candidate] = []
         self.best: Candidate | None = None
-        self._final_fit_seconds = 0.0  # a fold fit of each member of the ensemble so far
         self.cancelled = False
+        self.n_workers = 0  # workers that trained a candidate
+        self.storage_ = None
 
     def run(self, X, y, X_test=None, y_test=None) -> list[Candidate]:
-        classes = np.unique(y) if self.profile.task != "regression" else None
-        self.n_rows = len(y)  # what the final model trains on
-        study = self._study()
-        self._emit("search_started", {"families": self.families, "n_splits": len(self.splits)})
-        skips = 0
-        while not self._finished():
-            trial = study.ask()
-            family = trial.suggest_categorical("family", self.families)
-            if self._too_slow(family):
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                skips += 1
-                if skips >= MAX_SKIPS:
-                    break
-                continue
-            skips = 0
-            params = LEARNERS[family].search_space(trial, len(y))
-            candidate = Candidate(self._next_id(), family, params)
-            self.candidates.append(candidate)
-            value = self._evaluate(candidate, trial, X, y, classes, X_test)
-            state = TRIAL_STATES[candidate.state]
-            study.tell(trial, value if candidate.state == "complete" else None, state)
-            self._finish(candidate, y, y_test, classes)
+        self.plan.n_rows = len(y)
+        try:
+            return self._run(X, y, X_test, y_test)
+        finally:
+            close_storage(self.storage_)
+
+    def _run(self, X, y, X_test, y_test) -> list[Candidate]:
+        self.taken_over = False
+        study = self._open(X, y, X_test, y_test)
+        self._emit("search_started", {"families": self.plan.families, "n_splits": len(self.splits),
+                                      "taken_over": self.taken_over})  # fmt: skip
+        processes = self._start_helpers()
+        _wait_for_helpers(study, processes)
+        # Candidates the helpers started here trained are told to this search's callbacks as
+        # they come; workers that join from elsewhere tell their own.
+        self._relayed = set() if processes else None
+        worker = Trials(self.plan, study, self.workdir, X, y, X_test, y_test,
+                        n_threads=self.n_threads, callbacks=self.callbacks,
+                        should_stop=self.should_stop, watch=self._watch)  # fmt: skip
+        if not study.user_attrs.get("closed"):
+            worker.run()
+        self.cancelled = worker.cancelled or bool(study.user_attrs.get("cancelled"))
+        if self.cancelled:
+            study.set_user_attr("cancelled", True)
+        # At the budget or on cancel, the others stop at their next fold; once ``n_trials``
+        # have started, nobody starts another, and the last ones end as they would alone.
+        if not worker.counted_out:
+            study.set_user_attr("closed", True)
+        self._wait_for_workers(study, processes)
+        study.set_user_attr("closed", True)
+        self._collect(study, y)
         if not self.cancelled:
-            self._ensemble(y, y_test, classes)
+            self._ensemble(study, y, y_test)
         self._emit("finished", {"cancelled": self.cancelled, "n_candidates": len(self.candidates)})
         return self.candidates
 
@@ -205,75 +253,284 @@ class Search:
         """``candidate``'s first-fold model (for an ensemble, its members' first-fold models
         blended) and the rows that fold held out: for measuring importance on unseen rows."""
         members = self.members(candidate)
-        predictor = Blend(
-            [c._first_fold for c, _ in members], [w for _, w in members], self._width()
-        )
+        models = [self.workdir.load_first_fold(c.model_id) for c, _ in members]
+        predictor = Blend(models, [w for _, w in members], _width(self.class_labels))
         return predictor, self.splits[0][1]
 
-    def _next_id(self) -> str:
-        return f"m{len(self.candidates) + 1:03d}"
-
-    def _width(self) -> int | None:
-        return None if self.profile.task == "regression" else len(self.class_labels)
-
-    def _study(self) -> optuna.Study:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=10, multivariate=True)
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    def _open(self, X, y, X_test, y_test) -> optuna.Study:
+        """The search's study: a new one, or the one a lost coordinator left (taken over)."""
+        self.workdir.path.mkdir(parents=True, exist_ok=True)
+        storage = self.storage_ = open_storage(self.storage or self.workdir.journal)
+        if self.workdir.has_plan():
+            with contextlib.suppress(KeyError):
+                study = _load(self.plan, storage)
+                self.plan = self.workdir.read_plan()  # the search as it was planned
+                self.deadline = study.user_attrs["deadline"]
+                self._take_over(study)
+                return study
+        self.workdir.write_plan(self.plan)
+        if self.share_rows:
+            self.workdir.write_rows(X, y, X_test, y_test)
         direction = "maximize" if self.metric.greater_is_better else "minimize"
-        study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            storage=storage, study_name=self.plan.study_name, direction=direction,
+            load_if_exists=True,
+        )  # fmt: skip
+        study.set_user_attr("deadline", self.deadline)
+        study.set_user_attr("coordinator", worker_name())
         for family, index in PORTFOLIO_ORDER:
             learner = LEARNERS[family]
-            if family in self.families and index < len(learner.portfolio):
+            if family in self.plan.families and index < len(learner.portfolio):
                 fixed = {f"{family}__{k}": v for k, v in learner.portfolio[index].items()}
                 study.enqueue_trial({"family": family, **fixed}, skip_if_exists=True)
-        return study
+        return _load(self.plan, storage)
+
+    def _take_over(self, study: optuna.Study) -> None:
+        """Continue the search of a lost coordinator: the trial it was training is lost."""
+        self.taken_over = True
+        lost = study.user_attrs.get("coordinator")
+        logger.warning("Taking over the search %s from %s", self.plan.study_name, lost)
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if trial.user_attrs.get("worker") == lost:
+                fail_lost(study, trial, self.callbacks)
+        study.set_user_attr("coordinator", worker_name())
+
+    def _start_helpers(self) -> list[subprocess.Popen]:
+        """Worker processes on this machine, each running ``python -m automl join``."""
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.n_threads)}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "automl", "join", str(self.workdir.path),
+                   "--threads", str(self.n_threads)]  # fmt: skip
+        return [
+            subprocess.Popen([*command, "--index", str(index)], env=env, stdout=subprocess.DEVNULL)
+            for index in range(1, self.helpers + 1)
+        ]
+
+    def _watch(self, study: optuna.Study) -> None:
+        """Between trials: tell this search's callbacks about candidates the helpers it
+        started finished (they have no callbacks of their own)."""
+        if self._relayed is None:
+            return
+        for row in _rows(study, complete=False):
+            if row["model_id"] not in self._relayed and row["worker"] != worker_name():
+                self._relayed.add(row["model_id"])
+                self._emit("candidate_finished", {"row": row, "evaluation": None})
+
+    def _wait_for_workers(self, study: optuna.Study, processes) -> None:
+        """Until every worker has ended its trial: they stop at their next fold, and a lost
+        one is failed once it stops beating."""
+        while True:
+            running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if not running and all(p.poll() is not None for p in processes):
+                break
+            fail_lost_trials(study, self.callbacks)
+            self._watch(study)
+            time.sleep(0.2)
+        if self._relayed is not None:
+            self._watch(study)
+
+    def _collect(self, study: optuna.Study, y) -> None:
+        """Every worker's candidates, the best of them, and the pool with its predictions."""
+        rows = _rows(study, complete=False)
+        self.candidates = [Candidate(**row) for row in rows]
+        self.n_workers = len({c.worker for c in self.candidates if c.state == "complete"})
+        done = [c for c in self.candidates if c.state == "complete"]
+        done.sort(key=lambda c: c.score, reverse=self.metric.greater_is_better)
+        for candidate in done:
+            saved = self.workdir.load_predictions(candidate.model_id)
+            if saved is not None and len(self.pool) < POOL_SIZE:
+                candidate._oof, candidate._test = saved
+                self.pool.append(candidate)
+        self.best = done[0] if done else None
+        numbered = [
+            t.number for t in study.get_trials(deepcopy=False) if "model_id" in t.user_attrs
+        ]
+        self._next_number = max(numbered, default=-1) + 2
+
+    def _ensemble(self, study, y, y_test) -> None:
+        """Weigh the pool into an ensemble on the rows validated; a leaderboard row of its own
+        when it blends two or more candidates, the best model when it scores better."""
+        if len(self.pool) < 2:
+            return
+        classes = _classes(self.profile, y)
+        weights = pool_weights(self.pool, y, self.metric, classes, seed=self.plan.seed)
+        used = [(c, w) for c, w in zip(self.pool, weights, strict=True) if w]
+        if len(used) < 2:
+            return
+        members = [
+            {"model_id": c.model_id, "family": c.family, "params": c.params, "weight": float(w)}
+            for c, w in used
+        ]
+        model_id = f"m{self._next_number:03d}"
+        ensemble = Candidate(model_id, ENSEMBLE, {"members": members}, state="complete",
+                             worker=worker_name())  # fmt: skip
+        ensemble._oof = blend([c._oof for c, _ in used], [w for _, w in used])
+        # Scored fold by fold, as every candidate is.
+        ensemble.fold_scores = [
+            score(self.metric, y[valid], ensemble._oof[valid].astype(float), classes)
+            for _, valid in self.splits
+        ]
+        ensemble.score = float(np.mean(ensemble.fold_scores))
+        ensemble.score_std = float(np.std(ensemble.fold_scores))
+        ensemble.fit_seconds = sum(c.fit_seconds for c, _ in used)
+        ensemble.predict_ms_per_1k = sum(c.predict_ms_per_1k for c, _ in used)
+        if y_test is not None:
+            test = blend([c._test for c, _ in used], [w for _, w in used])
+            ensemble.test_score = score(self.metric, y_test, test, classes)
+        self.candidates.append(ensemble)
+        evaluation = evaluation_of(ensemble, y, self.profile, self.class_labels, self.plan.seed)
+        self._emit("candidate_finished", {"row": ensemble.to_row(), "evaluation": evaluation})
+        if self.metric.better(ensemble.score, self.best.score):
+            self.best = ensemble
+            self._emit("best_changed", {"row": ensemble.to_row()})
+
+    def _emit(self, kind: str, data: dict) -> None:
+        _emit(self.callbacks, kind, data)
+
+
+class Trials:
+    """One worker of a search: asks the study for the next configuration (the portfolio
+    first, then TPE), trains its folds, reports each fold's score, leaves its predictions in
+    the work folder and tells the study, until the search ends.
+
+    Trial n sees the trials numbered below n - parallelism + 1 (its window), and waits until
+    they have ended: TPE's suggestions and the pruning rule read that history only, so a
+    search with a fixed seed and ``n_trials`` comes out the same whichever worker takes which
+    trial, and however fast each goes.
+    """
+
+    def __init__(
+        self, plan: Plan, study: optuna.Study, workdir: Workdir, X, y, X_test, y_test, *,
+        n_threads: int, callbacks=(), should_stop=None, watch=None,
+    ):  # fmt: skip
+        self.plan, self.study, self.workdir = plan, study, workdir
+        self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
+        self.metric = get_metric(plan.metric, plan.profile.task)
+        self.splits = plan.splits
+        self.n_threads = n_threads
+        self.callbacks = list(callbacks)
+        self.should_stop = should_stop or (lambda: False)
+        self.watch = watch or (lambda study: None)
+        self.deadline = study.user_attrs["deadline"]
+        self.classes = _classes(plan.profile, y)
+        self.width = _width(plan.class_labels)
+        self.cancelled = False
+        self.trained = 0
+        self.history: list[optuna.trial.FrozenTrial] = []  # the current trial's window
+        self.counted_out = False  # ended because n_trials have started
+        study.sampler = OrderedSampler(plan.seed, lambda number: self.history)
+
+    def run(self) -> int:
+        """Train trials until the search ends; the number of candidates this worker trained."""
+        skips = 0
+        while not self._finished():
+            trial = self.study.ask()
+            self.history = self._window(trial.number)
+            if self._stopping() or self._surplus(trial.number):
+                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                continue
+            family = trial.suggest_categorical("family", self.plan.families)
+            if self._too_slow(family) or self.study.user_attrs.get("closed"):
+                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                skips += 1
+                if skips >= MAX_SKIPS:
+                    break
+                continue
+            skips = 0
+            params = LEARNERS[family].search_space(trial, len(self.y))
+            candidate = Candidate(f"m{trial.number + 1:03d}", family, params, worker=worker_name())
+            trial.set_user_attr("model_id", candidate.model_id)
+            trial.set_user_attr("worker", candidate.worker)
+            trial.set_user_attr("started", time.time())
+            # OpenMP and BLAS threads too (scikit-learn's boosting, linear algebra): the same
+            # count wherever a trial runs, so that its result does not depend on the worker.
+            with Beat(trial), threadpool_limits(self.n_threads):
+                self._evaluate(candidate, trial)
+            self._finish(candidate, trial)
+            fail_lost_trials(self.study, self.callbacks)
+            self.watch(self.study)
+        return self.trained
+
+    def _window(self, number: int) -> list[optuna.trial.FrozenTrial]:
+        """The ended trials trial ``number`` may see, once every one of them has ended and
+        every trial before it is known to be a candidate or not."""
+        visible = number - self.plan.parallelism + 1
+        while True:
+            trials = self.study.get_trials(deepcopy=False)
+            earlier = [t for t in trials if t.number < number and t.state != WAITING]
+            window = [t for t in earlier if t.number < visible]
+            settled = all(t.state.is_finished() for t in window) and all(
+                t.state.is_finished() or "model_id" in t.user_attrs for t in earlier
+            )
+            if settled or self._stopping() or time.time() > self.deadline:
+                return [t for t in window if t.state.is_finished()]
+            fail_lost_trials(self.study, self.callbacks)  # a lost one would hold us for ever
+            self.watch(self.study)
+            time.sleep(0.05)
+
+    def _surplus(self, number: int) -> bool:
+        """Whether ``n_trials`` candidates come before trial ``number`` already."""
+        if self.plan.n_trials is None:
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        earlier = sum(t.number < number and _counts(t) for t in trials)
+        return earlier >= self.plan.n_trials
 
     def _finished(self) -> bool:
         if self.should_stop():
             self.cancelled = True
             return True
-        if self.n_trials is not None and len(self.candidates) >= self.n_trials:
+        if self.study.user_attrs.get("closed"):
+            return True
+        trials = self.study.get_trials(deepcopy=False)
+        started = sum(_counts(t) for t in trials)
+        if self.plan.n_trials is not None and started >= self.plan.n_trials:
+            self.counted_out = True
             return True
         # Always finish one candidate, however small the budget: a run must yield a model.
-        return self.best is not None and time.monotonic() >= self._search_deadline()
+        done = any(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+        return done and time.time() >= self._search_deadline()
+
+    def _done(self) -> list[dict]:
+        return _rows(self.study, complete=True)
 
     def _search_deadline(self, running: Candidate | None = None) -> float:
         """The budget's end less the time the final model will take: refitting, on all rows,
         the members of the ensemble the pool makes now (and ``running``, were it to join)."""
-        if self.best is None:
-            return self.deadline
-        fold_seconds = self._final_fit_seconds + ((running.fit_seconds or 0) if running else 0)
-        train_share = len(self.splits[0][0]) / self.n_rows
+        reserve = self.study.user_attrs.get("final_fit_seconds", 0.0)
+        fold_seconds = reserve + ((running.fit_seconds or 0) if running else 0)
+        train_share = len(self.splits[0][0]) / self.plan.n_rows
         return self.deadline - 1.2 * fold_seconds / train_share
 
     def _too_slow(self, family: str) -> bool:
         """Whether a trial of ``family`` would likely overrun the time left, from past trials."""
-        if self.best is None:
+        done = self._done()
+        if not done:
             return False
-        done = [c for c in self.candidates if c.state == "complete"]
-        past = [c.seconds for c in done if c.family == family]
+        past = [row["seconds"] for row in done if row["family"] == family]
         # A family not tried yet is assumed as slow as the slowest so far.
-        expected = float(np.median(past)) if past else max(c.seconds for c in done)
-        return time.monotonic() + expected > self._search_deadline()
+        expected = float(np.median(past)) if past else max(row["seconds"] for row in done)
+        return time.time() + expected > self._search_deadline()
 
-    def _evaluate(self, candidate, trial, X, y, classes, X_test) -> float | None:
+    def _evaluate(self, candidate: Candidate, trial) -> None:
+        X, y, width = self.X, self.y, self.width
         started = time.monotonic()
-        width = self._width()
         # float32: charts and ensemble weights need no more, and many classes times many rows
         # add up.
-        shape = (len(y), width) if width else len(y)
-        candidate._oof = np.full(shape, np.nan, dtype=np.float32)
-        fit_times, predict_rates = [], []
+        candidate._oof = np.full((len(y), width) if width else len(y), np.nan, dtype=np.float32)
+        fit_times, predict_rates, tests, means = [], [], [], []
+        any_done = bool(self._done())
         try:
             for step, (train, valid) in enumerate(self.splits):
-                pipeline = make_pipeline(
-                    self.profile, candidate.family, candidate.params, self.seed, self.n_jobs
-                )
+                pipeline = make_pipeline(self.plan.profile, candidate.family, candidate.params,
+                                         self.plan.seed, self.n_threads)  # fmt: skip
                 tick = time.monotonic()
                 # Boosting stops its rounds at the search's deadline rather than overrun it.
                 timed = isinstance(pipeline[-1], EarlyStopped)
-                deadline = {"model__deadline": self._search_deadline()} if timed else {}
+                stop = self._search_deadline() - time.time() + time.monotonic()
+                deadline = {"model__deadline": stop} if timed else {}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     pipeline.fit(X.iloc[train], y[train], **deadline)
@@ -289,20 +546,23 @@ class Search:
                     if width and not self.metric.needs_proba
                     else prediction
                 )
-                candidate.fold_scores.append(self.metric(y[valid], scored, classes))
-                if X_test is not None:
+                candidate.fold_scores.append(float(self.metric(y[valid], scored, self.classes)))
+                if self.X_test is not None:
                     # Probabilities average across folds; labels are their argmax at the end.
-                    candidate._test_predictions.append(predict(pipeline, X_test, width))
-                trial.report(float(np.mean(candidate.fold_scores)), step)
-                if step < len(self.splits) - 1 and trial.should_prune():
+                    tests.append(predict(pipeline, self.X_test, width))
+                means.append(float(np.mean(candidate.fold_scores)))
+                trial.report(means[-1], step)
+                pruned = should_prune(self.history, self.study.direction, step, means)
+                if step < len(self.splits) - 1 and pruned:
                     candidate.state = "pruned"
                     break
                 # Stopped as soon as its pace says it would end past the search's deadline.
                 folds_left = len(self.splits) - 1 - step
                 candidate.fit_seconds = float(np.mean(fit_times))
-                finish = time.monotonic() + folds_left * (time.monotonic() - started) / (step + 1)
-                out_of_time = self.best and finish > self._search_deadline(candidate)
-                if folds_left and (out_of_time or self.should_stop()):
+                pace = (time.monotonic() - started) / (step + 1)
+                finish = time.time() + folds_left * pace
+                out_of_time = any_done and finish > self._search_deadline(candidate)
+                if folds_left and (out_of_time or self._stopping()):
                     candidate.state = "pruned"
                     candidate.error = "Stopped: the time budget ran out."
                     break
@@ -319,97 +579,207 @@ class Search:
             candidate.score_std = float(np.std(candidate.fold_scores))
             candidate.fit_seconds = float(np.mean(fit_times))
             candidate.predict_ms_per_1k = float(np.mean(predict_rates))
-        return candidate.score
+        if tests and candidate.state == "complete":
+            candidate._test = np.mean(tests, axis=0)
+            candidate.test_score = score(self.metric, self.y_test, candidate._test, self.classes)
 
-    def _finish(self, candidate: Candidate, y, y_test, classes) -> None:
+    def _stopping(self) -> bool:
+        return self.should_stop() or bool(self.study.user_attrs.get("closed"))
+
+    def _finish(self, candidate: Candidate, trial) -> None:
         evaluation = None
-        if candidate.state == "complete":
-            if y_test is not None:
-                candidate._test = np.mean(candidate._test_predictions, axis=0)
-                candidate.test_score = score(self.metric, y_test, candidate._test, classes)
-            evaluation = self._evaluation(candidate, y, classes)
-        candidate._test_predictions = []
-        self._emit("candidate_finished", {"row": candidate.to_row(), "evaluation": evaluation})
-        if candidate.state == "complete":
-            self._enter_pool(candidate, y, classes)
-            if self.best is None or self.metric.better(candidate.score, self.best.score):
-                self.best = candidate
-                self._emit("best_changed", {"row": candidate.to_row()})
-        else:
-            _release(candidate)
+        complete = candidate.state == "complete"
+        if complete:
+            self.trained += 1
+            evaluation = evaluation_of(candidate, self.y, self.plan.profile,
+                                       self.plan.class_labels, self.plan.seed)  # fmt: skip
+            pooled = self._rank(candidate.score) < POOL_SIZE
+            if pooled:
+                try:
+                    self.workdir.save_candidate(candidate.model_id, candidate._oof,
+                                                candidate._test, candidate._first_fold)  # fmt: skip
+                except OSError as error:  # a full disk costs the ensemble one member, no more
+                    logger.warning("Could not keep candidate %s: %s", candidate.model_id, error)
+                    pooled = False
+        trial.set_user_attr("row", candidate.to_row())
+        value = candidate.score if complete else None
+        self.study.tell(trial, value, TRIAL_STATES[candidate.state])
+        _release(candidate)
+        _emit(self.callbacks, "candidate_finished",
+              {"row": candidate.to_row(), "evaluation": evaluation})  # fmt: skip
+        if complete:
+            if not any(self.metric.better(row["score"], candidate.score) or (
+                row["score"] == candidate.score and row["model_id"] < candidate.model_id
+            ) for row in self._done()):  # fmt: skip
+                _emit(self.callbacks, "best_changed", {"row": candidate.to_row()})
+            if pooled:
+                self._update_pool()
 
-    def _enter_pool(self, candidate: Candidate, y, classes) -> None:
-        """Keep the ``POOL_SIZE`` best candidates' predictions and models; free the rest."""
-        self.pool.append(candidate)
-        self.pool.sort(key=lambda c: c.score, reverse=self.metric.greater_is_better)
-        for dropped in self.pool[POOL_SIZE:]:
-            _release(dropped)
-        del self.pool[POOL_SIZE:]
-        if candidate in self.pool:
-            weights = self._weights(y, classes, max_rows=ESTIMATE_ROWS, rounds=ESTIMATE_ROUNDS)
-            fits = [c.fit_seconds for c, w in zip(self.pool, weights, strict=True) if w]
-            self._final_fit_seconds = sum(fits)
+    def _rank(self, value: float) -> int:
+        """How many complete candidates of every worker score better than ``value``."""
+        return sum(self.metric.better(row["score"], value) for row in self._done())
 
-    def _weights(self, y, classes, *, max_rows=None, rounds=ROUNDS) -> np.ndarray:
-        """Ensemble weights of the pool, chosen on the rows validated (a sample of at most
-        ``max_rows`` of them, for a quick estimate)."""
-        rows = np.flatnonzero(_validated(self.pool[0]._oof, len(y)))
-        if max_rows and len(rows) > max_rows:
-            rows = np.random.default_rng(self.seed).choice(rows, max_rows, replace=False)
-        oof = [c._oof[rows].astype(float) for c in self.pool]
-        return select_weights(oof, y[rows], self.metric, classes, rounds=rounds)
-
-    def _ensemble(self, y, y_test, classes) -> None:
-        """Weigh the pool into an ensemble on the rows validated; a leaderboard row of its own
-        when it blends two or more candidates, the best model when it scores better."""
-        if len(self.pool) < 2:
+    def _update_pool(self) -> None:
+        """Drop the predictions of candidates out of the pool, and share a new estimate of
+        the final model's fitting time (the ensemble the pool makes now, on a sample)."""
+        done = sorted(self._done(), key=lambda r: r["score"],
+                      reverse=self.metric.greater_is_better)  # fmt: skip
+        for row in done[POOL_SIZE:]:
+            self.workdir.drop(row["model_id"])
+        pool = []
+        for row in done[:POOL_SIZE]:
+            saved = self.workdir.load_predictions(row["model_id"])
+            if saved is not None:
+                candidate = Candidate(**row)
+                candidate._oof = saved[0]
+                pool.append(candidate)
+        if not pool:
             return
-        weights = self._weights(y, classes)
-        used = [(c, w) for c, w in zip(self.pool, weights, strict=True) if w]
-        if len(used) < 2:
+        weights = pool_weights(pool, self.y, self.metric, self.classes, seed=self.plan.seed,
+                               max_rows=ESTIMATE_ROWS, rounds=ESTIMATE_ROUNDS)  # fmt: skip
+        fits = [c.fit_seconds for c, w in zip(pool, weights, strict=True) if w]
+        self.study.set_user_attr("final_fit_seconds", float(sum(fits)))
+
+
+def fail_lost_trials(study: optuna.Study, callbacks) -> None:
+    """Fail the running trials whose worker is gone (any worker may: the first one's tell
+    wins), each tried once more by whichever worker asks next."""
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if is_lost(trial, now):
+            fail_lost(study, trial, callbacks)
+
+
+def fail_lost(study: optuna.Study, trial: optuna.trial.FrozenTrial, callbacks) -> None:
+    model_id = trial.user_attrs.get("model_id")
+    retried = not trial.user_attrs.get("retry_of") and not study.user_attrs.get("closed")
+    error = "Its worker stopped while training it" + (
+        "; it is being trained again elsewhere." if retried else "."
+    )
+    family, worker = trial.params.get("family", ""), trial.user_attrs.get("worker", "")
+    row = Candidate(model_id or "", family, _params(family, trial.params), state="failed",
+                    error=error, worker=worker).to_row()  # fmt: skip
+    try:
+        if model_id:  # through the storage: the trial is another process's
+            study._storage.set_trial_user_attr(trial._trial_id, "row", row)
+            # Its retry takes its place among the n_trials candidates.
+            study._storage.set_trial_user_attr(trial._trial_id, "retried", retried)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    except (ValueError, RuntimeError):  # it ended meanwhile, or another worker failed it
+        return
+    logger.warning("Trial %s lost its worker %s", model_id, worker)
+    if retried:
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": model_id})
+    if model_id:
+        _emit(callbacks, "candidate_finished", {"row": row, "evaluation": None})
+
+
+def join_search(
+    workdir, *, storage: str | None = None, n_threads: int = 1, index: int = 1,
+    callbacks: list[Callable[[Event], None]] = (), should_stop: Callable[[], bool] | None = None,
+    wait: float = 30,
+) -> int:  # fmt: skip
+    """Work on the search in ``workdir`` (started by ``AutoML.fit`` elsewhere) until it ends:
+    the number of candidates this worker trained. ``storage`` is the study's database URL
+    when it is not the work folder's journal; ``index`` names this worker among the others."""
+    workdir = Workdir(workdir)
+    give_up = time.monotonic() + wait
+    while not workdir.has_plan():  # the coordinator is still writing it
+        if time.monotonic() > give_up:
+            return 0
+        time.sleep(0.2)
+    plan = workdir.read_plan()
+    opened = open_storage(storage or plan.storage)
+    try:
+        while True:
+            try:
+                study = _load(plan, opened)
+                break
+            except KeyError:
+                if time.monotonic() > give_up:
+                    return 0
+                time.sleep(0.2)
+        X, y, X_test, y_test = workdir.read_rows()
+        if X is None:
+            return 0
+        study.set_user_attr(f"joined:{index}", worker_name())
+        trials = Trials(plan, study, workdir, X, y, X_test, y_test, n_threads=n_threads,
+                        callbacks=callbacks, should_stop=should_stop)  # fmt: skip
+        return trials.run()
+    finally:
+        close_storage(opened)
+
+
+def _wait_for_helpers(study: optuna.Study, processes: list[subprocess.Popen]) -> None:
+    """Until the worker processes this search started have joined it (they take seconds to
+    import their libraries), so that each trains its share even of a short search."""
+    give_up = time.monotonic() + HELPER_START_SECONDS
+    while processes and time.monotonic() < give_up:
+        joined = sum(key.startswith("joined:") for key in study.user_attrs)
+        if joined >= len(processes) or any(p.poll() is not None for p in processes):
             return
-        members = [
-            {"model_id": c.model_id, "family": c.family, "params": c.params, "weight": float(w)}
-            for c, w in used
-        ]
-        ensemble = Candidate(self._next_id(), ENSEMBLE, {"members": members}, state="complete")
-        ensemble._oof = blend([c._oof for c, _ in used], [w for _, w in used])
-        # Scored fold by fold, as every candidate is.
-        ensemble.fold_scores = [
-            score(self.metric, y[valid], ensemble._oof[valid].astype(float), classes)
-            for _, valid in self.splits
-        ]
-        ensemble.score = float(np.mean(ensemble.fold_scores))
-        ensemble.score_std = float(np.std(ensemble.fold_scores))
-        ensemble.fit_seconds = sum(c.fit_seconds for c, _ in used)
-        ensemble.predict_ms_per_1k = sum(c.predict_ms_per_1k for c, _ in used)
-        if y_test is not None:
-            test = blend([c._test for c, _ in used], [w for _, w in used])
-            ensemble.test_score = score(self.metric, y_test, test, classes)
-        self.candidates.append(ensemble)
-        evaluation = self._evaluation(ensemble, y, classes)
-        self._emit("candidate_finished", {"row": ensemble.to_row(), "evaluation": evaluation})
-        if self.metric.better(ensemble.score, self.best.score):
-            self.best = ensemble
-            self._emit("best_changed", {"row": ensemble.to_row()})
+        time.sleep(0.1)
 
-    def _evaluation(self, candidate: Candidate, y, classes) -> dict | None:
-        # A holdout validates some rows only: the charts show those.
-        seen = _validated(candidate._oof, len(y))
-        labels = classes if self.class_labels is None else self.class_labels
-        try:
-            return evaluate(
-                self.profile.task, y[seen], candidate._oof[seen].astype(float), labels,
-                seed=self.seed,
-            )  # fmt: skip
-        except Exception:  # charts are a bonus: never lose a model over them
-            logger.exception("Evaluating candidate %s failed", candidate.model_id)
-            return None
 
-    def _emit(self, kind: str, data: dict) -> None:
-        event = Event(kind, data)
-        for callback in self.callbacks:
-            callback(event)
+def _load(plan: Plan, storage) -> optuna.Study:
+    """The search's study; each worker samples and prunes its own way (``Trials``)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = OrderedSampler(plan.seed, lambda number: [])
+    return optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler,
+                             pruner=optuna.pruners.NopPruner())  # fmt: skip
+
+
+def _counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts towards ``n_trials``: a candidate, not one lost and retried."""
+    return "model_id" in trial.user_attrs and not trial.user_attrs.get("retried")
+
+
+def _rows(study: optuna.Study, *, complete: bool) -> list[dict]:
+    """The leaderboard rows the workers have written (only complete ones if ``complete``)."""
+    states = (optuna.trial.TrialState.COMPLETE,) if complete else None
+    return [t.user_attrs["row"] for t in study.get_trials(deepcopy=False, states=states)
+            if "row" in t.user_attrs]  # fmt: skip
+
+
+def _params(family: str, suggested: dict) -> dict:
+    prefix = f"{family}__"
+    return {k[len(prefix) :]: v for k, v in suggested.items() if k.startswith(prefix)}
+
+
+def _classes(profile: DatasetProfile, y) -> np.ndarray | None:
+    return np.unique(y) if profile.task != "regression" else None
+
+
+def _width(class_labels) -> int | None:
+    return None if class_labels is None else len(class_labels)
+
+
+def pool_weights(pool, y, metric, classes, *, seed, max_rows=None, rounds=ROUNDS) -> np.ndarray:
+    """Ensemble weights of ``pool``, chosen on the rows validated (a sample of at most
+    ``max_rows`` of them, for a quick estimate)."""
+    rows = np.flatnonzero(_validated(pool[0]._oof, len(y)))
+    if max_rows and len(rows) > max_rows:
+        rows = np.random.default_rng(seed).choice(rows, max_rows, replace=False)
+    oof = [c._oof[rows].astype(float) for c in pool]
+    return select_weights(oof, y[rows], metric, classes, rounds=rounds)
+
+
+def evaluation_of(candidate: Candidate, y, profile, class_labels, seed) -> dict | None:
+    # A holdout validates some rows only: the charts show those.
+    seen = _validated(candidate._oof, len(y))
+    labels = _classes(profile, y) if class_labels is None else class_labels
+    try:
+        return evaluate(profile.task, y[seen], candidate._oof[seen].astype(float), labels,
+                        seed=seed)  # fmt: skip
+    except Exception:  # charts are a bonus: never lose a model over them
+        logger.exception("Evaluating candidate %s failed", candidate.model_id)
+        return None
+
+
+def _emit(callbacks, kind: str, data: dict) -> None:
+    event = Event(kind, data)
+    for callback in callbacks:
+        callback(event)
 
 
 def _validated(oof: np.ndarray, n_rows: int) -> np.ndarray:

@@ -220,7 +220,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # By default as many training jobs run at once as there are cores, each with 4 GB of the
 # memory jobs share (below): on small and mid-sized tables one process per core finishes
 # about 1.6 times the models that one process with every core does (benchmarks/threads.py).
-SHORT_QUEUE, TRAINING_QUEUE = "short", "training"
+SHORT_QUEUE = env("SHORT_QUEUE", default="short")
+TRAINING_QUEUE = env("TRAINING_QUEUE", default="training")
 _CORES, _MEMORY = len(os.sched_getaffinity(0)), machine_memory()
 WORKER_QUEUES = {
     SHORT_QUEUE: env.int("SHORT_CONCURRENCY", default=1),
@@ -230,7 +231,10 @@ WORKER_QUEUES = {
     ),
 }
 CELERY_TASK_DEFAULT_QUEUE = SHORT_QUEUE
-CELERY_TASK_ROUTES = {"webapp.experiments.tasks.train_experiment": {"queue": TRAINING_QUEUE}}
+CELERY_TASK_ROUTES = {
+    f"webapp.experiments.tasks.{name}": {"queue": TRAINING_QUEUE}
+    for name in ("train_experiment", "join_experiment")
+}
 # The threads each training job's models use: together the training jobs use every core once,
 # because threads that outnumber the cores slow every job down.
 TRAINING_THREADS = env.int(

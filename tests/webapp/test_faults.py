@@ -348,19 +348,27 @@ def test_a_full_disk_fails_reading_a_file_in_words(alice, full_disk, settings, m
 
 
 def test_a_full_disk_fails_saving_a_model_in_words(
-    client, ready_dataset, full_disk, settings, eager, quick_runs,
+    client, ready_dataset, full_disk, settings, eager, quick_runs, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     from tests.webapp.factories import launch
+    from webapp.experiments import tasks
 
     mount, fill = full_disk
-    # The dataset moves to the small disk, then the disk fills: only the model cannot be kept.
+    # The dataset moves to the small disk, which fills once the search has ended: only the
+    # model cannot be kept.
     source = ready_dataset.directory
     settings.MEDIA_ROOT = mount / "media"
     ready_dataset.directory.mkdir(parents=True)
     for path in source.iterdir():
         (ready_dataset.directory / path.name).write_bytes(path.read_bytes())
-    fill(room=20_000)
+    save_model = tasks.save_model
+
+    def on_a_full_disk(*args):
+        fill(room=20_000)
+        save_model(*args)
+
+    monkeypatch.setattr(tasks, "save_model", on_a_full_disk)
     client.force_login(ready_dataset.owner)
     with django_capture_on_commit_callbacks(execute=True):
         launch(client, ready_dataset)
@@ -368,6 +376,29 @@ def test_a_full_disk_fails_saving_a_model_in_words(
     assert experiment.status == "failed" and experiment.error == DISK_FULL
     assert experiment.candidates.exists()  # the leaderboard is kept
     assert not leftovers(mount) and not any(experiment.directory.rglob("*.zip"))
+
+
+def test_a_full_disk_fails_a_search_in_words(
+    client, ready_dataset, full_disk, settings, eager, quick_runs,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from tests.webapp.factories import launch
+
+    mount, fill = full_disk
+    # Its workers share the search's state on the data volume: with no room there, the run
+    # fails saying so, and leaves nothing half-written.
+    source = ready_dataset.directory
+    settings.MEDIA_ROOT = mount / "media"
+    ready_dataset.directory.mkdir(parents=True)
+    for path in source.iterdir():
+        (ready_dataset.directory / path.name).write_bytes(path.read_bytes())
+    fill()
+    client.force_login(ready_dataset.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        launch(client, ready_dataset)
+    experiment = Experiment.objects.get()
+    assert experiment.status == "failed" and experiment.error == DISK_FULL
+    assert not leftovers(mount) and not experiment.search_directory.exists()
 
 
 def test_a_full_disk_fails_scoring_a_file_in_words(

@@ -25,13 +25,14 @@ def pool_processes(worker_pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def own_worker(redis_url: str, kind: str, queue: str, *options: str):
+def own_worker(redis_url: str, kind: str, queue: str, *options: str, name: str = "", **env):
     """A worker started by the Procfile's ``kind`` command, serving only ``queue`` (so the
     suite's workers never take its tasks), killed whole by the block's end unless the test
-    killed it first."""
-    command = [*procfile_command(kind), "--hostname", f"{queue}-{os.getpid()}@%h",
-               "--queues", queue, *options]  # fmt: skip
-    worker = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url),
+    killed it first. ``name`` sets its node name apart from other workers of ``queue``;
+    ``env`` adds to its environment."""
+    node = f"{name or queue}-{os.getpid()}@%h"
+    command = [*procfile_command(kind), "--hostname", node, "--queues", queue, *options]
+    worker = subprocess.Popen(command, cwd=ROOT, env=_service_env(redis_url, **env),
                               start_new_session=True)  # fmt: skip
     try:
         yield worker

@@ -48,6 +48,11 @@ class ExperimentIn(Schema):
     families: list[str] | None = Field(None, description="Model families (default: all)")
     validation: ValidationIn = ValidationIn()
     name: str = ""
+    parallelism: int | None = Field(
+        None,
+        description="Training processes, on any machine, the search may use at once "
+        "(default: every one free when it starts)",
+    )
     keep_test: bool | None = Field(
         None,
         description="Keep 10% of rows aside, scored once per model as `test_score` "
@@ -73,6 +78,7 @@ class LeaderboardRow(Schema):
     fit_seconds: float | None
     predict_ms_per_1k: float | None
     error: str
+    worker: str = Field(..., description="The process that trained it: host:pid")
 
 
 class ExperimentOut(Schema):
@@ -87,6 +93,8 @@ class ExperimentOut(Schema):
         None, description="While queued: 1 for the experiment a training worker takes next"
     )
     error: str
+    parallelism: int | None
+    n_workers: int = Field(..., description="Worker processes that trained a candidate")
     best_model_id: int | None = Field(None, alias="best_id")
     created: datetime
     started: datetime | None
@@ -160,6 +168,7 @@ def create_experiment(request, payload: ExperimentIn):
         "n_splits": payload.validation.folds,
         "holdout_size": payload.validation.holdout,
         "time_column": payload.validation.time_column or "",
+        "parallelism": payload.parallelism,
     }
     keep_test = payload.keep_test
     if keep_test is None:

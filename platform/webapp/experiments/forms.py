@@ -61,6 +61,11 @@ class ExperimentForm(forms.Form):
         required=False, min_value=0.05, max_value=0.5, initial=0.2, label="Holdout share"
     )
     time_column = forms.ChoiceField(required=False, label="Date column")
+    parallelism = forms.IntegerField(
+        required=False, min_value=1, max_value=64, label="Training workers",
+        help_text="How many training processes, on any machine, this run may use at once. "
+        "Leave empty for every one free when it starts.",
+    )  # fmt: skip
     keep_test = forms.BooleanField(
         required=False,
         label=f"Keep {TEST_SHARE:.0%} of the rows aside for a final test",
@@ -161,6 +166,7 @@ class ExperimentForm(forms.Form):
                 holdout_size=data["holdout_size"] or 0.2,
                 time_column=data["time_column"] or "",
                 test_size=TEST_SHARE if data["keep_test"] else None,
+                parallelism=data["parallelism"],
             )
             experiment.launch()
         return experiment

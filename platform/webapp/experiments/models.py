@@ -62,6 +62,9 @@ class Experiment(OwnedModel, Job):
     # A share of rows kept out of the search and scored once per model: an honest estimate.
     test_size = models.FloatField(null=True, blank=True)
     time_column = models.CharField(max_length=255, blank=True)
+    # Training processes the search may use at once, on any machine; None: every one free
+    # when it starts.
+    parallelism = models.PositiveSmallIntegerField(null=True, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
@@ -114,6 +117,22 @@ class Experiment(OwnedModel, Job):
         return max((end - self.started).total_seconds(), 0.0)
 
     @property
+    def search_directory(self) -> Path:
+        """The search's shared state while it runs: its plan, rows and candidates' predictions,
+        read by every worker that trains its trials (and by a coordinator taking it over)."""
+        return self.directory / "search"
+
+    @property
+    def study_name(self) -> str:
+        return f"experiment-{self.key}"
+
+    @property
+    def n_workers(self) -> int:
+        """Worker processes that trained a candidate of this run."""
+        workers = self.candidates.exclude(worker="").values_list("worker", flat=True)
+        return len(set(workers))
+
+    @property
     def progress(self) -> float:
         """Elapsed time against the budget, 0 to 1; 1 once the run ended."""
         if not self.is_active:
@@ -153,10 +172,13 @@ class Experiment(OwnedModel, Job):
         }
 
     # The run's life, as the worker and the reaper move it along (see Job).
-    def launch(self) -> None:
-        """Queue the training on a worker once the row is committed."""
-        from webapp.experiments.tasks import train_experiment
+    def launch(self, *, fresh: bool = True) -> None:
+        """Queue the training on a worker once the row is committed; unless ``fresh``, the
+        worker that takes it over continues the search a lost one left."""
+        from webapp.experiments.tasks import forget_search, train_experiment
 
+        if fresh and self.search_directory.exists():  # a past run's, on a start again
+            forget_search(self)
         self.task_id, self.runner = str(uuid.uuid4()), ""
         self.status, self.error = self.Status.QUEUED, ""
         active = Experiment.objects.filter(owner_id=self.owner_id,
@@ -181,7 +203,8 @@ class Experiment(OwnedModel, Job):
         return Experiment.objects.filter(status=Experiment.Status.RUNNING).count()
 
     def send(self) -> None:
-        self.launch()  # under a new task id: the lost one's message, if it returns, is ignored
+        # Under a new task id: the lost one's message, if it returns, is ignored.
+        self.launch(fresh=False)
 
     def may_claim(self, task_id: str | None) -> bool:
         if self.task_id != task_id or not self.is_active:
@@ -192,6 +215,8 @@ class Experiment(OwnedModel, Job):
         return True
 
     def on_claim(self) -> None:
+        if (self.search_directory / "plan.pkl").exists():
+            return  # a search whose coordinator was lost: this attempt takes it over
         self.candidates.all().delete()  # a run that starts again starts afresh
         self.error, self.started = "", timezone.now()
         self.n_trials, self.best, self.finished = 0, None, None
@@ -286,6 +311,7 @@ class Candidate(models.Model):
     predict_ms_per_1k = models.FloatField(null=True)
     seconds = models.FloatField(default=0)
     error = models.TextField(blank=True)
+    worker = models.CharField(max_length=300, blank=True)  # host:pid that trained it
     evaluation = models.JSONField(null=True, blank=True)
     importance = models.JSONField(null=True, blank=True)
     artifact = models.CharField(max_length=10, choices=Artifact.choices, default=Artifact.NONE)

@@ -1,9 +1,13 @@
-"""Training on a worker: the engine's search with its progress written to the database.
+"""Training on workers: the engine's search with its progress written to the database.
 
-Tasks take ids and trust the row (a job, see ``webapp.lib.jobs``): a duplicated or stale
-message finds the run taken, ended or re-queued under another id and does nothing. While a run
-trains, a thread writes its heartbeat and reads the cancel flag; the reaper, run by Celery
-beat, re-queues (once) or fails runs whose worker died.
+``train_experiment`` coordinates a run (a job, see ``webapp.lib.jobs``): it claims the row,
+opens the search's study (``webapp.experiments.studies``), trains trials itself and sends
+``join_experiment`` to as many other training processes as the run may use, which take trials
+of the same study on any machine; at the budget it weighs every worker's candidates into an
+ensemble, refits the best on all rows and saves it. A duplicated or stale message finds the
+run taken, ended or re-queued under another id and does nothing. While a run trains, a thread
+writes its heartbeat and reads the cancel flag; the reaper, run by Celery beat, sends a run
+whose coordinator died once more, and the new coordinator takes its search over.
 """
 
 from __future__ import annotations
@@ -12,17 +16,19 @@ import logging
 import math
 import shutil
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pandas as pd
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from automl import AutoML, AutoMLError
+from automl import AutoML, AutoMLError, join_search
 from automl.features import describe_preprocessor
-from webapp.experiments.models import Candidate, Experiment
+from webapp.experiments import studies
+from webapp.experiments.models import LAST_PRIORITY, Candidate, Experiment
 from webapp.lib import memory
 from webapp.lib.files import size_on_disk, sweep, written_whole
 from webapp.lib.jobs import failure_reason, reap, running
@@ -41,21 +47,102 @@ def train_experiment(self, experiment_id: int) -> None:
         return
     with running(experiment, INTERNAL_ERROR) as heartbeat:
         frame = pd.read_parquet(experiment.dataset.parquet_path)
-        run = AutoML(**experiment.engine_settings(), n_jobs=settings.TRAINING_THREADS)
-        run.fit(
-            frame,
-            target=experiment.target,
-            callbacks=[Recorder(experiment, run)],
-            should_stop=heartbeat.stopped,
-        )
-        del frame
+        run = AutoML(**experiment.engine_settings(), n_threads=settings.TRAINING_THREADS)
+        parallelism = experiment.parallelism or free_training_processes() + 1
+        try:
+            run.fit(
+                frame,
+                target=experiment.target,
+                callbacks=[Recorder(experiment, run, helpers=parallelism - 1)],
+                should_stop=heartbeat.stopped,
+                workdir=experiment.search_directory,
+                storage=studies.storage_url(),
+                study_name=experiment.study_name,
+                parallelism=parallelism,
+            )
+        finally:
+            del frame
         mine = experiment.mine()
         if not mine.exists():  # the run was handed to another worker meanwhile
             return
         best = experiment.candidates.get(model_id=run.model_.info["model_id"])
         save_model(best, run.model_)
         mine.update(best=best)
+        forget_search(experiment)
         experiment.finish(Status.CANCELLED if run.cancelled_ else Status.FINISHED)
+    experiment.refresh_from_db()
+    if not experiment.is_active:  # ended, in success or failure: nobody needs its search
+        forget_search(experiment)
+
+
+@shared_task
+def join_experiment(experiment_id: int, index: int) -> None:
+    """Train trials of a running experiment's search beside its coordinator, until the search
+    ends, the run is cancelled, or another experiment waits for a training worker (this one
+    then gives its place up after its trial)."""
+    experiment = Experiment.objects.filter(pk=experiment_id, status=Status.RUNNING).first()
+    if experiment is None:
+        return
+
+    def should_stop() -> bool:
+        going = Experiment.objects.filter(pk=experiment_id, status=Status.RUNNING,
+                                          cancel_requested=False)  # fmt: skip
+        return not going.exists() or Experiment.objects.filter(status=Status.QUEUED).exists()
+
+    try:
+        with memory.ceiling(settings.JOB_MEMORY_LIMIT):
+            join_search(
+                experiment.search_directory,
+                storage=studies.storage_url(),
+                n_threads=settings.TRAINING_THREADS,
+                index=index,
+                callbacks=[Recorder(experiment)],
+                should_stop=should_stop,
+            )
+    except Exception:  # its trial is failed and tried again by the coordinator; the run goes on
+        logger.exception("A worker of experiment %s failed", experiment_id)
+    finally:
+        memory.return_freed()
+
+
+def free_training_processes() -> int:
+    """Training processes no job occupies now, on every worker that serves the queue (0 when
+    the workers cannot be asked: the run then trains on its coordinator alone)."""
+    if current_app.conf.task_always_eager:  # tasks run inline (tests): no workers to share
+        return 0
+    inspect = current_app.control.inspect(timeout=1)
+    try:
+        with ThreadPoolExecutor(3) as pool:  # each question waits the whole timeout
+            asked = [pool.submit(getattr(inspect, q)) for q in ("active_queues", "stats", "active")]
+            queues, stats, active = (question.result() or {} for question in asked)
+    except Exception:
+        logger.warning("Could not ask the workers how many are free", exc_info=True)
+        return 0
+    serving = {
+        name
+        for name, served in queues.items()
+        if any(q["name"] == settings.TRAINING_QUEUE for q in served)
+    }
+    slots = sum(stats.get(name, {}).get("pool", {}).get("max-concurrency", 0) for name in serving)
+    return max(slots - sum(len(active.get(name, [])) for name in serving), 0)
+
+
+def _send_helpers(experiment: Experiment, helpers: int) -> None:
+    """Ask for the training processes the run may use beside its coordinator; if the queue
+    cannot be reached, the coordinator trains alone."""
+    try:
+        for index in range(1, helpers + 1):
+            # Last in the queue: an experiment still waiting for its coordinator goes first.
+            join_experiment.apply_async((experiment.pk, index), priority=LAST_PRIORITY)
+    except Exception:
+        logger.warning("Could not ask for workers for experiment %s", experiment.pk,
+                       exc_info=True)  # fmt: skip
+
+
+def forget_search(experiment: Experiment) -> None:
+    """Remove a search's shared state: its folder and its study."""
+    shutil.rmtree(experiment.search_directory, ignore_errors=True)
+    studies.delete_study(experiment.study_name)
 
 
 @shared_task
@@ -132,14 +219,18 @@ def save_model(candidate: Candidate, model) -> None:
 
 
 class Recorder:
-    """An engine callback writing each finished candidate to the leaderboard as it comes."""
+    """An engine callback writing each finished candidate to the leaderboard as it comes; the
+    coordinator's (with ``run``) also records the search's start and asks for helpers."""
 
-    def __init__(self, experiment: Experiment, run: AutoML):
-        self.experiment, self.run = experiment, run
+    def __init__(self, experiment: Experiment, run: AutoML | None = None, helpers: int = 0):
+        self.experiment, self.run, self.helpers = experiment, run, helpers
 
     def __call__(self, event) -> None:
-        runs = self.experiment.mine()
-        if event.kind == "search_started":
+        if self.run is not None:
+            runs = self.experiment.mine()
+        else:  # a helper writes while the run goes on, whichever coordinator it has now
+            runs = Experiment.objects.filter(pk=self.experiment.pk, status=Status.RUNNING)
+        if event.kind == "search_started" and self.run is not None:
             profile = self.run.profile_
             runs.update(
                 detected_task=profile.task,
@@ -147,10 +238,13 @@ class Recorder:
                 greater_is_better=self.run.metric_.greater_is_better,
                 pipelines={f: describe_preprocessor(profile, f) for f in event.data["families"]},
             )
+            # A coordinator taking a search over finds its helpers at work already.
+            if runs.exists() and not event.data["taken_over"]:
+                _send_helpers(self.experiment, self.helpers)
         elif event.kind == "candidate_finished" and runs.exists():
             row = event.data["row"]
             fields = ("family", "params", "state", "score", "score_std", "test_score",
-                      "fit_seconds", "predict_ms_per_1k", "seconds")  # fmt: skip
+                      "fit_seconds", "predict_ms_per_1k", "seconds", "worker")  # fmt: skip
             Candidate.objects.update_or_create(
                 experiment=self.experiment,
                 model_id=row["model_id"],

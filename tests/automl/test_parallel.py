@@ -1,0 +1,147 @@
+"""One search over several processes, through Optuna's storage and a shared work folder: the
+processes ``n_jobs`` starts, and workers that join from elsewhere (``automl join``)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from automl import AutoML, join_search
+from automl.study import Workdir, open_storage
+from tests.automl.test_fast import table
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _joiner(workdir) -> subprocess.Popen:
+    """``automl join`` in a process of its own, as on another machine."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl", "join", str(workdir)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _study(workdir) -> optuna.Study:
+    return optuna.load_study(study_name="search", storage=open_storage(Workdir(workdir).journal))
+
+
+def _until(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _joined(workdir) -> bool:
+    return any(key.startswith("joined:") for key in _study(workdir).user_attrs)
+
+
+def test_two_processes_share_one_search():
+    train = table("multiclass", 400, seed=8)
+    run = AutoML(time_budget=120, n_trials=10, n_jobs=2, families=["linear", "random_forest"])
+    run.fit(train, target="y")
+    board = run.leaderboard_
+    searched = board[board["family"] != "ensemble"]
+    assert run.n_workers_ == 2 and searched["worker"].nunique() == 2
+    assert searched["worker"].str.endswith(f":{os.getpid()}").any()  # the coordinator's
+    assert len(searched) == 10 and (board["family"] == "ensemble").sum() == 1
+    assert run._threads() == max((os.cpu_count() or 1) // 2, 1)  # 2 x threads <= cores
+    rows = train.drop(columns=["y"]).head(20)
+    assert run.predict_proba(rows).shape == (20, 3)
+
+
+def test_the_same_seed_and_parallelism_give_the_same_leaderboard():
+    # Past the portfolio, so that TPE's suggestions and pruning come from the shared history.
+    train = table("binary", 300, seed=9)
+    settings = {"time_budget": 120, "n_trials": 9, "seed": 3, "n_jobs": 2,
+                "families": ["linear", "hist_gradient_boosting"]}  # fmt: skip
+    first = AutoML(**settings).fit(train, target="y").leaderboard_
+    second = AutoML(**settings).fit(train, target="y").leaderboard_
+    columns = ["model_id", "family", "state", "score", "params"]
+    assert first["worker"].nunique() == 2
+    assert first[columns].to_dict("records") == second[columns].to_dict("records")
+
+
+def test_a_worker_joins_from_elsewhere_and_a_lost_one_costs_its_trial(tmp_path):
+    train = table("binary", 400, seed=3)
+    workdir = tmp_path / "search"
+    joiner = _joiner(workdir)
+    killed = []
+
+    def wait_for_the_joiner(event):
+        if event.kind == "search_started":
+            _until(lambda: _joined(workdir))
+            threading.Thread(target=kill_it_mid_trial, daemon=True).start()
+
+    def kill_it_mid_trial():
+        def training():
+            running = _study(workdir).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            return any(t.user_attrs.get("worker", "").endswith(f":{joiner.pid}") for t in running)
+
+        _until(training)
+        os.kill(joiner.pid, signal.SIGKILL)
+        killed.append(joiner.pid)
+
+    run = AutoML(time_budget=120, n_trials=5, n_splits=3, families=["random_forest", "extra_trees"])
+    run.fit(train, target="y", workdir=workdir, parallelism=2, callbacks=[wait_for_the_joiner])
+    joiner.wait(30)
+    assert killed == [joiner.pid]
+    board = run.leaderboard_
+    lost = board[board["error"].fillna("").str.startswith("Its worker stopped")]
+    assert len(lost) == 1 and lost["worker"].iloc[0].endswith(f":{joiner.pid}")
+    assert lost["state"].iloc[0] == "failed"
+    # Tried once more by a worker alive: the same configuration, completed.
+    params = lost["params"].iloc[0]
+    again = board[(board["state"] == "complete") & board["params"].map(lambda p: p == params)]
+    assert len(again) >= 1
+    assert run.model_ is not None
+
+
+def test_a_fit_takes_over_the_search_of_a_lost_coordinator(tmp_path):
+    train = table("binary", 400, seed=4)
+    workdir = tmp_path / "search"
+    train.to_csv(tmp_path / "train.csv", index=False)
+    script = (
+        "import sys, pandas as pd\n"
+        "from automl import AutoML\n"
+        "AutoML(time_budget=60, n_trials=4, n_splits=3, families=['random_forest']).fit(\n"
+        "    pd.read_csv(sys.argv[1]), target='y', workdir=sys.argv[2])\n"
+    )
+    first = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "train.csv"),
+                              str(workdir)], cwd=ROOT)  # fmt: skip
+    _until(lambda: (workdir / "plan.pkl").exists() and _done(workdir) >= 2)
+    first.kill()
+    first.wait()
+    run = AutoML(time_budget=60, n_trials=4, n_splits=3, families=["random_forest"])
+    run.fit(train, target="y", workdir=workdir)
+    board = run.leaderboard_
+    by_the_first = board[board["worker"].str.endswith(f":{first.pid}")]
+    assert len(by_the_first[by_the_first["state"] == "complete"]) >= 2
+    assert board["worker"].str.endswith(f":{os.getpid()}").any()
+    assert run.model_ is not None
+
+
+def _done(workdir) -> int:
+    try:
+        study = _study(workdir)
+    except KeyError:
+        return 0
+    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def test_join_search_without_a_search_gives_up(tmp_path):
+    assert join_search(tmp_path / "nothing", wait=0.5) == 0
+
+
+def test_n_jobs_is_checked():
+    with pytest.raises(Exception, match="n_jobs"):
+        AutoML(n_jobs=0).fit(table("binary", 50, seed=0), target="y")
+    assert np.isfinite(AutoML(n_jobs=-1)._threads())
