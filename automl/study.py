@@ -51,7 +51,10 @@ def open_storage(spec: str) -> optuna.storages.BaseStorage:
     path of a journal file, which every process that can write the folder may share (its
     lock is a plain file, so it holds on network file systems too)."""
     if "://" in spec:
-        return optuna.storages.RDBStorage(spec, engine_kwargs={"pool_pre_ping": True})
+        # Two connections a worker (its trials, its beat): a database's connection limit
+        # is the first limit many workers meet (docs/scaling.md).
+        engine = {"pool_pre_ping": True, "pool_size": 1, "max_overflow": 1}
+        return optuna.storages.RDBStorage(spec, engine_kwargs=engine)
     lock = optuna.storages.journal.JournalFileOpenLock(spec, grace_period=LOCK_GRACE_SECONDS)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(spec, lock))
 

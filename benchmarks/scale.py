@@ -13,11 +13,22 @@ bo, and prints:
 
     .venv/bin/python benchmarks/scale.py               # Quick budgets (60 s)
     .venv/bin/python benchmarks/scale.py --budget 30
+
+With ``--workers FILE TARGET`` it measures instead one search over 1 and then 2 worker
+processes (``AutoML(n_jobs=k)``, the mechanism the platform's training workers share), on the
+same table and budget: candidates completed, the best validation score, wall time and the
+peak memory of the coordinator and of its largest helper.
+
+    .venv/bin/python benchmarks/scale.py --workers ../shared/datasets/churn_modelling.csv.gz Exited
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,10 +77,52 @@ def report(runs: list[tuple[str, Client, int]], since: float) -> None:
               f"{len(board)} models, best {best:.4f}")  # fmt: skip
 
 
+def one_search(path: str, target: str, budget: int, jobs: int) -> None:
+    """A fit with ``jobs`` processes, in this process; prints its figures as JSON."""
+    sys.path.insert(0, str(ROOT))
+    from automl import AutoML, read_table
+
+    data = read_table(path)
+    started = time.monotonic()
+    run = AutoML(time_budget=budget, n_jobs=jobs).fit(data, target=target)
+    board = run.leaderboard_
+    done = board[(board["state"] == "complete") & (board["family"] != "ensemble")]
+    print(json.dumps({
+        "jobs": jobs, "candidates": len(done), "workers": run.n_workers_,
+        "best": float(board["score"].iloc[0]), "metric": run.metric_.name,
+        "seconds": time.monotonic() - started,
+        "coordinator_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "helper_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }))  # fmt: skip
+
+
+def workers(path: str, target: str, budget: int) -> None:
+    print(f"{Path(path).name}, {budget} s budget, one search over 1 and 2 worker processes:")
+    for jobs in (1, 2):
+        # A fresh process each, so that its peak memory is its own.
+        command = [sys.executable, __file__, "--one", path, target, str(budget), str(jobs)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        helper = f", largest helper {r['helper_mb']:.0f} MB" if jobs > 1 else ""
+        print(f"  {jobs} process(es): {r['candidates']} candidates from {r['workers']} "
+              f"worker(s), best {r['metric']} {r['best']:.4f}, {r['seconds']:.1f} s, "
+              f"coordinator {r['coordinator_mb']:.0f} MB{helper}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=60, help="seconds per experiment")
+    parser.add_argument("--workers", nargs=2, metavar=("FILE", "TARGET"),
+                        help="measure one search over 1 and 2 processes instead")  # fmt: skip
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        path, target, budget, jobs = args.one
+        one_search(path, target, int(budget), int(jobs))
+        return
+    if args.workers:
+        workers(*args.workers, args.budget)
+        return
     with (
         tempfile.TemporaryDirectory() as tmp,
         platform(Path(tmp) / "data", QUOTA_EXPERIMENTS="4") as (bench, _processes),
