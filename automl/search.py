@@ -207,9 +207,13 @@ class Search:
 
     def run(self, X, y, X_test=None, y_test=None) -> list[Candidate]:
         self.plan.n_rows = len(y)
+        self._processes: list[subprocess.Popen] = []
         try:
             return self._run(X, y, X_test, y_test)
         finally:
+            for process in self._processes:  # ended already, unless the search failed
+                if process.poll() is None:
+                    process.terminate()
             close_storage(self.storage_)
 
     def _run(self, X, y, X_test, y_test) -> list[Candidate]:
@@ -217,7 +221,7 @@ class Search:
         study = self._open(X, y, X_test, y_test)
         self._emit("search_started", {"families": self.plan.families, "n_splits": len(self.splits),
                                       "taken_over": self.taken_over})  # fmt: skip
-        processes = self._start_helpers()
+        processes = self._processes = self._start_helpers()
         _wait_for_helpers(study, processes)
         # Candidates the helpers started here trained are told to this search's callbacks as
         # they come; workers that join from elsewhere tell their own.
