@@ -181,8 +181,9 @@ class AutoML:
         earlier fit that never ended takes it over. ``storage`` is the study's database URL
         (``postgresql+psycopg://...``); by default a journal file in ``workdir``.
         ``parallelism`` is how many workers the search is meant for, counting this process
-        (default ``n_jobs``): for a fixed seed and ``n_trials`` the leaderboard depends on it,
-        not on how many workers join or how fast each one is.
+        (default ``n_jobs``); above 1, the rows are written to ``workdir`` for the others. For
+        a fixed seed and ``n_trials`` the leaderboard depends on it, not on how many workers
+        join or how fast each one is.
 
         Raises
         ------
@@ -212,7 +213,6 @@ class AutoML:
                 workdir=folder,
                 storage=storage,
                 study_name=study_name,
-                share_rows=(parallelism or 1) > 1,
                 helpers=self._processes() - 1,
                 parallelism=parallelism or self._processes(),
                 n_trials=self.n_trials,

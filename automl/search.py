@@ -169,7 +169,6 @@ class Search:
         workdir: Workdir,
         storage: str | None = None,
         study_name: str = "search",
-        share_rows: bool = False,
         helpers: int = 0,
         parallelism: int = 1,
         n_trials: int | None = None,
@@ -193,7 +192,6 @@ class Search:
         self.metric, self.splits, self.profile = metric, splits, profile
         self.deadline = time.time() + deadline - time.monotonic()  # shared: a wall-clock time
         self.n_threads, self.workdir, self.storage = n_threads, workdir, storage
-        self.share_rows = share_rows or self.plan.parallelism > 1
         self.helpers = helpers
         self.callbacks = list(callbacks)
         self.should_stop = should_stop or (lambda: False)
@@ -273,7 +271,7 @@ class Search:
                 self._take_over(study)
                 return study
         self.workdir.write_plan(self.plan)
-        if self.share_rows:
+        if self.plan.parallelism > 1:  # others will train on these rows
             self.workdir.write_rows(X, y, X_test, y_test)
         direction = "maximize" if self.metric.greater_is_better else "minimize"
         optuna.logging.set_verbosity(optuna.logging.WARNING)

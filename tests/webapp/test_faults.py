@@ -347,6 +347,15 @@ def test_a_full_disk_fails_reading_a_file_in_words(alice, full_disk, settings, m
     assert not leftovers(mount) and not dataset.parquet_path.exists()
 
 
+def _move_to(dataset, mount, settings) -> None:
+    """Keep the data directory, with ``dataset``'s files, on the small disk at ``mount``."""
+    source = dataset.directory
+    settings.MEDIA_ROOT = mount / "media"
+    dataset.directory.mkdir(parents=True)
+    for path in source.iterdir():
+        (dataset.directory / path.name).write_bytes(path.read_bytes())
+
+
 def test_a_full_disk_fails_saving_a_model_in_words(
     client, ready_dataset, full_disk, settings, eager, quick_runs, monkeypatch,
     django_capture_on_commit_callbacks,
@@ -357,11 +366,7 @@ def test_a_full_disk_fails_saving_a_model_in_words(
     mount, fill = full_disk
     # The dataset moves to the small disk, which fills once the search has ended: only the
     # model cannot be kept.
-    source = ready_dataset.directory
-    settings.MEDIA_ROOT = mount / "media"
-    ready_dataset.directory.mkdir(parents=True)
-    for path in source.iterdir():
-        (ready_dataset.directory / path.name).write_bytes(path.read_bytes())
+    _move_to(ready_dataset, mount, settings)
     save_model = tasks.save_model
 
     def on_a_full_disk(*args):
@@ -387,11 +392,7 @@ def test_a_full_disk_fails_a_search_in_words(
     mount, fill = full_disk
     # Its workers share the search's state on the data volume: with no room there, the run
     # fails saying so, and leaves nothing half-written.
-    source = ready_dataset.directory
-    settings.MEDIA_ROOT = mount / "media"
-    ready_dataset.directory.mkdir(parents=True)
-    for path in source.iterdir():
-        (ready_dataset.directory / path.name).write_bytes(path.read_bytes())
+    _move_to(ready_dataset, mount, settings)
     fill()
     client.force_login(ready_dataset.owner)
     with django_capture_on_commit_callbacks(execute=True):

@@ -71,7 +71,8 @@ def train_experiment(self, experiment_id: int) -> None:
         forget_search(experiment)
         experiment.finish(Status.CANCELLED if run.cancelled_ else Status.FINISHED)
     experiment.refresh_from_db()
-    if not experiment.is_active:  # ended, in success or failure: nobody needs its search
+    # A run that failed left its search behind (one that finished removed it already).
+    if not experiment.is_active and experiment.search_directory.exists():
         forget_search(experiment)
 
 
