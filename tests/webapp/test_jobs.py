@@ -152,3 +152,185 @@ def test_a_job_taken_again_removes_what_the_lost_attempt_was_writing(claimed):
     with pytest.raises(FileNotFoundError):
         writing.close()  # the writer that lost the job ends its file
     assert not target.exists()  # and put nothing in place
+
+
+def _waited(model, pk, **fields):
+    """Move a row's times back past HEARTBEAT_TIMEOUT: what a reaper waits for."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    before = timezone.now() - timedelta(seconds=settings.HEARTBEAT_TIMEOUT + 1)
+    model.objects.filter(pk=pk).update(**{field: before for field in fields})
+
+
+def _sent_ids(sent, task) -> list:
+    return [call.args[1][0] for call in sent.call_args_list if call.args[0] == task.name]
+
+
+def _to_the_broker(monkeypatch):
+    """After a fixture's eager run: tasks go to the broker again (``sent`` keeps them)."""
+    from webapp.celery_app import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+
+
+def test_a_waiting_job_whose_message_the_broker_lost_is_sent_again(
+    alice, sent, django_capture_on_commit_callbacks
+):
+    from webapp.datasets.tasks import ingest_dataset, reap_datasets
+
+    # The message never reaches the (real) broker: as if Redis lost it in a restart.
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset = Dataset.create_from_upload(alice, SimpleUploadedFile("a.csv", b"a,b\n1,2\n"))
+    assert _sent_ids(sent, ingest_dataset) == [dataset.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        reap_datasets()
+    assert len(sent.call_args_list) == 1  # just sent: its message may be on its way
+    _waited(Dataset, dataset.pk, sent=True)
+    assert Dataset.objects.get(pk=dataset.pk).is_stuck
+    with django_capture_on_commit_callbacks(execute=True):
+        reap_datasets()
+        reap_datasets()  # once: the second pass finds it sent again just now
+    assert _sent_ids(sent, ingest_dataset) == [dataset.pk, dataset.pk]
+    dataset.refresh_from_db()
+    assert dataset.status == "uploaded" and not dataset.is_stuck
+
+
+def test_a_message_waiting_in_the_queue_or_taken_by_a_worker_is_not_lost(alice, settings):
+    from celery import Celery
+
+    from webapp.celery_app import app
+    from webapp.datasets.tasks import ingest_dataset
+    from webapp.lib import broker
+
+    # A queue no worker of the suite serves; a priority of its own list.
+    settings.WORKER_QUEUES = {**settings.WORKER_QUEUES, "held-by-test": 1}
+    dataset = Dataset.objects.create(owner=alice, name="d", filename="d.csv", suffix=".csv",
+                                     size=1)  # fmt: skip
+    other = Dataset.objects.create(owner=alice, name="e", filename="e.csv", suffix=".csv",
+                                   size=1)  # fmt: skip
+    Celery.send_task(app, ingest_dataset.name, (dataset.pk,), queue="held-by-test", priority=3)
+    assert broker.lost(ingest_dataset, [dataset.pk, other.pk]) == {other.pk}
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("held-by-test")
+        message = queue.get(timeout=5)  # taken as a worker takes it: not acknowledged yet
+        assert message.headers["task"] == ingest_dataset.name
+        assert broker.lost(ingest_dataset, [dataset.pk]) == set()
+        message.ack()  # done, or dropped: nothing holds it any more
+        assert broker.lost(ingest_dataset, [dataset.pk]) == {dataset.pk}
+        queue.close()
+
+
+def test_a_broker_that_cannot_be_read_loses_nothing(monkeypatch):
+    from webapp.celery_app import app
+    from webapp.datasets.tasks import ingest_dataset
+    from webapp.lib import broker
+
+    monkeypatch.setitem(app.conf, "broker_url", "redis://127.0.0.1:1/0")  # nothing listens
+    assert broker.lost(ingest_dataset, [1, 2]) == set()
+
+
+def test_a_stuck_experiment_starts_again_in_its_place(
+    client, alice, dataset, sent, django_capture_on_commit_callbacks
+):
+    from webapp.experiments.models import Experiment
+    from webapp.experiments.tasks import train_experiment
+
+    from .factories import launch
+
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        launch(client, dataset)
+    experiment = Experiment.objects.get()
+    first_task = experiment.task_id
+    page = client.get(f"/experiments/{experiment.pk}/").content.decode()
+    assert 'id="stuck"' not in page  # waiting its turn, just sent
+    assert client.post(f"/api/v1/experiments/{experiment.pk}/restart").status_code == 409
+
+    _waited(Experiment, experiment.pk, sent=True)
+    page = client.get(f"/experiments/{experiment.pk}/").content.decode()
+    assert 'id="stuck"' in page and "the job queue lost it" in page and "Start again" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/experiments/{experiment.pk}/restart")
+    assert response.status_code == 302
+    restarted = Experiment.objects.get()
+    assert _sent_ids(sent, train_experiment) == [experiment.pk, experiment.pk]
+    assert restarted.status == "queued" and restarted.task_id != first_task
+    assert restarted.queued == experiment.queued  # its place in the queue is kept
+    assert sent.call_args_list[-1].kwargs["task_id"] == restarted.task_id
+
+
+def test_a_stalled_batch_starts_again(
+    client, deployed, sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    from webapp.deployments.models import Batch
+    from webapp.deployments.tasks import score_batch
+
+    _to_the_broker(monkeypatch)
+    deployment, _ = deployed
+    batch = Batch.objects.create(deployment=deployment, version=deployment.current,
+                                 filename="rows.csv", size=1)  # fmt: skip
+    # Taken by a process that is gone (a pid no process has).
+    Batch.objects.filter(pk=batch.pk).update(status="running", runner="elsewhere:1:1",
+                                              attempts=2)  # fmt: skip
+    _waited(Batch, batch.pk, heartbeat=True)
+    page = client.get(f"/deployments/{deployment.slug}/").content.decode()
+    assert "The worker scoring this file has stopped" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/deployments/{deployment.slug}/batches/{batch.pk}/restart")
+    batch.refresh_from_db()
+    assert batch.status == "queued" and batch.attempts == 0  # a person's new start
+    assert _sent_ids(sent, score_batch) == [batch.pk]
+
+
+@pytest.fixture
+def trained(alice, dataset):
+    """A candidate of an ended experiment, as training leaves it (no model built yet)."""
+    from webapp.experiments.models import Candidate, Experiment
+
+    experiment = Experiment.objects.create(owner=alice, dataset=dataset, target="churned",
+                                           status="finished")  # fmt: skip
+    return Candidate.objects.create(experiment=experiment, model_id="m001", family="linear",
+                                    state="complete", score=0.5)  # fmt: skip
+
+
+def test_lost_builds_and_target_analyses_are_sent_again(
+    trained, sent, django_capture_on_commit_callbacks
+):
+    from webapp.datasets.tasks import profile_target, reap_datasets
+    from webapp.experiments.models import Candidate
+    from webapp.experiments.tasks import build_model, reap_experiments
+
+    dataset = trained.experiment.dataset
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trained.request_build()
+        dataset.choose_target("churned")
+    assert _sent_ids(sent, build_model) == [trained.pk]
+    assert _sent_ids(sent, profile_target) == [dataset.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        reap_experiments()
+        reap_datasets()
+    assert len(sent.call_args_list) == 2  # just sent: their messages may be on their way
+    _waited(Candidate, trained.pk, artifact_started=True)
+    _waited(Dataset, dataset.pk, updated=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        reap_experiments()
+        reap_datasets()
+    assert _sent_ids(sent, build_model) == [trained.pk, trained.pk]
+    assert _sent_ids(sent, profile_target) == [dataset.pk, dataset.pk]
+
+
+def test_builds_and_target_analyses_the_queue_refuses_fail_in_words(
+    trained, sent, django_capture_on_commit_callbacks
+):
+    sent.side_effect = ConnectionError("Redis is down")
+    dataset = trained.experiment.dataset
+    with django_capture_on_commit_callbacks(execute=True):
+        trained.request_build()
+        dataset.choose_target("churned")
+    trained.refresh_from_db()
+    dataset.refresh_from_db()
+    assert trained.artifact == "failed" and "could not be reached" in trained.artifact_error
+    assert "could not be reached" in dataset.target_profile["error"]

@@ -4,7 +4,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -12,8 +12,9 @@ from django.utils import timezone
 from automl.kinds import KINDS
 from automl.profiling import suggest_targets
 from webapp.accounts import quotas
+from webapp.lib import broker
 from webapp.lib.files import folder_for, remove_directory_on_commit, size_on_disk, store_upload
-from webapp.lib.jobs import Job
+from webapp.lib.jobs import QUEUE_DOWN, Job
 from webapp.lib.ownership import OwnedModel
 
 # What the engine's reader accepts, by the end of the client's file name.
@@ -133,10 +134,11 @@ class Dataset(OwnedModel, Job):
         return dataset
 
     # The ingestion's life, as the worker and the reaper move it along (see Job).
-    def send(self) -> None:
+    @classmethod
+    def celery_task(cls):
         from webapp.datasets.tasks import ingest_dataset
 
-        self.enqueue(ingest_dataset)
+        return ingest_dataset
 
     def on_claim(self) -> None:
         self.error = ""
@@ -191,14 +193,22 @@ class Dataset(OwnedModel, Job):
     def choose_target(self, target: str) -> None:
         """Set the column to predict ("" for none) and profile again on a worker, with the
         target and the analyst's kinds."""
-        from webapp.datasets.tasks import profile_target
-
         if target and target not in {c["name"] for c in self.profile["columns"]}:
             raise ValueError(f"Unknown column {target!r}.")
         self.target, self.target_profile = target, None
         self.save(update_fields=["kinds", "target", "target_profile", "updated"])
         if self.reprofile_pending:
-            transaction.on_commit(lambda: profile_target.delay(self.pk))
+            self.send_reprofile()
+
+    def send_reprofile(self) -> None:
+        from webapp.datasets.tasks import profile_target
+
+        def queue_down():
+            pending = Dataset.objects.filter(pk=self.pk, target=self.target,
+                                             target_profile__isnull=True)  # fmt: skip
+            pending.update(target_profile={"target": self.target, "error": QUEUE_DOWN})
+
+        broker.send_on_commit(profile_target, self.pk, queue_down)
 
     @property
     def reprofile_pending(self) -> bool:

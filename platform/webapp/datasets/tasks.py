@@ -15,12 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from automl import Dialect, profile_parquet, read_table
 from webapp.datasets.models import Dataset
-from webapp.lib import memory
+from webapp.lib import broker, memory
 from webapp.lib.files import sweep, sweep_files, written_whole
-from webapp.lib.jobs import failure_reason, reap, running
+from webapp.lib.jobs import failure_reason, heartbeat_timeout, reap, running
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,16 @@ def profile_target(dataset_id: int) -> None:
 
 @shared_task
 def reap_datasets() -> None:
-    """Read again, once, or fail ingestions whose worker stopped, and remove what stopped
-    processes left on disk: partial files, folders of deleted datasets, cut-off uploads
-    (beat runs this)."""
+    """Read again, once, or fail ingestions whose worker stopped; send again target analyses
+    whose message was lost; and remove what stopped processes left on disk: partial files,
+    folders of deleted datasets, cut-off uploads (beat runs this)."""
     reap(Dataset)
+    since = timezone.now() - heartbeat_timeout()
+    unanswered = Dataset.objects.filter(target_profile__isnull=True, updated__lt=since)
+    waiting = {dataset.pk: dataset for dataset in unanswered if dataset.reprofile_pending}
+    for pk in broker.lost(profile_target, waiting):
+        logger.warning("The analysis of dataset %s lost its message: sending it again", pk)
+        waiting[pk].send_reprofile()
     sweep(Dataset.directory_root(), Dataset)
     sweep_files(settings.FILE_UPLOAD_TEMP_DIR)
 

@@ -300,10 +300,11 @@ class Batch(Job):
         return batch
 
     # The scoring's life, as the worker and the reaper move it along (see Job).
-    def send(self) -> None:
+    @classmethod
+    def celery_task(cls):
         from webapp.deployments.tasks import score_batch
 
-        self.enqueue(score_batch)
+        return score_batch
 
     def on_claim(self) -> None:
         self.rows_done, self.started = 0, timezone.now()

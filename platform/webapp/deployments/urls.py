@@ -17,4 +17,5 @@ urlpatterns = [
     path("<slug:slug>/batches", views.create_batch, name="create_batch"),
     path("<slug:slug>/batches/<int:batch_id>/result", views.batch_result, name="batch_result"),
     path("<slug:slug>/batches/<int:batch_id>/delete", views.delete_batch, name="delete_batch"),
+    path("<slug:slug>/batches/<int:batch_id>/restart", views.restart_batch, name="restart_batch"),
 ]

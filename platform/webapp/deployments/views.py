@@ -138,6 +138,16 @@ def delete_batch(request, slug: str, batch_id: int):
 
 @login_required
 @require_POST
+def restart_batch(request, slug: str, batch_id: int):
+    deployment = get_owned_or_404(Deployment, request.user, slug=slug)
+    batch = deployment.batches.filter(pk=batch_id).first()
+    if batch is not None and batch.start_again():
+        messages.success(request, f"{batch.filename} is sent again to be scored.")
+    return redirect(reverse("deployments:detail", args=[slug]) + "#batches")
+
+
+@login_required
+@require_POST
 def add_version(request, slug: str):
     deployment = get_owned_or_404(Deployment, request.user, slug=slug)
     candidate = get_owned_or_404(Candidate, request.user, pk=request.POST.get("model") or 0)

@@ -230,6 +230,19 @@ def cancel_experiment(request, experiment_id: int):
     return experiment
 
 
+@router.post(
+    "/experiments/{experiment_id}/restart",
+    response={200: ExperimentDetail, 409: Message},
+    summary="Send again a run whose worker stopped or whose queued message was lost",
+)
+def restart_experiment(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    if not experiment.start_again():
+        detail = "This experiment is not stuck: it waits its turn, trains, or has ended."
+        return Status(409, {"detail": detail})
+    return experiment
+
+
 @router.delete(
     "/experiments/{experiment_id}",
     response={204: None, 409: Message},

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from webapp.accounts import quotas
 from webapp.datasets.models import Dataset
+from webapp.lib import broker
 from webapp.lib.files import remove_directory_on_commit
-from webapp.lib.jobs import Job
+from webapp.lib.jobs import QUEUE_DOWN, Job
 from webapp.lib.ownership import OwnedModel
 
 logger = logging.getLogger(__name__)
@@ -172,21 +173,33 @@ class Experiment(OwnedModel, Job):
         }
 
     # The run's life, as the worker and the reaper move it along (see Job).
-    def launch(self, *, fresh: bool = True) -> None:
-        """Queue the training on a worker once the row is committed; unless ``fresh``, the
-        worker that takes it over continues the search a lost one left."""
-        from webapp.experiments.tasks import forget_search, train_experiment
+    def launch(self) -> None:
+        """Queue the training on a worker once the row is committed, behind the experiments
+        already waiting (a person's second one behind others' first)."""
+        from webapp.experiments.tasks import forget_search
 
-        if fresh and self.search_directory.exists():  # a past run's, on a start again
+        if self.search_directory.exists():  # a past run's
             forget_search(self)
-        self.task_id, self.runner = str(uuid.uuid4()), ""
-        self.status, self.error = self.Status.QUEUED, ""
+        self.status, self.error, self.runner = self.Status.QUEUED, "", ""
         active = Experiment.objects.filter(owner_id=self.owner_id,
                                            status__in=(self.QUEUED, self.RUNNING))  # fmt: skip
         self.priority = min(active.exclude(pk=self.pk).count(), LAST_PRIORITY)
         self.queued = timezone.now()
         self.save()
-        self.enqueue(train_experiment, task_id=self.task_id, priority=self.priority)
+        self.send()
+
+    @classmethod
+    def celery_task(cls):
+        from webapp.experiments.tasks import train_experiment
+
+        return train_experiment
+
+    def send(self) -> None:
+        # Under a new task id, so that a lost message, if it returns, is ignored; in its
+        # place in the queue. The worker that takes a lost run continues its search.
+        self.task_id = str(uuid.uuid4())
+        Experiment.objects.filter(pk=self.pk).update(task_id=self.task_id)
+        self.enqueue(task_id=self.task_id, priority=self.priority)
 
     @property
     def queue_position(self) -> int | None:
@@ -201,10 +214,6 @@ class Experiment(OwnedModel, Job):
     def training_now() -> int:
         """Experiments training on any worker now."""
         return Experiment.objects.filter(status=Experiment.Status.RUNNING).count()
-
-    def send(self) -> None:
-        # Under a new task id: the lost one's message, if it returns, is ignored.
-        self.launch(fresh=False)
 
     def may_claim(self, task_id: str | None) -> bool:
         if self.task_id != task_id or not self.is_active:
@@ -362,19 +371,29 @@ class Candidate(models.Model):
     def request_build(self) -> bool:
         """Queue the training of this candidate on all rows; False when there is nothing to do,
         ``QuotaExceeded`` past the owner's quotas."""
-        from webapp.experiments.tasks import build_model
-
         claimable = [self.Artifact.NONE, self.Artifact.FAILED]
         if self.artifact not in claimable:
             return False
         with quotas.new_job(self.experiment.owner):
             queued = Candidate.objects.filter(
                 pk=self.pk, state=self.State.COMPLETE, artifact__in=claimable
-            ).update(artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=None)
+            ).update(
+                artifact=self.Artifact.BUILDING, artifact_error="", artifact_started=timezone.now()
+            )
             if queued:
-                transaction.on_commit(lambda: build_model.delay(self.pk))
+                self.send_build()
         self.refresh_from_db()
         return bool(queued)
+
+    def send_build(self) -> None:
+        from webapp.experiments.tasks import build_model
+
+        def queue_down():
+            Candidate.objects.filter(pk=self.pk, artifact=self.Artifact.BUILDING).update(
+                artifact=self.Artifact.FAILED, artifact_error=QUEUE_DOWN
+            )
+
+        broker.send_on_commit(build_model, self.pk, queue_down)
 
 
 SORT_KEYS = {

@@ -29,9 +29,9 @@ from automl import AutoML, AutoMLError, join_search
 from automl.features import describe_preprocessor
 from webapp.experiments import studies
 from webapp.experiments.models import LAST_PRIORITY, Candidate, Experiment
-from webapp.lib import memory
+from webapp.lib import broker, memory
 from webapp.lib.files import size_on_disk, sweep, written_whole
-from webapp.lib.jobs import failure_reason, reap, running
+from webapp.lib.jobs import failure_reason, heartbeat_timeout, reap, running
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
@@ -184,10 +184,18 @@ def build_model(candidate_id: int) -> None:
 
 @shared_task
 def reap_experiments() -> None:
-    """Re-queue once, or fail, runs whose worker stopped; fail builds that never ended;
-    remove what stopped processes left on disk."""
+    """Re-queue once, or fail, runs whose worker stopped; send again the builds whose message
+    was lost, and fail those that never ended; remove what stopped processes left on disk."""
     reap(Experiment)
     sweep(Experiment.directory_root(), Experiment)
+    since = timezone.now() - heartbeat_timeout()
+    asked = Candidate.objects.filter(
+        artifact=Candidate.Artifact.BUILDING, artifact_started__lt=since
+    )
+    waiting = {candidate.pk: candidate for candidate in asked}
+    for pk in broker.lost(build_model, waiting):
+        logger.warning("The build of model %s lost its message: sending it again", pk)
+        waiting[pk].send_build()
     # A build longer than the hard time limit was killed by Celery or lost with its worker.
     limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     Candidate.objects.filter(

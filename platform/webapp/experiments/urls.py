@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/<int:dataset_id>/", views.new, name="new"),
     path("<int:experiment_id>/", views.detail, name="detail"),
     path("<int:experiment_id>/cancel", views.cancel, name="cancel"),
+    path("<int:experiment_id>/restart", views.restart, name="restart"),
     path("<int:experiment_id>/delete", views.delete, name="delete"),
     path("<int:experiment_id>/compare", views.compare, name="compare"),
     path("models/<int:candidate_id>/", views.model, name="model"),

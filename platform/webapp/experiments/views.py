@@ -66,6 +66,15 @@ def cancel(request, experiment_id: int):
 
 @login_required
 @require_POST
+def restart(request, experiment_id: int):
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    if experiment.start_again():
+        messages.success(request, "Sent again: it starts when a training worker is free.")
+    return redirect("experiments:detail", experiment.pk)
+
+
+@login_required
+@require_POST
 def delete(request, experiment_id: int):
     experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
     blocker = experiment.deletion_blocker()

@@ -5,9 +5,11 @@ A job is claimed by one process (``Job.claim``), which writes a heartbeat while 
 (``Heartbeat``). A job whose process is gone (no longer alive on this machine, or silent for
 ``HEARTBEAT_TIMEOUT`` on another) is sent again once, then failed with a reason: the reaper
 (``reap``, which Celery beat runs) does that, and a redelivered message does the same when it
-arrives first. Duplicated or late messages find the job taken, ended or re-queued and do
-nothing. ``running`` wraps the work: heartbeat, the worker's memory ceiling, and every known
-failure (an engine error, memory, a full disk, the time limit) written on the row in words.
+arrives first. A waiting job whose message the broker no longer holds (lost in a restart) is
+sent again by the reaper, and a person may start any stuck job again (``start_again``).
+Duplicated or late messages find the job taken, ended or re-queued and do nothing.
+``running`` wraps the work: heartbeat, the worker's memory ceiling, and every known failure
+(an engine error, memory, a full disk, the time limit) written on the row in words.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, models, transaction
 from django.utils import timezone
 
-from webapp.lib import memory
+from webapp.lib import broker, memory
 from webapp.lib.files import DISK_FULL, human_size, is_disk_full, remove_partials
 
 logger = logging.getLogger(__name__)
@@ -87,12 +89,14 @@ def heartbeat_timeout() -> timedelta:
 
 class Job(models.Model):
     """A row whose work a worker does. Subclasses name their waiting and working statuses
-    (``QUEUED``, ``RUNNING``), the ``directory`` their files live in, and define ``send``,
+    (``QUEUED``, ``RUNNING``), the ``directory`` their files live in, and define ``celery_task``,
     ``fail`` and ``lost_worker_message``."""
 
     attempts = models.PositiveSmallIntegerField(default=0)
     runner = models.CharField(max_length=300, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
+    # When its message was last sent: one the broker still lacks well after is lost.
+    sent = models.DateTimeField(null=True, blank=True)
 
     QUEUED: ClassVar[str]
     RUNNING: ClassVar[str]
@@ -103,23 +107,21 @@ class Job(models.Model):
     class Meta:
         abstract = True
 
-    def send(self) -> None:
-        """Queue the job's task once the transaction commits (see ``enqueue``)."""
+    @classmethod
+    def celery_task(cls):
+        """The Celery task that does the work, given the job's id."""
         raise NotImplementedError
 
-    def enqueue(self, task, **options) -> None:
-        """Send ``task`` with this job's id once the transaction commits; a broker that cannot
-        be reached fails the job in words rather than leaving it waiting for ever."""
-        pk = self.pk
+    def send(self) -> None:
+        """Queue the job's task (see ``enqueue``)."""
+        self.enqueue()
 
-        def send():
-            try:
-                task.apply_async((pk,), **options)
-            except Exception:
-                logger.exception("Could not queue %s %s", type(self).__name__, pk)
-                self.fail(QUEUE_DOWN)
-
-        transaction.on_commit(send)
+    def enqueue(self, **options) -> None:
+        """Send the task with this job's id once the transaction commits; a broker that
+        cannot be reached fails the job in words rather than leaving it waiting for ever."""
+        self.sent = timezone.now()
+        type(self).objects.filter(pk=self.pk).update(sent=self.sent)
+        broker.send_on_commit(self.celery_task(), self.pk, lambda: self.fail(QUEUE_DOWN), **options)
 
     def fail(self, reason: str) -> None:
         raise NotImplementedError
@@ -188,6 +190,29 @@ class Job(models.Model):
         """Running, though its worker is gone and the reaper has not sent it again yet."""
         return self.status == self.RUNNING and self.runner_lost()
 
+    @property
+    def is_stuck(self) -> bool:
+        """Stalled, or waiting for a message the broker lost: what "Start again" is for."""
+        if self.status == self.QUEUED:
+            return self._waited_long() and bool(broker.lost(self.celery_task(), [self.pk]))
+        return self.is_stalled
+
+    def _waited_long(self) -> bool:
+        return self.sent is None or self.sent < timezone.now() - heartbeat_timeout()
+
+    def start_again(self) -> bool:
+        """Send a stuck job again because a person asked, with its attempts counted afresh;
+        False when it is not stuck (it ended meanwhile, or a worker has it)."""
+        with transaction.atomic():
+            row = type(self).objects.select_for_update().get(pk=self.pk)
+            if not row.is_stuck:
+                return False
+            row.status, row.runner, row.attempts = self.QUEUED, "", 0
+            row.save(update_fields=["status", "runner", "attempts"])
+            row.send()
+        self.refresh_from_db()
+        return True
+
     def should_stop(self) -> bool:
         """Whether the work should end early (read by the heartbeat)."""
         return False
@@ -209,11 +234,13 @@ class Job(models.Model):
 
 
 def reap(model: type[Job]) -> None:
-    """Send again once, or fail, the jobs of ``model`` whose worker is gone.
+    """Send again once, or fail, the jobs of ``model`` whose worker is gone, and send again
+    the waiting ones whose message was lost.
 
     Only jobs silent for ``HEARTBEAT_TIMEOUT``: a pool process killed mid-job has its message
     redelivered at once, and that redelivery takes the job first.
     """
+    _resend_lost(model)
     silent = models.Q(heartbeat__lt=timezone.now() - heartbeat_timeout())
     for job in model.objects.filter(silent | models.Q(heartbeat=None), status=model.RUNNING):
         if not job.runner_lost():
@@ -300,6 +327,18 @@ def running(job: Job, internal_error: str) -> Iterator[Heartbeat]:
             _write_end(job, reason or internal_error)
         finally:
             memory.return_freed()
+
+
+def _resend_lost(model: type[Job]) -> None:
+    """Send again the jobs waiting for ``HEARTBEAT_TIMEOUT`` whose message the broker lacks."""
+    waited = models.Q(sent__lt=timezone.now() - heartbeat_timeout()) | models.Q(sent=None)
+    waiting = list(model.objects.filter(waited, status=model.QUEUED).values_list("pk", flat=True))
+    for pk in sorted(broker.lost(model.celery_task(), waiting)):
+        with transaction.atomic():
+            row = model.objects.select_for_update().filter(pk=pk, status=model.QUEUED).first()
+            if row and row._waited_long():  # not sent again meanwhile
+                logger.warning("%s %s lost its message: sending it again", model.__name__, pk)
+                row.send()
 
 
 def _write_end(job: Job, reason: str) -> None:

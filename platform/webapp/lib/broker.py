@@ -1,0 +1,91 @@
+"""Sending work to the broker, and finding out what it still holds.
+
+A job's row says it waits for a worker; the broker (Redis) holds the message a worker will
+take. The two can disagree: the broker was down when the job was sent, or it restarted and
+lost the last second of its append-only file, or it was emptied. ``send_on_commit`` covers
+the first (the job fails in words at once); ``lost`` finds rows whose message is gone, so
+the reapers can send them again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# A message only now being taken leaves the queue a moment before the worker records it as
+# taken (kombu's unacknowledged hash): a message missing from both is looked for once more.
+SECOND_LOOK_SECONDS = 1.0
+
+
+def send_on_commit(task, job_id: int, on_failure: Callable[[], None], **options) -> None:
+    """Send ``task`` for ``job_id`` once the transaction commits, so no worker reads a row
+    that is not written yet; ``on_failure`` records that the broker could not be reached."""
+
+    def send():
+        try:
+            task.apply_async((job_id,), **options)
+        except Exception:
+            logger.exception("Could not send %s for %s", task.name, job_id)
+            on_failure()
+
+    transaction.on_commit(send)
+
+
+def lost(task, job_ids: Iterable[int]) -> set[int]:
+    """The ids among ``job_ids`` that no message of ``task`` is for, neither waiting in a
+    queue nor taken by a worker and not yet acknowledged: their message was lost. Empty
+    when the broker cannot be read (a broker that is down loses nothing yet)."""
+    missing = set(job_ids)
+    for attempt in range(2):
+        if not missing:
+            break
+        if attempt:
+            time.sleep(SECOND_LOOK_SECONDS)
+        held = _held_messages()
+        if held is None:
+            return set()
+        missing -= {job_id for name, job_id in held if name == task.name}
+    return missing
+
+
+def _held_messages() -> set[tuple[str, object]] | None:
+    """(task name, first argument) of every message the broker holds for this platform's
+    queues; None when it cannot be read."""
+    from webapp.celery_app import app
+
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)  # down: say so now, not after retries
+            channel = connection.default_channel
+            client = channel.client
+            queues = {settings.SHORT_QUEUE, settings.TRAINING_QUEUE, *settings.WORKER_QUEUES}
+            # Each priority step is a list of its own; read before the taken messages, so a
+            # message moving from one to the other meanwhile is seen in the second.
+            keys = {channel._q_for_pri(queue, step) for queue in queues
+                    for step in channel.priority_steps}  # fmt: skip
+            raw = [message for key in sorted(keys) for message in client.lrange(key, 0, -1)]
+            raw += [json.loads(taken)[0] for taken in client.hvals(channel.unacked_key)]
+    except Exception:
+        logger.warning("Could not read the broker's queues", exc_info=True)
+        return None
+    return {held for held in map(_task_and_argument, raw) if held}
+
+
+def _task_and_argument(message) -> tuple[str, object] | None:
+    try:
+        payload = json.loads(message) if isinstance(message, str | bytes) else message
+        body = payload["body"]
+        if payload.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return payload["headers"]["task"], args[0] if args else None
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None  # not a task message of ours
