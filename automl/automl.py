@@ -201,12 +201,13 @@ class AutoML:
         self.metric_ = get_metric(self.metric, self.profile_.task)
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
+        rows, splits = _search_rows(prepared.splits, len(prepared.y))
         with _workdir(workdir) as folder:
             search = Search(
                 self.profile_,
                 self.metric_,
                 self.families or list(LEARNERS),
-                prepared.splits,
+                splits,
                 deadline=started + self.time_budget - self._importance_seconds(),
                 seed=self.seed,
                 n_threads=self._threads(),
@@ -220,7 +221,13 @@ class AutoML:
                 should_stop=should_stop,
                 class_labels=self.classes_,
             )
-            candidates = search.run(prepared.X, prepared.y, prepared.X_test, prepared.y_test)
+            X, y = (
+                (prepared.X, prepared.y)
+                if rows is None
+                else (_take(prepared.X, rows), prepared.y[rows])
+            )
+            candidates = search.run(X, y, prepared.X_test, prepared.y_test, n_rows=len(prepared.y))
+            del X, y
             self.cancelled_ = search.cancelled
             self.n_workers_ = search.n_workers
             self.leaderboard_ = self._leaderboard(candidates)
@@ -231,7 +238,9 @@ class AutoML:
             # Importance may run a little past the budget rather than be missing on small
             # budgets.
             deadline = max(started + self.time_budget, time.monotonic() + LATE_IMPORTANCE_SECONDS)
-            importance = self._importance(prepared, *search.first_fold(search.best), deadline)
+            predictor, valid = search.first_fold(search.best)
+            valid = valid if rows is None else rows[valid]
+            importance = self._importance(prepared, predictor, valid, deadline)
         self.model_.info["importance"] = importance
         self.fit_seconds_ = time.monotonic() - started
         return self
@@ -320,11 +329,11 @@ class AutoML:
     def _processes(self) -> int:
         return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
 
-    def _threads(self) -> int:
+    def _threads(self, processes: int | None = None) -> int:
         """Threads per model: the cores shared among the processes training at once."""
         if self.n_threads:
             return self.n_threads
-        return max((os.cpu_count() or 1) // self._processes(), 1)
+        return max((os.cpu_count() or 1) // (processes or self._processes()), 1)
 
     def _validation(self, n_rows: int) -> str:
         if self.validation != "auto":
@@ -371,9 +380,10 @@ class AutoML:
         )
         return X_train, y_train, X_test, y_test
 
-    def _fit(self, candidate: dict, X, y) -> Pipeline:
+    def _fit(self, candidate: dict, X, y, threads: int | None = None) -> Pipeline:
+        threads = threads or self._threads()
         pipeline = make_pipeline(
-            self.profile_, candidate["family"], candidate["params"], self.seed, self._threads()
+            self.profile_, candidate["family"], candidate["params"], self.seed, threads
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -381,8 +391,10 @@ class AutoML:
 
     def _final(self, candidate: dict, members: list[tuple[dict, float]], prepared) -> Model:
         """The model of ``candidate``: each of its ``members`` (row, weight) refit on all
-        training rows, blended when there are several."""
-        fitted = [self._fit(member, prepared.X, prepared.y) for member, _ in members]
+        training rows, blended when there are several. It trains alone: the other processes
+        of the search have ended, so it has every core."""
+        threads = self._threads(processes=1)
+        fitted = [self._fit(member, prepared.X, prepared.y, threads) for member, _ in members]
         if len(fitted) == 1:
             predictor = fitted[0]  # a plain pipeline
         else:
@@ -524,3 +536,18 @@ def _fingerprint(data: pd.DataFrame) -> str:
 
     hashed = pd.util.hash_pandas_object(data, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _search_rows(splits, n_rows: int) -> tuple[np.ndarray | None, list]:
+    """The rows the search uses (None for all of them) and the splits renumbered into them:
+    on a large table a holdout search trains and validates on a sample, so its workers read
+    and hold only that sample, not the table the final model trains on."""
+    used = np.unique(np.concatenate([np.concatenate(split) for split in splits]))
+    if len(used) == n_rows:
+        return None, splits
+    return used, [(np.searchsorted(used, train), np.searchsorted(used, valid))
+                  for train, valid in splits]  # fmt: skip
+
+
+def _take(X: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    return X.iloc[rows].reset_index(drop=True)

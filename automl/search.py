@@ -122,8 +122,9 @@ def make_splits(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Train/validation index pairs: k folds, one holdout, or the latest rows by time.
 
-    A holdout's training part keeps at most ``max_train_rows`` rows (the latest, by time), so
-    the search on a large table is quick; the final model then trains on every row.
+    A holdout's training part keeps at most ``max_train_rows`` rows (the latest, by time), and
+    its validation part as many (the first after training, by time), so the search on a large
+    table is quick; the final model then trains on every row.
     """
     indices = np.arange(len(y))
     stratify = task != "regression" and np.bincount(y).min() >= 2
@@ -131,13 +132,16 @@ def make_splits(
     if validation == "time":
         cut = round(len(y) * (1 - holdout_size))
         ranked = indices[np.argsort(order, kind="stable")]
-        return [(ranked[max(0, cut - cap) : cut], ranked[cut:])]
+        return [(ranked[max(0, cut - cap) : cut], ranked[cut : cut + cap])]
     if validation == "holdout":
         train, valid = train_test_split(
             indices, test_size=holdout_size, random_state=seed, stratify=y if stratify else None
         )
+        rng = np.random.default_rng(seed)
         if len(train) > cap:
-            train = np.sort(np.random.default_rng(seed).choice(train, cap, replace=False))
+            train = np.sort(rng.choice(train, cap, replace=False))
+        if len(valid) > cap:
+            valid = np.sort(rng.choice(valid, cap, replace=False))
         return [(train, valid)]
     if stratify and np.bincount(y).min() >= n_splits:
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
@@ -203,8 +207,10 @@ class Search:
         self.n_workers = 0  # workers that trained a candidate
         self.storage_ = None
 
-    def run(self, X, y, X_test=None, y_test=None) -> list[Candidate]:
-        self.plan.n_rows = len(y)
+    def run(self, X, y, X_test=None, y_test=None, *, n_rows: int | None = None) -> list[Candidate]:
+        """Search on ``X, y`` (the rows ``splits`` number); ``n_rows`` is how many rows the
+        final model will train on (default ``len(y)``), which sets the time kept for it."""
+        self.plan.n_rows = n_rows or len(y)
         self._processes: list[subprocess.Popen] = []
         try:
             return self._run(X, y, X_test, y_test)

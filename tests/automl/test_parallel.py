@@ -145,3 +145,22 @@ def test_n_jobs_is_checked():
     with pytest.raises(Exception, match="n_jobs"):
         AutoML(n_jobs=0).fit(table("binary", 50, seed=0), target="y")
     assert np.isfinite(AutoML(n_jobs=-1)._threads())
+
+
+def test_on_a_large_table_the_workers_share_only_the_sample_the_search_uses(tmp_path, monkeypatch):
+    import automl.automl as engine
+    from tests.automl.conftest import make_table
+
+    # A "large" table at test size: the search trains on 300 rows and validates on 300.
+    monkeypatch.setattr(engine, "MIN_SEARCH_ROWS", 300)
+    monkeypatch.setattr(engine, "SEARCH_CELLS", 1)
+    train = make_table("regression", n_rows=3000, seed=4)
+    run = AutoML(time_budget=120, n_trials=4, n_jobs=2, validation="holdout", test_size=0.1,
+                 families=["linear", "hist_gradient_boosting"])  # fmt: skip
+    run.fit(train, target="y", workdir=tmp_path / "search")
+    X, y, _, _ = Workdir(tmp_path / "search").read_rows()
+    assert len(X) == len(y) == 600  # not the 2,700 training rows
+    assert run.n_search_rows_ == 300 and run.leaderboard_["worker"].nunique() == 2
+    assert run.model_.info["n_rows"] == 2700  # the final model trains on every row
+    importance = {row["column"]: row for row in run.model_.info["importance"]}
+    assert importance and all(row["importance"] is not None for row in importance.values())
