@@ -192,9 +192,12 @@ class Job(models.Model):
 
     @property
     def is_stuck(self) -> bool:
-        """Stalled, or waiting for a message the broker lost: what "Start again" is for."""
+        """Stalled, or waiting for a message the broker lost: what "Start again" is for (pages
+        ask it, so it looks at the broker once)."""
         if self.status == self.QUEUED:
-            return self._waited_long() and bool(broker.lost(self.celery_task(), [self.pk]))
+            if not self._waited_long():
+                return False
+            return bool(broker.lost(self.celery_task(), [self.pk], look_twice=False))
         return self.is_stalled
 
     def _waited_long(self) -> bool:
