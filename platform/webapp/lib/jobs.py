@@ -95,8 +95,9 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     runner = models.CharField(max_length=300, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
-    # When its message was last sent: one the broker still lacks well after is lost.
-    sent = models.DateTimeField(null=True, blank=True)
+    # When its message was last sent (first, when the row was made): one the broker still
+    # lacks well after is lost.
+    sent = models.DateTimeField(default=timezone.now)
 
     QUEUED: ClassVar[str]
     RUNNING: ClassVar[str]
@@ -201,7 +202,7 @@ class Job(models.Model):
         return self.is_stalled
 
     def _waited_long(self) -> bool:
-        return self.sent is None or self.sent < timezone.now() - heartbeat_timeout()
+        return self.sent < timezone.now() - heartbeat_timeout()
 
     def start_again(self) -> bool:
         """Send a stuck job again because a person asked, with its attempts counted afresh;
@@ -334,8 +335,10 @@ def running(job: Job, internal_error: str) -> Iterator[Heartbeat]:
 
 def _resend_lost(model: type[Job]) -> None:
     """Send again the jobs waiting for ``HEARTBEAT_TIMEOUT`` whose message the broker lacks."""
-    waited = models.Q(sent__lt=timezone.now() - heartbeat_timeout()) | models.Q(sent=None)
-    waiting = list(model.objects.filter(waited, status=model.QUEUED).values_list("pk", flat=True))
+    since = timezone.now() - heartbeat_timeout()
+    waiting = list(
+        model.objects.filter(sent__lt=since, status=model.QUEUED).values_list("pk", flat=True)
+    )
     for pk in sorted(broker.lost(model.celery_task(), waiting)):
         with transaction.atomic():
             row = model.objects.select_for_update().filter(pk=pk, status=model.QUEUED).first()
