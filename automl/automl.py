@@ -201,7 +201,7 @@ class AutoML:
         self.metric_ = get_metric(self.metric, self.profile_.task)
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
-        rows, splits = _search_rows(prepared.splits, len(prepared.y))
+        X, y, rows, splits = _search_sample(prepared)
         with _workdir(workdir) as folder:
             search = Search(
                 self.profile_,
@@ -220,11 +220,6 @@ class AutoML:
                 callbacks=callbacks or [],
                 should_stop=should_stop,
                 class_labels=self.classes_,
-            )
-            X, y = (
-                (prepared.X, prepared.y)
-                if rows is None
-                else (_take(prepared.X, rows), prepared.y[rows])
             )
             candidates = search.run(X, y, prepared.X_test, prepared.y_test, n_rows=len(prepared.y))
             del X, y
@@ -538,16 +533,14 @@ def _fingerprint(data: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def _search_rows(splits, n_rows: int) -> tuple[np.ndarray | None, list]:
-    """The rows the search uses (None for all of them) and the splits renumbered into them:
-    on a large table a holdout search trains and validates on a sample, so its workers read
-    and hold only that sample, not the table the final model trains on."""
-    used = np.unique(np.concatenate([np.concatenate(split) for split in splits]))
-    if len(used) == n_rows:
-        return None, splits
-    return used, [(np.searchsorted(used, train), np.searchsorted(used, valid))
-                  for train, valid in splits]  # fmt: skip
-
-
-def _take(X: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    return X.iloc[rows].reset_index(drop=True)
+def _search_sample(prepared: _Prepared):
+    """``X, y, rows, splits``: the training rows the search uses, their positions among all
+    of them (None when it uses every one), and the splits renumbered into them. On a large
+    table a holdout search trains and validates on a sample, so its workers read and hold
+    only that sample, not the table the final model trains on."""
+    used = np.unique(np.concatenate([np.concatenate(split) for split in prepared.splits]))
+    if len(used) == len(prepared.y):
+        return prepared.X, prepared.y, None, prepared.splits
+    splits = [(np.searchsorted(used, train), np.searchsorted(used, valid))
+              for train, valid in prepared.splits]  # fmt: skip
+    return prepared.X.iloc[used].reset_index(drop=True), prepared.y[used], used, splits

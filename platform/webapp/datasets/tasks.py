@@ -81,8 +81,11 @@ def reap_datasets() -> None:
     folders of deleted datasets, cut-off uploads (beat runs this)."""
     reap(Dataset)
     since = timezone.now() - heartbeat_timeout()
-    unanswered = Dataset.objects.filter(target_profile__isnull=True, updated__lt=since)
-    waiting = {dataset.pk: dataset for dataset in unanswered if dataset.reprofile_pending}
+    # What ``reprofile_pending`` says, asked of the database: ready, with a target or kinds.
+    pending = Dataset.objects.filter(
+        status=Dataset.Status.READY, target_profile__isnull=True, updated__lt=since
+    ).exclude(target="", kinds={})
+    waiting = {dataset.pk: dataset for dataset in pending}
     for pk in broker.lost(profile_target, waiting):
         logger.warning("The analysis of dataset %s lost its message: sending it again", pk)
         waiting[pk].send_reprofile()
