@@ -55,6 +55,7 @@ class _Prepared(NamedTuple):
     X_test: pd.DataFrame | None
     y_test: np.ndarray | None
     splits: list[tuple[np.ndarray, np.ndarray]]
+    order: np.ndarray | None  # each training row's time, when validation follows time
 
 
 class AutoML:
@@ -202,13 +203,14 @@ class AutoML:
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
         X, y, rows, splits = _search_sample(prepared)
+        deadline = started + self.time_budget - self._importance_seconds()
         with _workdir(workdir) as folder:
             search = Search(
                 self.profile_,
                 self.metric_,
                 self.families or list(LEARNERS),
                 splits,
-                deadline=started + self.time_budget - self._importance_seconds(),
+                deadline=deadline,
                 seed=self.seed,
                 n_threads=self._threads(),
                 workdir=folder,
@@ -229,7 +231,7 @@ class AutoML:
             if search.best is None:
                 raise _no_model_error(candidates, search.cancelled)
             members = [(c.to_row(), w) for c, w in search.members(search.best)]
-            self.model_ = self._final(search.best.to_row(), members, prepared)
+            self.model_ = self._final(search.best.to_row(), members, prepared, deadline)
             # Importance may run a little past the budget rather than be missing on small
             # budgets.
             deadline = max(started + self.time_budget, time.monotonic() + LATE_IMPORTANCE_SECONDS)
@@ -299,7 +301,7 @@ class AutoML:
             seed=self.seed,
             max_train_rows=self._search_rows(len(features)),
         )
-        return _Prepared(data, features, X_train, y_train, X_test, y_test, splits)
+        return _Prepared(data, features, X_train, y_train, X_test, y_test, splits, order)
 
     def _check_arguments(self) -> None:
         if self.validation not in VALIDATIONS:
@@ -384,12 +386,19 @@ class AutoML:
             warnings.simplefilter("ignore")
             return pipeline.fit(X, y)
 
-    def _final(self, candidate: dict, members: list[tuple[dict, float]], prepared) -> Model:
-        """The model of ``candidate``: each of its ``members`` (row, weight) refit on all
-        training rows, blended when there are several. It trains alone: the other processes
-        of the search have ended, so it has every core."""
+    def _final(
+        self, candidate: dict, members: list[tuple[dict, float]], prepared, deadline=None
+    ) -> Model:
+        """The model of ``candidate``: each of its ``members`` (row, weight) refit on the
+        training rows (all of them, unless that would run past ``deadline``), blended when
+        there are several. It trains alone: the other processes of the search have ended, so
+        it has every core."""
         threads = self._threads(processes=1)
-        fitted = [self._fit(member, prepared.X, prepared.y, threads) for member, _ in members]
+        rows = None if deadline is None else self._refit_rows(members, prepared, deadline)
+        X, y = (
+            (prepared.X, prepared.y) if rows is None else (prepared.X.iloc[rows], prepared.y[rows])
+        )
+        fitted = [self._fit(member, X, y, threads) for member, _ in members]
         if len(fitted) == 1:
             predictor = fitted[0]  # a plain pipeline
         else:
@@ -403,7 +412,8 @@ class AutoML:
             "score": candidate.get("score"),
             "score_std": candidate.get("score_std"),
             "test_score": candidate.get("test_score"),
-            "n_rows": len(prepared.X),
+            "n_rows": len(y),
+            "n_training_rows": len(prepared.y),
             "fingerprint": _fingerprint(prepared.data),
         }
         return Model(
@@ -414,6 +424,28 @@ class AutoML:
             schema=_schema(self.profile_, prepared.data, prepared.features),
             info=info,
         )
+
+    def _refit_rows(self, members, prepared: _Prepared, deadline: float) -> np.ndarray | None:
+        """The rows the final model trains on: all of them (None) when its members' refit
+        fits in the time left before ``deadline``, else as many as do (the latest, when
+        validation follows time), never fewer than the search trained on, and at least one
+        of each class. A refit's cost is its members' fold fits scaled by rows: an
+        overestimate on a large table, whose refit has more threads than a trial had."""
+        n_rows = len(prepared.y)
+        seconds_per_row = sum(m.get("fit_seconds") or 0 for m, _ in members) / self.n_search_rows_
+        left = deadline - time.monotonic()
+        if seconds_per_row * n_rows <= left:
+            return None
+        keep = max(self.n_search_rows_, int(max(left, 0) / seconds_per_row))
+        if keep >= n_rows:
+            return None
+        if prepared.order is not None:
+            rows = np.argsort(prepared.order, kind="stable")[-keep:]
+        else:
+            rows = np.random.default_rng(self.seed).choice(n_rows, keep, replace=False)
+        if self.classes_ is not None:
+            rows = np.union1d(rows, np.unique(prepared.y, return_index=True)[1])
+        return np.sort(rows)
 
     def _n_classes(self) -> int | None:
         return None if self.classes_ is None else len(self.classes_)

@@ -21,6 +21,7 @@ from urllib.request import urlopen
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import call_command
 from django.test.utils import override_settings
 
@@ -28,6 +29,20 @@ from webapp.celery_app import app as celery_app
 from webapp.lib import redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class FastPBKDF2(PBKDF2PasswordHasher):
+    """Django's hasher with few rounds: the suite makes hundreds of users, and a full-strength
+    hash costs a quarter of a second each. The hashes it writes carry their round count, so the
+    real web server checks them with its own (full-strength) hasher."""
+
+    iterations = 1000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashes():
+    with override_settings(PASSWORD_HASHERS=[f"{__name__}.FastPBKDF2"]):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -267,3 +267,20 @@ def test_a_class_missing_from_a_fold_still_gets_a_probability_column():
     proba = predict(fitted, X, 3)
     assert proba.shape == (4, 3) and (proba[:, 1] == 0).all()
     assert np.allclose(proba.sum(axis=1), 1)
+
+
+def test_a_refit_that_would_overrun_the_budget_trains_on_fewer_rows(monkeypatch):
+    import automl.automl as engine
+
+    # The search trains on 300 of the 2,700 training rows; a one-second budget, all of it kept
+    # for importance, leaves no time to refit on all of them.
+    monkeypatch.setattr(engine, "MIN_SEARCH_ROWS", 300)
+    monkeypatch.setattr(engine, "SEARCH_CELLS", 1)
+    train = make_table("multiclass", n_rows=3000, seed=5)
+    train.loc[:2, "y"] = "rare"  # a class a sample of the rows would likely miss
+    run = AutoML(time_budget=1, n_trials=1, validation="holdout", test_size=0.1,
+                 families=["linear"]).fit(train, target="y")  # fmt: skip
+    info = run.model_.info
+    assert info["n_training_rows"] == 2700
+    assert 300 <= info["n_rows"] < 2700
+    assert run.predict_proba(train.head(5)).shape == (5, 4)  # it still knows every class

@@ -90,7 +90,11 @@ def quick_runs(monkeypatch, settings):
 
 
 @pytest.fixture
-def finished(client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks):
+def finished(
+    transactional_db, client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+):
+    """An experiment trained in the test's process. Its heartbeat thread has its own database
+    connection, which sees only committed rows: hence ``transactional_db``."""
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
         response = launch(client, dataset)

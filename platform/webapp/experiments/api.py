@@ -143,6 +143,11 @@ class ModelOut(Schema):
     importance: list[dict] | None = Field(None, description="Permutation importance per column")
     artifact: str = Field(..., description="none, building, ready or failed")
     artifact_error: str
+    trained_rows: int | None = Field(
+        None, description="Rows the built model trained on (fewer than training_rows when all "
+        "of them would have run past the time budget)"
+    )  # fmt: skip
+    training_rows: int | None = Field(None, description="Training rows there were")
 
 
 @router.post(

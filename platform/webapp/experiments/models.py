@@ -328,6 +328,10 @@ class Candidate(models.Model):
     artifact_started = models.DateTimeField(null=True, blank=True)
     # Bytes its model's folder and zip take, for the owner's storage quota.
     disk_bytes = models.BigIntegerField(default=0)
+    # The rows its built model trained on, of the training rows there were: fewer when
+    # training on all of them would have run past the time budget.
+    trained_rows = models.IntegerField(null=True, blank=True)
+    training_rows = models.IntegerField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
     objects = CandidateQuerySet.as_manager()

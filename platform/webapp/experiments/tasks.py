@@ -224,7 +224,10 @@ def save_model(candidate: Candidate, model) -> None:
     candidate.importance = _json(model.info.get("importance"))
     candidate.artifact, candidate.artifact_error = Candidate.Artifact.READY, ""
     candidate.disk_bytes = size_on_disk(path) + size_on_disk(candidate.archive_path)
-    candidate.save(update_fields=["importance", "artifact", "artifact_error", "disk_bytes"])
+    candidate.trained_rows = model.info.get("n_rows")
+    candidate.training_rows = model.info.get("n_training_rows")
+    candidate.save(update_fields=["importance", "artifact", "artifact_error", "disk_bytes",
+                                  "trained_rows", "training_rows"])  # fmt: skip
 
 
 class Recorder:
