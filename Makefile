@@ -1,10 +1,11 @@
-# The two commands: `make run` (set up and serve the platform) and `make test` (the whole suite).
+# The two commands: `make run` (set up and serve the platform) and `make test` (lint and the suite
+# but its slow tests, which `make test-slow` runs and CI runs too).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/platform
 
-.PHONY: run dev test lint format clean
+.PHONY: run dev test test-slow lint format clean
 
 run: $(VENV)/.installed  ## Set up and serve web + worker (+ a private Redis) on http://127.0.0.1:8000
 	$(PY) -m webapp.lib.launch
@@ -12,10 +13,13 @@ run: $(VENV)/.installed  ## Set up and serve web + worker (+ a private Redis) on
 dev: $(VENV)/.installed-dev  ## The same with DEBUG on and auto-reload, for developers
 	$(PY) -m webapp.lib.launch --dev
 
-test: $(VENV)/.installed-dev  ## Lint, then the whole suite (starts its own Redis and worker)
+test: $(VENV)/.installed-dev  ## Lint, then the suite but its slow tests (starts its own Redis and workers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not slow"
+
+test-slow: $(VENV)/.installed-dev  ## The slow tests: killed workers, restarts, runs over several workers
+	$(VENV)/bin/pytest -m slow
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

@@ -110,6 +110,7 @@ def test_an_ensemble_saves_builds_and_serves_like_any_model(ensembled, tmp_path)
     assert np.allclose(built.predict_proba(rows), run.predict_proba(rows), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_leaderboard():
     train = table("binary", 300, seed=9)
     settings = {"time_budget": 60, "n_trials": 6, "seed": 3}

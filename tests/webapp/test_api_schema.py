@@ -62,6 +62,7 @@ def test_the_prediction_endpoint_keeps_to_its_schema(application, deployed, key_
     assert fuzz(schema, key_holder) == [f"POST /api/v1/deployments/{deployment.slug}/predict"]
 
 
+@pytest.mark.slow
 def test_the_whole_api_keeps_to_its_schema(application, deployed, finished):
     # The owner's token, with a dataset, an experiment and a deployment to find: generated
     # requests reach past the 404s into each endpoint's checks.

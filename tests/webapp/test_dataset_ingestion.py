@@ -97,6 +97,7 @@ def test_formulas_stay_plain_text(alice):
     assert next(c for c in dataset.columns() if c["name"] == "note")["kind"] != "numeric"
 
 
+@pytest.mark.slow
 def test_a_wide_file_and_a_long_line(alice):
     wide = ",".join(f"c{i}" for i in range(5000)) + "\n" + ",".join(["1"] * 5000) + "\n"
     dataset = ingest(alice, "wide.csv", (wide + wide.split("\n")[1] + "\n").encode())

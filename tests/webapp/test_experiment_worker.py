@@ -23,7 +23,7 @@ from webapp.datasets.tasks import ingest_dataset
 from webapp.experiments import tasks
 from webapp.experiments.models import Experiment
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CUSTOMERS = Path(__file__).resolve().parents[1] / "data" / "customers.csv"
 
 

@@ -27,7 +27,7 @@ from webapp.datasets.tasks import ingest_dataset
 from webapp.deployments.models import Deployment
 from webapp.experiments import studies, tasks
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 QUEUE = "spread"
 
 
