@@ -144,14 +144,21 @@ def find_date_format(series: pd.Series) -> str | None:
     return None
 
 
-def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str | None]:
-    """Return ``(kind, date_format)`` for a column, the date format only for datetimes."""
+def infer_kind(
+    series: pd.Series, name: str = "", *, distinct: int | None = None
+) -> tuple[str, str | None]:
+    """Return ``(kind, date_format)`` for a column, the date format only for datetimes.
+
+    ``distinct``, when the caller has counted the column's distinct values present, saves a
+    pass over a long column.
+    """
     values = series.dropna()
     is_text = pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
-    if is_text:
+    if is_text:  # the count the caller has is of the text before stripping: count again
         values = values.astype(str).str.strip()
         values = values[values != ""]
-    n_distinct = values.nunique()
+        distinct = None
+    n_distinct = values.nunique() if distinct is None else distinct
     if n_distinct <= 1:
         return "constant", None
     if pd.api.types.is_bool_dtype(values):
@@ -159,14 +166,15 @@ def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str | None]:
     if pd.api.types.is_datetime64_any_dtype(values):
         return "datetime", None
     if not is_text:
-        return _numeric_kind(values, name), None
+        return _numeric_kind(values, name, n_distinct), None
 
     if n_distinct == 2 and {v.lower() for v in values.unique()} <= TRUE_WORDS | FALSE_WORDS:
         return "boolean", None
     # Decide on a sample; parse every value only once a column is known to hold numbers.
     sample = values.sample(SAMPLE, random_state=0) if len(values) > SAMPLE else values
     if parse_numbers(sample).notna().mean() >= PARSE_SHARE:
-        return _numeric_kind(parse_numbers(values).dropna(), name), None
+        numbers = parse_numbers(values).dropna()
+        return _numeric_kind(numbers, name, numbers.nunique()), None
     date_format = find_date_format(sample)
     if date_format is not None:
         return "datetime", date_format
@@ -177,8 +185,8 @@ def infer_kind(series: pd.Series, name: str = "") -> tuple[str, str | None]:
     return "categorical", None
 
 
-def _numeric_kind(values: pd.Series, name: str) -> str:
-    if values.nunique() == 2 and set(values.unique()) <= {0, 1}:
+def _numeric_kind(values: pd.Series, name: str, n_distinct: int) -> str:
+    if n_distinct == 2 and set(values.unique()) <= {0, 1}:
         return "boolean"
     is_integral = bool(np.all(np.mod(values.to_numpy(float), 1) == 0))
     if is_integral and values.is_unique and len(values) >= 20:
