@@ -492,3 +492,43 @@ def test_a_worker_killed_whole_mid_batch_is_reaped_and_another_scores_the_file(
     batch.refresh_from_db()
     assert batch.rows_done == 300_000 and batch.attempts == 2
     assert not list(batch.directory.glob("*.partial"))
+
+
+def test_a_message_a_killed_worker_had_taken_is_sent_again_and_the_file_read(
+    owner, celery_worker, redis_url, monkeypatch
+):
+    from webapp.datasets.tasks import reap_datasets
+    from webapp.lib import broker
+
+    user, _ = owner
+    with monkeypatch.context() as patch:  # sent below, to the doomed worker only
+        patch.setattr(Dataset, "send", lambda self: None)
+        dataset = Dataset.create_from_upload(
+            user, SimpleUploadedFile("customers.csv", CUSTOMERS.read_bytes())
+        )
+    with own_worker(redis_url, "short", "doomed") as worker:
+        # Held for later, as a worker holds a message it has reserved: taken, unacknowledged
+        # and known to that worker alone, until the visibility timeout hours from now.
+        ingest_dataset.apply_async((dataset.pk,), queue="doomed", countdown=3600)
+        assert wait_for(lambda: broker._known_to_workers(_taken(dataset.pk)), 60)
+        assert broker.lost(ingest_dataset, [dataset.pk]) == set()
+        kill_whole(worker)
+    assert _taken(dataset.pk), "the killed worker's message stays taken"
+    Dataset.objects.filter(pk=dataset.pk).update(sent=timezone.now() - timezone.timedelta(hours=1))
+    assert broker.lost(ingest_dataset, [dataset.pk]) == {dataset.pk}
+    reap_datasets()  # sends the reading again, to the suite's worker
+    assert wait_for(lambda: Dataset.objects.filter(pk=dataset.pk, status="ready").exists(), 60)
+    assert Dataset.objects.get(pk=dataset.pk).attempts == 1
+
+
+def _taken(dataset_id: int) -> list[str]:
+    """The task ids of the messages to read ``dataset_id`` that were taken from the broker and
+    not acknowledged yet."""
+    from webapp.celery_app import app
+    from webapp.lib import broker
+
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        held = channel.client.hvals(channel.unacked_key)
+    read = [broker._read(json.loads(message)[0]) for message in held]
+    return [held[0] for held in read if held and held[1:] == (ingest_dataset.name, dataset_id)]

@@ -2,9 +2,11 @@
 
 A job's row says it waits for a worker; the broker (Redis) holds the message a worker will
 take. The two can disagree: the broker was down when the job was sent, or it restarted and
-lost the last second of its append-only file, or it was emptied. ``send_on_commit`` covers
-the first (the job fails in words at once); ``lost`` finds rows whose message is gone, so
-the reapers can send them again.
+lost the last second of its append-only file, or it was emptied, or the worker that had
+taken the message (reserved it, before starting) was killed, which leaves the message
+unacknowledged until the visibility timeout, hours later. ``send_on_commit`` covers the first
+(the job fails in words at once); ``lost`` finds rows whose message is gone, so the reapers
+can send them again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ logger = logging.getLogger(__name__)
 # A message only now being taken leaves the queue a moment before the worker records it as
 # taken (kombu's unacknowledged hash): a message missing from both is looked for once more.
 SECOND_LOOK_SECONDS = 1.0
+# How long the live workers are given to say which taken messages they hold.
+ASK_WORKERS_SECONDS = 1.0
 
 
 def send_on_commit(task, job_id: int, on_failure: Callable[[], None], **options) -> None:
@@ -53,13 +57,34 @@ def lost(task, job_ids: Iterable[int], *, look_twice: bool = True) -> set[int]:
         held = _held_messages()
         if held is None:
             return set()
-        missing -= {job_id for name, job_id in held if name == task.name}
+        waiting, taken = held
+        missing -= {job_id for name, job_id in waiting if name == task.name}
+        # A taken message is held while a live worker has it: only those of missing jobs
+        # are asked about, so a queue that simply waits costs no question to the workers.
+        taken = {task_id: job_id for task_id, (name, job_id) in taken.items()
+                 if name == task.name and job_id in missing}  # fmt: skip
+        if taken:
+            missing -= {taken[task_id] for task_id in _known_to_workers(list(taken))}
     return missing
 
 
-def _held_messages() -> set[tuple[str, object]] | None:
-    """(task name, first argument) of every message the broker holds for this platform's
-    queues; None when it cannot be read."""
+def _known_to_workers(task_ids: list[str]) -> set[str]:
+    """The ids among ``task_ids`` that a live worker, on any machine, has reserved, scheduled
+    or is running; all of them when the workers cannot be asked (nothing is lost then)."""
+    from webapp.celery_app import app
+
+    try:
+        answers = app.control.inspect(timeout=ASK_WORKERS_SECONDS).query_task(*task_ids)
+    except Exception:
+        logger.warning("Could not ask the workers which messages they hold", exc_info=True)
+        return set(task_ids)
+    return {task_id for known in (answers or {}).values() for task_id in known}
+
+
+def _held_messages() -> tuple[set, dict] | None:
+    """What the broker holds for this platform's queues: (task name, first argument) of each
+    waiting message, and the same by task id for each taken one not yet acknowledged; None
+    when it cannot be read."""
     from webapp.celery_app import app
 
     try:
@@ -72,21 +97,24 @@ def _held_messages() -> set[tuple[str, object]] | None:
             # message moving from one to the other meanwhile is seen in the second.
             keys = {channel._q_for_pri(queue, step) for queue in queues
                     for step in channel.priority_steps}  # fmt: skip
-            raw = [message for key in sorted(keys) for message in client.lrange(key, 0, -1)]
-            raw += [json.loads(taken)[0] for taken in client.hvals(channel.unacked_key)]
+            waiting = [message for key in sorted(keys) for message in client.lrange(key, 0, -1)]
+            taken = [json.loads(held)[0] for held in client.hvals(channel.unacked_key)]
     except Exception:
         logger.warning("Could not read the broker's queues", exc_info=True)
         return None
-    return {held for held in map(_task_and_argument, raw) if held}
+    waiting = {held[1:] for held in map(_read, waiting) if held}
+    return waiting, {held[0]: held[1:] for held in map(_read, taken) if held}
 
 
-def _task_and_argument(message) -> tuple[str, object] | None:
+def _read(message) -> tuple[str, str, object] | None:
+    """(task id, task name, first argument) of a task message."""
     try:
         payload = json.loads(message) if isinstance(message, str | bytes) else message
         body = payload["body"]
         if payload.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
         args = json.loads(body)[0]
-        return payload["headers"]["task"], args[0] if args else None
+        headers = payload["headers"]
+        return headers["id"], headers["task"], args[0] if args else None
     except (ValueError, KeyError, IndexError, TypeError):
         return None  # not a task message of ours

@@ -5,9 +5,10 @@ A job is claimed by one process (``Job.claim``), which writes a heartbeat while 
 (``Heartbeat``). A job whose process is gone (no longer alive on this machine, or silent for
 ``HEARTBEAT_TIMEOUT`` on another) is sent again once, then failed with a reason: the reaper
 (``reap``, which Celery beat runs) does that, and a redelivered message does the same when it
-arrives first. A waiting job whose message the broker no longer holds (lost in a restart) is
-sent again by the reaper, and a person may start any stuck job again (``start_again``).
-Duplicated or late messages find the job taken, ended or re-queued and do nothing.
+arrives first. A waiting job whose message the broker no longer holds (lost in a restart, or
+taken by a worker that was then killed) is sent again by the reaper, and a person may start
+any stuck job again (``start_again``). Duplicated or late messages find the job taken, ended
+or re-queued and do nothing.
 ``running`` wraps the work: heartbeat, the worker's memory ceiling, and every known failure
 (an engine error, memory, a full disk, the time limit) written on the row in words.
 """
