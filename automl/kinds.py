@@ -188,8 +188,10 @@ def infer_kind(
 def _numeric_kind(values: pd.Series, name: str, n_distinct: int) -> str:
     if n_distinct == 2 and set(values.unique()) <= {0, 1}:
         return "boolean"
-    is_integral = bool(np.all(np.mod(values.to_numpy(float), 1) == 0))
-    if is_integral and values.is_unique and len(values) >= 20:
+    numbers = values.to_numpy(float)
+    # Most measurements show a fraction in their first rows: no pass over a long column then.
+    is_integral = all(bool(np.all(np.mod(part, 1) == 0)) for part in (numbers[:1000], numbers))
+    if is_integral and n_distinct == len(values) and len(values) >= 20:
         ordered = values.sort_values().to_numpy(float)
         consecutive = bool(np.all(np.diff(ordered) == 1))
         if consecutive or _ID_NAME.search(name or ""):

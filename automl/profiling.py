@@ -301,7 +301,7 @@ def _check_table(names: list, n_rows: int) -> None:
 
 def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> ColumnProfile:
     present = series.dropna()
-    distinct = int(present.nunique())
+    distinct = _count_distinct(present)
     inferred, date_format = K.infer_kind(series, str(series.name), distinct=distinct)
     chosen = "excluded" if excluded else (kind or inferred)
     if chosen == "datetime" and date_format is None and not excluded:
@@ -309,6 +309,8 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
     # Numbers and dates are summarised as read; categories and yes/no as written.
     parsed = chosen in ("numeric", "datetime")
     values = K.convert(series, chosen, date_format) if parsed else series
+    # Numbers read as numbers keep their count, unless some were too large to use.
+    same = pd.api.types.is_numeric_dtype(series) and values.count() == present.size
     return ColumnProfile(
         name=str(series.name),
         kind=chosen,
@@ -319,25 +321,36 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
         distinct=distinct,
         examples=[_shown(v) for v in _first_distinct(present, 5)],
         date_format=date_format,
-        stats=_stats(values, chosen),
+        stats=_stats(values, chosen, distinct if same else None),
     )
 
 
-def _stats(values: pd.Series, kind: str) -> dict:
+def _count_distinct(present: pd.Series) -> int:
+    """How many distinct values ``present`` (nothing missing) holds. Floats are sorted rather
+    than hashed: on millions of mostly different values, over twice as fast."""
+    if pd.api.types.is_float_dtype(present) and len(present):
+        ordered = np.sort(present.to_numpy(float))
+        return 1 + int(np.count_nonzero(np.diff(ordered)))
+    return int(present.nunique())
+
+
+def _stats(values: pd.Series, kind: str, distinct: int | None = None) -> dict:
+    """A column's summary for its kind; ``distinct`` is the count of distinct values present
+    when the caller has it."""
     present = values.dropna()
     if kind == "numeric" and len(present):
-        # One sort gives the quartiles and the count of distinct values: on millions of rows a
-        # hash pass (nunique) and describe's own partitioning would each cost as much.
-        ordered = np.sort(present.to_numpy(float))
-        quartiles = np.quantile(ordered, [0.25, 0.5, 0.75])
-        distinct = 1 + int(np.count_nonzero(np.diff(ordered)))
-        counts, edges = np.histogram(ordered, bins=min(HISTOGRAM_BINS, distinct))
+        numbers = present.to_numpy(float)
+        if distinct is None:
+            distinct = _count_distinct(present.astype(float))
+        counts, edges = np.histogram(numbers, bins=min(HISTOGRAM_BINS, distinct))
         summary = {
-            "min": ordered[0],
-            **dict(zip(("25%", "50%", "75%"), quartiles, strict=True)),
-            "max": ordered[-1],
-            "mean": ordered.mean(),
-            "std": ordered.std(ddof=1) if len(ordered) > 1 else np.nan,
+            "min": numbers.min(),
+            **dict(
+                zip(("25%", "50%", "75%"), np.quantile(numbers, [0.25, 0.5, 0.75]), strict=True)
+            ),
+            "max": numbers.max(),
+            "mean": numbers.mean(),
+            "std": numbers.std(ddof=1) if len(numbers) > 1 else np.nan,
         }
         histogram = {"counts": counts.tolist(), "edges": [_plain(e) for e in edges]}
         return {**{k: _plain(v) for k, v in summary.items()}, "histogram": histogram}
