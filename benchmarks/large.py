@@ -1,8 +1,8 @@
 """Budget on a large table: does a fit on many rows end within its budget?
 
 Generates a seeded table (numbers, categories, a noisy target), fits the engine with the given
-budget and prints the fit's seconds, peak memory, the rows the search trained on and the
-leaderboard's size. Not a timed test: run it by hand.
+budget and prints the fit's seconds, peak memory, the rows the search and the final model
+trained on and the leaderboard's size. Not a timed test: run it by hand.
 
     .venv/bin/python benchmarks/large.py                      # 500,000 rows, 60 s
     .venv/bin/python benchmarks/large.py --rows 200000 --budget 30 --task binary
@@ -56,7 +56,7 @@ def main() -> None:
     print(board.head(8).to_string(index=False, max_colwidth=40))
     print(f"\n{args.rows:,} rows, budget {args.budget:g} s, {args.jobs} process(es): fit took "
           f"{seconds:.1f} s, peak {peak:.0f} MB (this process); the search trained on "
-          f"{run.n_search_rows_:,} rows, "
+          f"{run.n_search_rows_:,} rows and the final model on {run.model_.info['n_rows']:,}, "
           f"{(board['state'] == 'complete').sum()} of {len(board)} candidates complete; best "
           f"{run.model_.info['model_id']} ({run.model_.info['family']}), "
           f"{run.metric_.name} {run.model_.info['score']:.4g}.")  # fmt: skip
