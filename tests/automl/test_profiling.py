@@ -164,3 +164,21 @@ def test_suggested_targets():
         {"name": "spend", "kind": "numeric"},
     ]
     assert suggest_targets(columns) == ["Churned", "member", "spend"]
+
+
+def test_numbers_are_summarised_as_pandas_would():
+    rng = np.random.default_rng(4)
+    numbers = np.concatenate([rng.normal(size=3000), [np.inf, np.inf, -0.0, 0.0, np.nan]])
+    few = rng.integers(0, 7, size=3005).astype(float)
+    frame = pd.DataFrame({"x": numbers, "n": few, "y": rng.integers(0, 2, 3005)})
+    p = profile(frame, target="y")
+    for name in ("x", "n"):
+        column, present = p.column(name), frame[name].dropna()
+        assert column.distinct == present.nunique()
+        usable = present[np.isfinite(present)]  # infinities are unusable, like text in numbers
+        described = usable.describe()
+        for key in ("min", "25%", "50%", "75%", "max", "mean", "std"):
+            assert column.stats[key] == pytest.approx(described[key]), (name, key)
+        counts = column.stats["histogram"]["counts"]
+        assert sum(counts) == len(usable) and len(counts) == min(20, usable.nunique())
+    assert p.column("x").examples == frame["x"].drop_duplicates().head(5).tolist()
