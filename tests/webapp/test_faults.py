@@ -524,11 +524,7 @@ def test_a_message_a_killed_worker_had_taken_is_sent_again_and_the_file_read(
 def _taken(dataset_id: int) -> list[str]:
     """The task ids of the messages to read ``dataset_id`` that were taken from the broker and
     not acknowledged yet."""
-    from webapp.celery_app import app
     from webapp.lib import broker
 
-    with app.connection_for_read() as connection:
-        channel = connection.default_channel
-        held = channel.client.hvals(channel.unacked_key)
-    read = [broker._read(json.loads(message)[0]) for message in held]
-    return [held[0] for held in read if held and held[1:] == (ingest_dataset.name, dataset_id)]
+    _, taken = broker._held_messages()
+    return [task_id for task_id, held in taken.items() if held == (ingest_dataset.name, dataset_id)]
