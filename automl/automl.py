@@ -6,7 +6,6 @@ import contextlib
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -19,11 +18,11 @@ from automl import kinds as K
 from automl.ensemble import Blend
 from automl.evaluation import permutation_importance
 from automl.exceptions import AutoMLError, DataError, NotFittedError
-from automl.learners import ENSEMBLE, LEARNERS, make_pipeline
+from automl.learners import ENSEMBLE, LEARNERS
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
-from automl.search import Event, Search, make_splits, predict
+from automl.search import Event, Search, fit_pipeline, make_splits, predict
 from automl.study import Workdir
 
 VALIDATIONS = ("auto", "cv", "holdout", "time")
@@ -204,8 +203,9 @@ class AutoML:
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
         X, y, rows, splits = _search_sample(prepared)
         deadline = started + self.time_budget - self._importance_seconds()
-        with _workdir(workdir) as folder:
-            search = Search(
+        with (
+            _workdir(workdir) as folder,
+            Search(
                 self.profile_,
                 self.metric_,
                 self.families or list(LEARNERS),
@@ -222,7 +222,8 @@ class AutoML:
                 callbacks=callbacks or [],
                 should_stop=should_stop,
                 class_labels=self.classes_,
-            )
+            ) as search,
+        ):
             candidates = search.run(X, y, prepared.X_test, prepared.y_test, n_rows=len(prepared.y))
             del X, y
             self.cancelled_ = search.cancelled
@@ -231,7 +232,8 @@ class AutoML:
             if search.best is None:
                 raise _no_model_error(candidates, search.cancelled)
             members = [(c.to_row(), w) for c, w in search.members(search.best)]
-            self.model_ = self._final(search.best.to_row(), members, prepared, deadline)
+            self.model_ = self._final(search.best.to_row(), members, prepared, deadline, search)
+            search.close()  # the workers that helped refit may go
             # Importance may run a little past the budget rather than be missing on small
             # budgets.
             deadline = max(started + self.time_budget, time.monotonic() + LATE_IMPORTANCE_SECONDS)
@@ -379,26 +381,30 @@ class AutoML:
 
     def _fit(self, candidate: dict, X, y, threads: int | None = None) -> Pipeline:
         threads = threads or self._threads()
-        pipeline = make_pipeline(
-            self.profile_, candidate["family"], candidate["params"], self.seed, threads
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pipeline.fit(X, y)
+        return fit_pipeline(self.profile_, candidate["family"], candidate["params"], self.seed,
+                            threads, X, y)  # fmt: skip
 
     def _final(
-        self, candidate: dict, members: list[tuple[dict, float]], prepared, deadline=None
-    ) -> Model:
+        self, candidate: dict, members: list[tuple[dict, float]], prepared, deadline=None,
+        search: Search | None = None,
+    ) -> Model:  # fmt: skip
         """The model of ``candidate``: each of its ``members`` (row, weight) refit on the
         training rows (all of them, unless that would run past ``deadline``), blended when
-        there are several. It trains alone: the other processes of the search have ended, so
-        it has every core."""
+        there are several. The members are shared with the ``search``'s workers that wait to
+        help; alone, the refit has every core, as the search's other processes have ended."""
         threads = self._threads(processes=1)
-        rows = None if deadline is None else self._refit_rows(members, prepared, deadline)
+        helpers = search.refit_helpers() if search is not None and len(members) > 1 else 0
+        rows = None
+        if deadline is not None:
+            rows = self._refit_rows(members, prepared, deadline, workers=helpers + 1)
         X, y = (
             (prepared.X, prepared.y) if rows is None else (prepared.X.iloc[rows], prepared.y[rows])
         )
-        fitted = [self._fit(member, X, y, threads) for member, _ in members]
+        if search is None:
+            fitted = [self._fit(member, X, y, threads) for member, _ in members]
+        else:
+            rows_of = [member for member, _ in members]
+            fitted = search.refit(rows_of, X, y, threads=threads, shared=helpers > 0)
         if len(fitted) == 1:
             predictor = fitted[0]  # a plain pipeline
         else:
@@ -425,14 +431,18 @@ class AutoML:
             info=info,
         )
 
-    def _refit_rows(self, members, prepared: _Prepared, deadline: float) -> np.ndarray | None:
+    def _refit_rows(
+        self, members, prepared: _Prepared, deadline: float, workers: int = 1
+    ) -> np.ndarray | None:
         """The rows the final model trains on: all of them (None) when its members' refit
         fits in the time left before ``deadline``, else as many as do (the latest, when
         validation follows time), never fewer than the search trained on, and at least one
-        of each class. A refit's cost is its members' fold fits scaled by rows: an
-        overestimate on a large table, whose refit has more threads than a trial had."""
+        of each class. A refit's cost is its members' fold fits scaled by rows, shared among
+        ``workers`` longest first: an overestimate on a large table, whose refit alone has
+        more threads than a trial had."""
         n_rows = len(prepared.y)
-        seconds_per_row = sum(m.get("fit_seconds") or 0 for m, _ in members) / self.n_search_rows_
+        fits = [m.get("fit_seconds") or 0 for m, _ in members]
+        seconds_per_row = _makespan(fits, workers) / self.n_search_rows_
         left = deadline - time.monotonic()
         if seconds_per_row * n_rows <= left:
             return None
@@ -531,6 +541,14 @@ def _workdir(path):
         return
     with tempfile.TemporaryDirectory(prefix="automl-search-") as folder:
         yield Workdir(folder)
+
+
+def _makespan(seconds: list[float], workers: int) -> float:
+    """How long jobs of ``seconds`` take on ``workers``, each taking the longest left."""
+    loads = [0.0] * max(workers, 1)
+    for job in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += job
+    return max(loads)
 
 
 def _reset(X):

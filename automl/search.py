@@ -28,6 +28,7 @@ from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
 from automl.metrics import Metric, get_metric
 from automl.profiling import DatasetProfile
 from automl.study import (
+    LOST_AFTER,
     Beat,
     OrderedSampler,
     Plan,
@@ -59,6 +60,7 @@ TRIAL_STATES = {
     "failed": optuna.trial.TrialState.FAIL,
 }
 WAITING = optuna.trial.TrialState.WAITING
+RUNNING = optuna.trial.TrialState.RUNNING
 # Stop asking for trials after this many in a row were skipped as too slow for the time left.
 MAX_SKIPS = 8
 # Candidates whose predictions and models are kept for the ensemble.
@@ -69,6 +71,10 @@ ESTIMATE_ROWS = 1000
 ESTIMATE_ROUNDS = 10
 # The most a search waits for the worker processes it started to join it.
 HELPER_START_SECONDS = 60
+# A worker whose trials are over waits this long for the coordinator to hand the final
+# model's refit out; the coordinator's own processes get this long to leave at the end.
+REFIT_WAIT_SECONDS = LOST_AFTER
+HELPER_END_SECONDS = 2
 
 
 @dataclass
@@ -153,7 +159,9 @@ def make_splits(
 class Search:
     """Coordinates one search: opens its study (or takes over one whose coordinator was lost),
     trains trials itself beside any other workers until the budget, ``n_trials`` or
-    ``should_stop`` ends it, then weighs the best candidates of every worker into an ensemble.
+    ``should_stop`` ends it, then weighs the best candidates of every worker into an ensemble
+    and, through ``refit``, hands the final model's members out to the workers still there.
+    A context manager: leaving it lets the workers go.
 
     ``helpers`` worker processes are started on this machine (``AutoML(n_jobs=k)``); workers
     elsewhere join through ``join_search`` on the same work folder and storage. ``pool`` holds
@@ -206,23 +214,35 @@ class Search:
         self.cancelled = False
         self.n_workers = 0  # workers that trained a candidate
         self.storage_ = None
+        self.study_: optuna.Study | None = None
+        self._processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Search:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the search for every worker (those waiting to help refit leave), and free its
+        processes and connections."""
+        if self.study_ is not None:
+            with contextlib.suppress(Exception):
+                self.study_.set_user_attr("ended", True)
+        for process in self._processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(HELPER_END_SECONDS)
+            if process.poll() is None:
+                process.terminate()
+        close_storage(self.storage_)
+        self.study_, self.storage_, self._processes = None, None, []
 
     def run(self, X, y, X_test=None, y_test=None, *, n_rows: int | None = None) -> list[Candidate]:
         """Search on ``X, y`` (the rows ``splits`` number); ``n_rows`` is how many rows the
         final model will train on (default ``len(y)``), which sets the time kept for it."""
         self.plan.n_rows = n_rows or len(y)
-        self._processes: list[subprocess.Popen] = []
-        try:
-            return self._run(X, y, X_test, y_test)
-        finally:
-            for process in self._processes:  # ended already, unless the search failed
-                if process.poll() is None:
-                    process.terminate()
-            close_storage(self.storage_)
-
-    def _run(self, X, y, X_test, y_test) -> list[Candidate]:
         self.taken_over = False
-        study = self._open(X, y, X_test, y_test)
+        study = self.study_ = self._open(X, y, X_test, y_test)
         self._emit("search_started", {"families": self.plan.families, "n_splits": len(self.splits),
                                       "taken_over": self.taken_over})  # fmt: skip
         processes = self._processes = self._start_helpers()
@@ -242,13 +262,52 @@ class Search:
         # have started, nobody starts another, and the last ones end as they would alone.
         if not worker.counted_out:
             study.set_user_attr("closed", True)
-        self._wait_for_workers(study, processes)
+        self._wait_for_workers(study)
         study.set_user_attr("closed", True)
         self._collect(study, y)
         if not self.cancelled:
             self._ensemble(study, y, y_test)
         self._emit("finished", {"cancelled": self.cancelled, "n_candidates": len(self.candidates)})
         return self.candidates
+
+    def refit_helpers(self) -> int:
+        """Workers that have ended their trials and wait to share the final refit."""
+        attrs = self.study_.user_attrs
+        return sum(bool(v) for k, v in attrs.items() if k.startswith("refitting:"))
+
+    def refit(self, members: list[dict], X, y, *, threads: int, shared: bool) -> list:
+        """Each of ``members`` (leaderboard rows) fit on ``X, y``. ``shared``: handed out as
+        waiting trials to the workers waiting to help and taken here too, each with the
+        search's threads per model; else all fit here with ``threads``. A member whose worker
+        fails or is lost is fit here."""
+        study = self.study_
+
+        def here(member: dict, threads: int):
+            return fit_pipeline(self.profile, member["family"], member["params"],
+                                self.plan.seed, threads, X, y)  # fmt: skip
+
+        if not shared:
+            study.set_user_attr("refit", 0)  # the workers waiting leave
+            return [here(member, threads) for member in members]
+        round_ = study.user_attrs.get("refit_rounds", 0) + 1
+        study.set_user_attr("refit_rounds", round_)
+        self.workdir.write_refit_rows(round_, X, y)
+        for member in members:
+            study.enqueue_trial({}, user_attrs={"refit": member["model_id"], "round": round_,
+                                                "family": member["family"],
+                                                "params": member["params"]})  # fmt: skip
+        study.set_user_attr("refit", round_)
+        take_refits(self.plan, study, self.workdir, round_, self.n_threads, rows=(X, y))
+        while any(t.state == RUNNING for t in _refit_trials(study, round_)):
+            fail_lost_trials(study, self.callbacks)
+            time.sleep(0.2)
+        fitted = {t.user_attrs["refit"] for t in _refit_trials(study, round_)
+                  if t.state == optuna.trial.TrialState.COMPLETE}  # fmt: skip
+        return [
+            self.workdir.load_refit(round_, m["model_id"]) if m["model_id"] in fitted
+            else here(m, threads)
+            for m in members
+        ]  # fmt: skip
 
     def members(self, candidate: Candidate) -> list[tuple[Candidate, float]]:
         """The pool candidates ``candidate`` is made of, with their weights."""
@@ -299,9 +358,16 @@ class Search:
         self.taken_over = True
         lost = study.user_attrs.get("coordinator")
         logger.warning("Taking over the search %s from %s", self.plan.study_name, lost)
-        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        for trial in study.get_trials(deepcopy=False, states=(RUNNING,)):
             if trial.user_attrs.get("worker") == lost:
                 fail_lost(study, trial, self.callbacks)
+        fail_lost_trials(study, self.callbacks)  # those of its helpers that went with it
+        # Its refit, if it had begun one, is handed out again; its helpers are not counted.
+        for key in study.user_attrs:
+            if key.startswith("refitting:"):
+                study.set_user_attr(key, False)
+        for key in ("refit", "ended"):
+            study.set_user_attr(key, None)
         study.set_user_attr("coordinator", worker_name())
 
     def _start_helpers(self) -> list[subprocess.Popen]:
@@ -326,12 +392,11 @@ class Search:
                 self._relayed.add(row["model_id"])
                 self._emit("candidate_finished", {"row": row, "evaluation": None})
 
-    def _wait_for_workers(self, study: optuna.Study, processes) -> None:
+    def _wait_for_workers(self, study: optuna.Study) -> None:
         """Until every worker has ended its trial: they stop at their next fold, and a lost
         one is failed once it stops beating."""
         while True:
-            running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-            if not running and all(p.poll() is not None for p in processes):
+            if not study.get_trials(deepcopy=False, states=(RUNNING,)):
                 break
             fail_lost_trials(study, self.callbacks)
             self._watch(study)
@@ -713,9 +778,75 @@ def join_search(
         study.set_user_attr(f"joined:{index}", worker_name())
         trials = Trials(plan, study, workdir, X, y, X_test, y_test, n_threads=n_threads,
                         callbacks=callbacks, should_stop=should_stop)  # fmt: skip
-        return trials.run()
+        trained = trials.run()
+        del X, y, X_test, y_test, trials
+        if not study.user_attrs.get("cancelled"):
+            _help_refit(plan, study, workdir, n_threads, should_stop or (lambda: False))
+        return trained
     finally:
         close_storage(opened)
+
+
+def _help_refit(plan: Plan, study: optuna.Study, workdir: Workdir, n_threads: int,
+                should_stop: Callable[[], bool]) -> None:  # fmt: skip
+    """Once the search is over for this worker: wait for the coordinator to hand the final
+    model's refit out, and take a share of it."""
+    me = f"refitting:{worker_name()}"
+    study.set_user_attr(me, True)
+    give_up = time.monotonic() + REFIT_WAIT_SECONDS
+    try:
+        while not should_stop() and time.monotonic() < give_up:
+            attrs = study.user_attrs
+            if attrs.get("ended") or attrs.get("cancelled") or attrs.get("refit") == 0:
+                return
+            if attrs.get("refit"):
+                take_refits(plan, study, workdir, attrs["refit"], n_threads, should_stop)
+                return
+            time.sleep(0.2)
+    finally:
+        with contextlib.suppress(Exception):
+            study.set_user_attr(me, False)
+
+
+def take_refits(plan: Plan, study: optuna.Study, workdir: Workdir, round_: int, n_threads: int,
+                should_stop: Callable[[], bool] = lambda: False, rows=None) -> None:  # fmt: skip
+    """Fit the members of refit round ``round_`` that wait, one at a time, until none does:
+    each a trial of the study, so that two workers never take the same one, and one whose
+    worker is lost is failed as a lost trial is."""
+    while not should_stop():
+        if not any(t.state == WAITING for t in _refit_trials(study, round_)):
+            return
+        trial = study.ask()
+        attrs = trial.user_attrs
+        if attrs.get("round") != round_:  # a trial the search never took, or an old round's
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        trial.set_user_attr("worker", worker_name())
+        started = time.monotonic()
+        try:
+            with Beat(trial), threadpool_limits(n_threads):
+                rows = rows or workdir.read_refit_rows(round_)
+                pipeline = fit_pipeline(plan.profile, attrs["family"], attrs["params"],
+                                        plan.seed, n_threads, *rows)  # fmt: skip
+            workdir.save_refit(round_, attrs["refit"], pipeline)
+        except Exception:  # the coordinator fits it itself
+            logger.exception("Refitting %s failed", attrs["refit"])
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        study.tell(trial, time.monotonic() - started)
+
+
+def _refit_trials(study: optuna.Study, round_: int) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("round") == round_]
+
+
+def fit_pipeline(profile: DatasetProfile, family: str, params: dict, seed: int, threads: int,
+                 X, y):  # fmt: skip
+    """A new pipeline of ``family`` with ``params``, fit on ``X, y``."""
+    pipeline = make_pipeline(profile, family, params, seed, threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pipeline.fit(X, y)
 
 
 def _wait_for_helpers(study: optuna.Study, processes: list[subprocess.Popen]) -> None:

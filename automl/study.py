@@ -4,6 +4,8 @@ The search state is an Optuna study in storage every worker can open: a journal 
 volume they share) or a database (PostgreSQL). Beside it, a work folder holds what the workers
 train on and what they leave for the ensemble: the plan (profile, splits, settings), the rows
 (Parquet, read memory-mapped), and each pooled candidate's predictions and first-fold model.
+After the search, the final model's members are refit in the same way: each is a waiting
+trial that any worker still there takes, on rows the coordinator leaves in the folder.
 Nothing but the configuration a worker asks for passes through the study; no data passes
 through a broker.
 """
@@ -145,6 +147,25 @@ class Workdir:
     def drop(self, model_id: str) -> None:
         for suffix in (".npz", ".joblib"):
             (self.trials / f"{model_id}{suffix}").unlink(missing_ok=True)
+
+    # The final refit's rows and fitted members, per round: a coordinator that takes a search
+    # over hands its refit out again under a new round, so nobody mixes in the old one's.
+    def write_refit_rows(self, round_: int, X: pd.DataFrame, y) -> None:
+        folder = self.path / f"refit-{round_}"
+        folder.mkdir(exist_ok=True)
+        _write_frame(folder / "X", X)
+        _write(folder / "y.npy", lambda f: np.save(f, y))
+
+    def read_refit_rows(self, round_: int):
+        folder = self.path / f"refit-{round_}"
+        return _read_frame(folder / "X"), np.load(folder / "y.npy")
+
+    def save_refit(self, round_: int, model_id: str, pipeline) -> None:
+        path = self.path / f"refit-{round_}" / f"{model_id}.joblib"
+        _write(path, lambda f: joblib.dump(pipeline, f))
+
+    def load_refit(self, round_: int, model_id: str):
+        return joblib.load(self.path / f"refit-{round_}" / f"{model_id}.joblib")
 
 
 def _write(path: Path, dump) -> None:

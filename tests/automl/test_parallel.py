@@ -14,6 +14,7 @@ import optuna
 import pytest
 
 from automl import AutoML, join_search
+from automl.ensemble import Blend
 from automl.study import Workdir, open_storage
 from tests.automl.test_fast import table
 
@@ -135,6 +136,55 @@ def _done(workdir) -> int:
     except KeyError:
         return 0
     return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def _refits(workdir) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in _study(workdir).get_trials() if "round" in t.user_attrs]
+
+
+def _refit_by(workdir, pid: int, state=None) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in _refits(workdir) if t.user_attrs.get("worker", "").endswith(f":{pid}")
+            and (state is None or t.state == state)]  # fmt: skip
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["shared", "helper-lost"])
+def test_the_final_refit_is_shared_with_the_workers_and_a_lost_one_costs_nothing(
+    tmp_path, monkeypatch, lost
+):
+    import automl.search as search
+
+    train = table("multiclass", 400, seed=8)
+    workdir = tmp_path / "search"
+    joiner = _joiner(workdir)
+    fit = search.fit_pipeline
+    running = optuna.trial.TrialState.RUNNING
+
+    # The coordinator's first member waits until the joiner has taken another (and, for
+    # "helper-lost", kills it while it fits), so each worker gets a share however fast.
+    def once_the_joiner_has_one(*args):
+        if lost and joiner.poll() is None:
+            _until(lambda: _refit_by(workdir, joiner.pid, running))
+            os.kill(joiner.pid, signal.SIGKILL)
+        _until(lambda: _refit_by(workdir, joiner.pid))
+        return fit(*args)
+
+    monkeypatch.setattr(search, "fit_pipeline", once_the_joiner_has_one)
+    run = AutoML(time_budget=120, n_trials=8, n_splits=3, families=["random_forest", "extra_trees"])
+    run.fit(train, target="y", workdir=workdir, parallelism=2)
+    joiner.wait(30)
+    members = run.model_.info["params"]["members"]
+    assert run.model_.info["family"] == "ensemble" and len(members) >= 2
+    refits = _refits(workdir)
+    assert {t.user_attrs["refit"] for t in refits} == {m["model_id"] for m in members}
+    assert _refit_by(workdir, os.getpid(), optuna.trial.TrialState.COMPLETE)
+    helper_state = optuna.trial.TrialState.FAIL if lost else optuna.trial.TrialState.COMPLETE
+    assert len(_refit_by(workdir, joiner.pid, helper_state)) == 1
+    # Whoever fit each member, the model is the one a refit here on every row gives.
+    X, labels = train.drop(columns=["y"]), np.unique(train["y"])
+    codes = np.searchsorted(labels, train["y"])
+    here = [fit(run.profile_, m["family"], m["params"], 0, 1, X, codes) for m in members]
+    expected = Blend(here, [m["weight"] for m in members], len(labels)).predict_proba(X)
+    np.testing.assert_allclose(run.predict_proba(X), expected, atol=1e-9)
 
 
 def test_join_search_without_a_search_gives_up(tmp_path):
