@@ -241,10 +241,12 @@ class Search:
         """Search on ``X, y`` (the rows ``splits`` number); ``n_rows`` is how many rows the
         final model will train on (default ``len(y)``), which sets the time kept for it."""
         self.plan.n_rows = n_rows or len(y)
-        self.taken_over = False
         study = self.study_ = self._open(X, y, X_test, y_test)
+        # The workers of a search taken over that are still training (the lost ones' trials
+        # are failed by now).
+        at_work = {t.user_attrs.get("worker") for t in study.get_trials(states=(RUNNING,))}
         self._emit("search_started", {"families": self.plan.families, "n_splits": len(self.splits),
-                                      "taken_over": self.taken_over})  # fmt: skip
+                                      "helpers_at_work": len(at_work - {None})})  # fmt: skip
         processes = self._processes = self._start_helpers()
         _wait_for_helpers(study, processes)
         # Candidates the helpers started here trained are told to this search's callbacks as
@@ -355,7 +357,6 @@ class Search:
 
     def _take_over(self, study: optuna.Study) -> None:
         """Continue the search of a lost coordinator: the trial it was training is lost."""
-        self.taken_over = True
         lost = study.user_attrs.get("coordinator")
         logger.warning("Taking over the search %s from %s", self.plan.study_name, lost)
         for trial in study.get_trials(deepcopy=False, states=(RUNNING,)):

@@ -10,22 +10,26 @@ import json
 import os
 import signal
 import time
+from datetime import timedelta
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from automl.study import Workdir, close_storage, open_storage
 from tests.webapp.test_experiment_worker import dataset, ended, new_experiment, wait  # noqa: F401
-from tests.webapp.workers import own_worker, pool_processes
+from tests.webapp.workers import kill_whole, own_worker, pool_processes
 from webapp.celery_app import app as celery_app
 from webapp.datasets.models import Dataset
 from webapp.datasets.tasks import ingest_dataset
 from webapp.deployments.models import Deployment
 from webapp.experiments import studies, tasks
+from webapp.experiments.models import Experiment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 QUEUE = "spread"
@@ -46,10 +50,10 @@ def machines(redis_url, tmp_path, monkeypatch):
         yield workers
 
 
-def _machine(redis_url, tmp_path, name: str):
+def _machine(redis_url, tmp_path, name: str, concurrency: int = 1):
     folder = tmp_path / name
     folder.mkdir()
-    return own_worker(redis_url, "training", QUEUE, "--concurrency", "1", name=name,
+    return own_worker(redis_url, "training", QUEUE, "--concurrency", str(concurrency), name=name,
                       TRAINING_QUEUE=QUEUE, TMPDIR=str(folder))  # fmt: skip
 
 
@@ -195,3 +199,37 @@ def test_a_lost_coordinator_is_taken_over(dataset, machines):  # noqa: F811
     assert experiment.attempts == 2
     # Taken over, not started again: what the first coordinator's search found is kept.
     assert first <= set(experiment.candidates.values_list("pk", flat=True))
+
+
+def test_when_every_machine_dies_the_run_is_taken_over_with_a_new_helper(
+    dataset,  # noqa: F811
+    machines,
+    redis_url,
+    tmp_path,
+):
+    # Room for trials after the take-over, which may wait out the lost writer's journal lock.
+    experiment = _spread_experiment(dataset, budget=60)
+    experiment.launch()
+    wait(experiment, lambda e: e.n_workers == 2, 120)
+    assert experiment.status == "running"
+    for worker in machines:  # whole: no worker is left to hand the helper's message back
+        kill_whole(worker)
+    with _machine(redis_url, tmp_path, "west", concurrency=2):
+        _wait_until_serving(1)
+        deadline = time.monotonic() + 30
+        while not experiment.runner_lost() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # The reaper, as beat runs it once the heartbeat is stale.
+        Experiment.objects.filter(pk=experiment.pk).update(
+            heartbeat=timezone.now() - timedelta(seconds=settings.HEARTBEAT_TIMEOUT + 1)
+        )
+        tasks.reap_experiments()
+        wait(experiment, lambda e: e.attempts == 2 or not e.is_active, 60)
+        taken_over, coordinator = timezone.now(), experiment.runner.rsplit(":", 1)[0]
+        wait(experiment, ended, 180)
+    assert experiment.status == "finished", experiment.error
+    assert experiment.attempts == 2
+    # The new coordinator asked for the helper it lacked, which trained beside it.
+    trained = experiment.candidates.exclude(worker=coordinator).exclude(state="failed")
+    helped = [c for c in trained if c.created - timedelta(seconds=c.seconds) > taken_over]
+    assert helped, list(experiment.candidates.values_list("worker", "created", "seconds"))

@@ -4,10 +4,11 @@
 opens the search's study (``webapp.experiments.studies``), trains trials itself and sends
 ``join_experiment`` to as many other training processes as the run may use, which take trials
 of the same study on any machine; at the budget it weighs every worker's candidates into an
-ensemble, refits the best on all rows and saves it. A duplicated or stale message finds the
-run taken, ended or re-queued under another id and does nothing. While a run trains, a thread
-writes its heartbeat and reads the cancel flag; the reaper, run by Celery beat, sends a run
-whose coordinator died once more, and the new coordinator takes its search over.
+ensemble, refits the best on all rows (the workers still there take a share) and saves it. A
+duplicated or stale message finds the run taken, ended or re-queued under another id and does
+nothing. While a run trains, a thread writes its heartbeat and reads the cancel flag; the
+reaper, run by Celery beat, sends a run whose coordinator died once more, and the new
+coordinator takes its search over and asks again for the helpers it has lost.
 """
 
 from __future__ import annotations
@@ -250,9 +251,10 @@ class Recorder:
                 greater_is_better=self.run.metric_.greater_is_better,
                 pipelines={f: describe_preprocessor(profile, f) for f in event.data["families"]},
             )
-            # A coordinator taking a search over finds its helpers at work already.
-            if runs.exists() and not event.data["taken_over"]:
-                _send_helpers(self.experiment, self.helpers)
+            # A coordinator taking a search over asks only for the helpers it lacks: those of
+            # the lost one left when the run was re-queued, unless they were mid-trial.
+            if runs.exists():
+                _send_helpers(self.experiment, self.helpers - event.data["helpers_at_work"])
         elif event.kind == "candidate_finished" and runs.exists():
             row = event.data["row"]
             fields = ("family", "params", "state", "score", "score_std", "test_score",
