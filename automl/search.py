@@ -501,27 +501,31 @@ class Trials:
         skips = 0
         while not self._finished():
             trial = self.study.ask()
-            self.history = self._window(trial.number)
-            if self._stopping() or self._surplus(trial.number):
-                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                continue
-            family = trial.suggest_categorical("family", self.plan.families)
-            if self._too_slow(family) or self.study.user_attrs.get("closed"):
-                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                skips += 1
-                if skips >= MAX_SKIPS:
-                    break
-                continue
-            skips = 0
-            params = LEARNERS[family].search_space(trial, len(self.y))
-            candidate = Candidate(f"m{trial.number + 1:03d}", family, params, worker=worker_name())
-            trial.set_user_attr("model_id", candidate.model_id)
-            trial.set_user_attr("worker", candidate.worker)
-            trial.set_user_attr("started", time.time())
-            # OpenMP and BLAS threads too (scikit-learn's boosting, linear algebra): the same
-            # count wherever a trial runs, so that its result does not depend on the worker.
-            with Beat(trial), threadpool_limits(self.n_threads):
-                self._evaluate(candidate, trial)
+            # Named and beating from the start: a worker lost while it waits for its window is
+            # found lost, where a nameless trial would hold every later one for LOST_AFTER.
+            trial.set_user_attr("worker", worker_name())
+            with Beat(trial):
+                self.history = self._window(trial.number)
+                if self._stopping() or self._surplus(trial.number):
+                    self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    continue
+                family = trial.suggest_categorical("family", self.plan.families)
+                if self._too_slow(family) or self.study.user_attrs.get("closed"):
+                    self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    skips += 1
+                    if skips >= MAX_SKIPS:
+                        break
+                    continue
+                skips = 0
+                params = LEARNERS[family].search_space(trial, len(self.y))
+                candidate = Candidate(f"m{trial.number + 1:03d}", family, params,
+                                      worker=trial.user_attrs["worker"])  # fmt: skip
+                trial.set_user_attr("model_id", candidate.model_id)
+                # OpenMP and BLAS threads too (scikit-learn's boosting, linear algebra): the
+                # same count wherever a trial runs, so that its result does not depend on the
+                # worker.
+                with threadpool_limits(self.n_threads):
+                    self._evaluate(candidate, trial)
             self._finish(candidate, trial)
             fail_lost_trials(self.study, self.callbacks)
             self.watch(self.study)

@@ -228,9 +228,9 @@ def is_lost(trial: optuna.trial.FrozenTrial, now: float) -> bool:
     host, _, pid = trial.user_attrs.get("worker", "").partition(":")
     if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
         return True
-    # A worker killed between asking for a trial and naming itself on it left only the time
-    # the trial started.
-    beat = trial.user_attrs.get("beat") or trial.user_attrs.get("started")
+    # Before its first beat (or if its worker was killed between asking for the trial and
+    # naming itself on it), the time the trial started.
+    beat = trial.user_attrs.get("beat")
     if beat is None and trial.datetime_start is not None:
         beat = trial.datetime_start.timestamp()
     return beat is not None and now - beat > LOST_AFTER

@@ -106,6 +106,42 @@ def test_a_worker_joins_from_elsewhere_and_a_lost_one_costs_its_trial(tmp_path):
     assert run.model_ is not None
 
 
+def test_a_worker_lost_while_it_waits_for_its_turn_holds_up_no_trial(tmp_path, monkeypatch):
+    import automl.search as search
+    import automl.study
+
+    # Found lost by its process only: silence would hold the search to its deadline.
+    monkeypatch.setattr(automl.study, "LOST_AFTER", 3600)
+    train = table("binary", 400, seed=5)
+    workdir = tmp_path / "search"
+    joiner = _joiner(workdir)
+    evaluate, killed = search.Trials._evaluate, []
+
+    def waiting() -> bool:  # on a trial of the joiner's, not a candidate yet
+        running = _study(workdir).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        return any(t.user_attrs.get("worker", "").endswith(f":{joiner.pid}")
+                   and "model_id" not in t.user_attrs for t in running)  # fmt: skip
+
+    # With two workers a trial waits until the one two before it has ended: the
+    # coordinator's first one ends only after the joiner, waiting on it, is killed.
+    def once_the_joiner_waits(self, candidate, trial):
+        if not killed:
+            _until(waiting)
+            os.kill(joiner.pid, signal.SIGKILL)
+            killed.append(joiner.pid)
+        return evaluate(self, candidate, trial)
+
+    monkeypatch.setattr(search.Trials, "_evaluate", once_the_joiner_waits)
+    run = AutoML(time_budget=300, n_trials=5, n_splits=3, families=["linear"])
+    run.fit(train, target="y", workdir=workdir, parallelism=2)
+    joiner.wait(30)
+    assert killed == [joiner.pid]
+    failed = _study(workdir).get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert [t.user_attrs["worker"].endswith(f":{joiner.pid}") for t in failed] == [True]
+    board = run.leaderboard_
+    assert (board[board["family"] != "ensemble"]["state"] == "complete").sum() == 5
+
+
 def test_a_fit_takes_over_the_search_of_a_lost_coordinator(tmp_path):
     train = table("binary", 400, seed=4)
     workdir = tmp_path / "search"
