@@ -745,7 +745,7 @@ def fail_lost(study: optuna.Study, trial: optuna.trial.FrozenTrial, callbacks) -
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     except (ValueError, RuntimeError):  # it ended meanwhile, or another worker failed it
         return
-    logger.warning("Trial %s lost its worker %s", model_id, worker)
+    logger.warning("Trial %s lost its worker %s", model_id or f"#{trial.number}", worker)
     if retried:
         study.enqueue_trial(trial.params, user_attrs={"retry_of": model_id})
     if model_id:

@@ -84,8 +84,14 @@ def test_a_worker_joins_from_elsewhere_and_a_lost_one_costs_its_trial(tmp_path):
 
     def kill_it_mid_trial():
         def training():
+            # A model id, not only its name: a trial still waiting for its window is no
+            # candidate, and losing it costs nothing to report.
             running = _study(workdir).get_trials(states=(optuna.trial.TrialState.RUNNING,))
-            return any(t.user_attrs.get("worker", "").endswith(f":{joiner.pid}") for t in running)
+            return any(
+                t.user_attrs.get("worker", "").endswith(f":{joiner.pid}")
+                and "model_id" in t.user_attrs
+                for t in running
+            )
 
         _until(training)
         os.kill(joiner.pid, signal.SIGKILL)

@@ -1,5 +1,5 @@
-"""Counting limits in Redis, shared by every web process: predictions per key (a rate, in
-fixed windows) and failed logins (a lockout once too many failures pile up).
+"""Counting limits in Redis, shared by every web process: predictions per key (a rate, in a
+sliding window) and failed logins (a lockout once too many failures pile up).
 
 Each check is one round trip. When Redis cannot be reached the limits let requests through
 for a few seconds rather than stall them: a prediction must not wait on a counter, and an
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -64,24 +65,36 @@ def _call(operation, default):
         return default
 
 
+# The requests of the last ``window`` seconds, as a sorted set scored by time: a sliding
+# window, so that no burst at a window's edge gets twice the rate through. One script keeps
+# the check and the count atomic between web processes, and Redis's clock serves every
+# machine. A refused request is not counted, so a client that waits gets through.
+_SLIDING = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1e6
+local window, count = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < count then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+    return nil
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+return tostring(tonumber(oldest) + window - now)
+"""
+
+
 def hit(limit: Limit, subject: str) -> float | None:
-    """Count one event of ``subject`` in the current window of ``limit.seconds``; return the
-    seconds until the window ends when it is over the limit, else None. For rates."""
+    """Count one event of ``subject`` unless ``limit.count`` events happened in the last
+    ``limit.seconds``; then return the seconds until the oldest of them leaves the window.
+    For rates."""
     if limit.count <= 0:
         return None
-    now = time.time()
-    window = int(now // limit.seconds)
-    key = f"limit:{limit.name}:{subject}:{window}"
-
-    def count(client):
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, limit.seconds + 1)
-        return pipe.execute()[0]
-
-    if _call(count, 0) <= limit.count:
-        return None
-    return (window + 1) * limit.seconds - now
+    key, event = f"limit:{limit.name}:{subject}", secrets.token_hex(8)
+    wait = _call(
+        lambda client: client.eval(_SLIDING, 1, key, limit.seconds, limit.count, event), None
+    )
+    return None if wait is None else max(float(wait), 0.001)
 
 
 def fail(limit: Limit, subject: str) -> None:
