@@ -27,6 +27,7 @@ from automl.evaluation import evaluate
 from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
 from automl.metrics import Metric, get_metric
 from automl.profiling import DatasetProfile
+from automl.runner import worker_name
 from automl.study import (
     LOST_AFTER,
     Beat,
@@ -37,7 +38,7 @@ from automl.study import (
     is_lost,
     open_storage,
     should_prune,
-    worker_name,
+    sign,
 )
 
 logger = logging.getLogger(__name__)
@@ -503,7 +504,7 @@ class Trials:
             trial = self.study.ask()
             # Named and beating from the start: a worker lost while it waits for its window is
             # found lost, where a nameless trial would hold every later one for LOST_AFTER.
-            trial.set_user_attr("worker", worker_name())
+            sign(trial)
             with Beat(trial):
                 self.history = self._window(trial.number)
                 if self._stopping() or self._surplus(trial.number):
@@ -826,7 +827,7 @@ def take_refits(plan: Plan, study: optuna.Study, workdir: Workdir, round_: int, 
         if attrs.get("round") != round_:  # a trial the search never took, or an old round's
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
-        trial.set_user_attr("worker", worker_name())
+        sign(trial)
         started = time.monotonic()
         try:
             with Beat(trial), threadpool_limits(n_threads):

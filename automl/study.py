@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from automl.profiling import DatasetProfile
+from automl.runner import runner_alive, runner_name, worker_name
 
 # A running trial records that its worker still trains it this often; one silent for
 # LOST_AFTER seconds lost its worker, and the search fails it (and tries it once more).
@@ -41,11 +41,6 @@ LOCK_GRACE_SECONDS = 10
 # The median pruning rule, as Optuna's MedianPruner(n_startup_trials=5, n_warmup_steps=1).
 PRUNE_STARTUP_TRIALS = 5
 PRUNE_WARMUP_STEPS = 1
-
-
-def worker_name() -> str:
-    """This process as a leaderboard row names it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def open_storage(spec: str) -> optuna.storages.BaseStorage:
@@ -220,13 +215,19 @@ class Beat:
                 self.trial.set_user_attr("beat", time.time())
 
 
+def sign(trial: optuna.Trial) -> None:
+    """Name this process on ``trial``: ``worker`` for the leaderboard, ``runner`` for whoever
+    asks whether it still trains it."""
+    trial.set_user_attr("worker", worker_name())
+    trial.set_user_attr("runner", runner_name())
+
+
 def is_lost(trial: optuna.trial.FrozenTrial, now: float) -> bool:
     """Whether a running trial's worker is gone: no longer alive on this machine, or (on
     another) silent for ``LOST_AFTER`` seconds."""
     if trial.state != optuna.trial.TrialState.RUNNING:
         return False
-    host, _, pid = trial.user_attrs.get("worker", "").partition(":")
-    if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+    if runner_alive(trial.user_attrs.get("runner", "")) is False:
         return True
     # Before its first beat (or if its worker was killed between asking for the trial and
     # naming itself on it), the time the trial started.
@@ -234,14 +235,6 @@ def is_lost(trial: optuna.trial.FrozenTrial, now: float) -> bool:
     if beat is None and trial.datetime_start is not None:
         beat = trial.datetime_start.timestamp()
     return beat is not None and now - beat > LOST_AFTER
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return not Path("/proc/self/stat").exists()  # no /proc here: rely on the beat
-    return state not in ("Z", "X")  # a zombie trains nothing
 
 
 class OrderedSampler(optuna.samplers.BaseSampler):

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, models, transaction
 from django.utils import timezone
 
+from automl import runner_alive, runner_name
 from webapp.lib import broker, memory
 from webapp.lib.files import DISK_FULL, human_size, is_disk_full, remove_partials
 
@@ -46,42 +45,6 @@ QUEUE_DOWN = "The job queue (Redis) could not be reached, so the job never start
 STUCK_AFTER = timedelta(minutes=15)
 # Seconds between attempts to write a job's end while the database does not answer.
 END_RETRIES = (1, 2, 4, 8, 15)
-
-
-def runner_name() -> str:
-    """This process, as written on the job it runs: ``host:pid:start time``."""
-    fields = _proc_fields(os.getpid())
-    return f"{socket.gethostname()}:{os.getpid()}:{fields[19] if fields else 0}"
-
-
-def _proc_fields(pid: int) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name; None when unreadable."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def runner_alive(runner: str) -> bool | None:
-    """Whether the process named ``runner`` still runs: None when it ran on another machine."""
-    host, _, rest = runner.partition(":")
-    pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    fields = _proc_fields(int(pid))
-    if fields is None:
-        if Path("/proc/self/stat").exists():
-            return False
-        try:  # no /proc on this system: ask the kernel
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    # A zombie runs nothing (nothing reaps orphans in a container without an init), and
-    # another start time means the id was reused by a new process (a restarted container).
-    return fields[0] not in ("Z", "X") and fields[19] == started
 
 
 def heartbeat_timeout() -> timedelta:
