@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from automl.metrics import Metric, get_metric
 from automl.profiling import DatasetProfile
 from automl.runner import worker_name
 from automl.study import (
+    BEAT_SECONDS,
     LOST_AFTER,
     Beat,
     OrderedSampler,
@@ -36,6 +38,7 @@ from automl.study import (
     Workdir,
     close_storage,
     is_lost,
+    last_beat,
     open_storage,
     should_prune,
     sign,
@@ -73,8 +76,14 @@ ESTIMATE_ROUNDS = 10
 # The most a search waits for the worker processes it started to join it.
 HELPER_START_SECONDS = 60
 # A worker whose trials are over waits this long for the coordinator to hand the final
-# model's refit out; the coordinator's own processes get this long to leave at the end.
-REFIT_WAIT_SECONDS = LOST_AFTER
+# model's refit out: the coordinator first waits for the trials in flight (a lost one's for
+# up to LOST_AFTER), then weighs the ensemble and writes the rows.
+REFIT_WAIT_SECONDS = 2 * LOST_AFTER
+# A worker waiting to help says so this often; one silent for REFIT_SILENT_AFTER is gone.
+REFIT_BEAT_SECONDS = 1
+REFIT_SILENT_AFTER = 5
+# The coordinator's own processes get this long to leave at the end, and the workers that
+# joined the search this long to say whether they wait to help with the refit.
 HELPER_END_SECONDS = 2
 
 
@@ -243,10 +252,13 @@ class Search:
         final model will train on (default ``len(y)``), which sets the time kept for it."""
         self.plan.n_rows = n_rows or len(y)
         study = self.study_ = self._open(X, y, X_test, y_test)
-        # The workers of a search taken over that are still training (the lost ones' trials
-        # are failed by now).
-        at_work = {t.user_attrs.get("worker") for t in study.get_trials(states=(RUNNING,))}
+        # The workers of a search taken over that still train: those that beat of late (one
+        # lost with its machine is failed only once silent for LOST_AFTER).
+        now = time.time()
+        at_work = {t.user_attrs.get("worker") for t in study.get_trials(states=(RUNNING,))
+                   if now - (last_beat(t) or 0) < 3 * BEAT_SECONDS}  # fmt: skip
         self._emit("search_started", {"families": self.plan.families, "n_splits": len(self.splits),
+                                      "parallelism": self.plan.parallelism,
                                       "helpers_at_work": len(at_work - {None})})  # fmt: skip
         processes = self._processes = self._start_helpers()
         _wait_for_helpers(study, processes)
@@ -274,9 +286,20 @@ class Search:
         return self.candidates
 
     def refit_helpers(self) -> int:
-        """Workers that have ended their trials and wait to share the final refit."""
-        attrs = self.study_.user_attrs
-        return sum(bool(v) for k, v in attrs.items() if k.startswith("refitting:"))
+        """Workers that have ended their trials and wait to share the final refit. Those
+        that joined the search get a moment to say whether they wait (they may still be
+        storing their last candidate); one gone silent, killed say, is not counted."""
+        joined = {v for k, v in self.study_.user_attrs.items() if k.startswith("joined:")}
+        give_up = time.monotonic() + HELPER_END_SECONDS
+        while True:
+            attrs = self.study_.user_attrs
+            said = {k.removeprefix("refitting:"): v for k, v in attrs.items()
+                    if k.startswith("refitting:")}  # fmt: skip
+            if joined <= said.keys() or time.monotonic() > give_up:
+                break
+            time.sleep(0.1)
+        now = time.time()
+        return sum(isinstance(v, float) and now - v < REFIT_SILENT_AFTER for v in said.values())
 
     def refit(self, members: list[dict], X, y, *, threads: int, shared: bool) -> list:
         """Each of ``members`` (leaderboard rows) fit on ``X, y``. ``shared``: handed out as
@@ -289,13 +312,19 @@ class Search:
             return fit_pipeline(self.profile, member["family"], member["params"],
                                 self.plan.seed, threads, X, y)  # fmt: skip
 
+        round_ = study.user_attrs.get("refit_rounds", 0) + 1
+        if shared:
+            try:
+                self.workdir.write_refit_rows(round_, X, y)
+            except OSError:  # a full disk, say: the refit is not shared, and needs no disk
+                logger.warning("The refit's rows could not be written", exc_info=True)
+                shared = False
         if not shared:
             study.set_user_attr("refit", 0)  # the workers waiting leave
             return [here(member, threads) for member in members]
-        round_ = study.user_attrs.get("refit_rounds", 0) + 1
         study.set_user_attr("refit_rounds", round_)
-        self.workdir.write_refit_rows(round_, X, y)
-        for member in members:
+        # Longest first, as the rows the refit can afford were counted (``_makespan``).
+        for member in sorted(members, key=lambda m: -(m.get("fit_seconds") or 0)):
             study.enqueue_trial({}, user_attrs={"refit": member["model_id"], "round": round_,
                                                 "family": member["family"],
                                                 "params": member["params"]})  # fmt: skip
@@ -306,11 +335,15 @@ class Search:
             time.sleep(0.2)
         fitted = {t.user_attrs["refit"] for t in _refit_trials(study, round_)
                   if t.state == optuna.trial.TrialState.COMPLETE}  # fmt: skip
-        return [
-            self.workdir.load_refit(round_, m["model_id"]) if m["model_id"] in fitted
-            else here(m, threads)
-            for m in members
-        ]  # fmt: skip
+
+        def taken(member: dict):
+            try:
+                return self.workdir.load_refit(round_, member["model_id"])
+            except (OSError, EOFError, pickle.UnpicklingError):  # its file is unreadable
+                logger.warning("Refit %s unreadable", member["model_id"], exc_info=True)
+                return here(member, threads)
+
+        return [taken(m) if m["model_id"] in fitted else here(m, threads) for m in members]
 
     def members(self, candidate: Candidate) -> list[tuple[Candidate, float]]:
         """The pool candidates ``candidate`` is made of, with their weights."""
@@ -364,10 +397,7 @@ class Search:
             if trial.user_attrs.get("worker") == lost:
                 fail_lost(study, trial, self.callbacks)
         fail_lost_trials(study, self.callbacks)  # those of its helpers that went with it
-        # Its refit, if it had begun one, is handed out again; its helpers are not counted.
-        for key in study.user_attrs:
-            if key.startswith("refitting:"):
-                study.set_user_attr(key, False)
+        # Its refit, if it had begun one, is handed out again.
         for key in ("refit", "ended"):
             study.set_user_attr(key, None)
         study.set_user_attr("coordinator", worker_name())
@@ -499,6 +529,14 @@ class Trials:
 
     def run(self) -> int:
         """Train trials until the search ends; the number of candidates this worker trained."""
+        try:
+            return self._run()
+        finally:
+            # The study holds on to this worker (its sampler reads the history), and lives on
+            # for the final refit: the search's rows must not live on with it.
+            self.X = self.y = self.X_test = self.y_test = None
+
+    def _run(self) -> int:
         skips = 0
         while not self._finished():
             trial = self.study.ask()
@@ -798,10 +836,13 @@ def _help_refit(plan: Plan, study: optuna.Study, workdir: Workdir, n_threads: in
     """Once the search is over for this worker: wait for the coordinator to hand the final
     model's refit out, and take a share of it."""
     me = f"refitting:{worker_name()}"
-    study.set_user_attr(me, True)
     give_up = time.monotonic() + REFIT_WAIT_SECONDS
+    said = 0.0
     try:
         while not should_stop() and time.monotonic() < give_up:
+            if time.monotonic() - said >= REFIT_BEAT_SECONDS:
+                study.set_user_attr(me, time.time())
+                said = time.monotonic()
             attrs = study.user_attrs
             if attrs.get("ended") or attrs.get("cancelled") or attrs.get("refit") == 0:
                 return
@@ -818,23 +859,30 @@ def take_refits(plan: Plan, study: optuna.Study, workdir: Workdir, round_: int, 
                 should_stop: Callable[[], bool] = lambda: False, rows=None) -> None:  # fmt: skip
     """Fit the members of refit round ``round_`` that wait, one at a time, until none does:
     each a trial of the study, so that two workers never take the same one, and one whose
-    worker is lost is failed as a lost trial is."""
+    worker is lost is failed as a lost trial is. A member of the round handed out now, by a
+    coordinator that took the search over, is fit too (not wasted) should this worker take
+    one. ``rows``: round ``round_``'s, when the caller holds them."""
+    held = {} if rows is None else {round_: rows}
     while not should_stop():
-        if not any(t.state == WAITING for t in _refit_trials(study, round_)):
+        rounds = {round_, study.user_attrs.get("refit")}
+        trials = study.get_trials(deepcopy=False, states=(WAITING,))
+        if not any(t.user_attrs.get("round") in rounds for t in trials):
             return
         trial = study.ask()
         attrs = trial.user_attrs
-        if attrs.get("round") != round_:  # a trial the search never took, or an old round's
+        if attrs.get("round") not in rounds:  # a trial the search never took, or an old round's
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
+        this = attrs["round"]
         sign(trial)
         started = time.monotonic()
         try:
             with Beat(trial), threadpool_limits(n_threads):
-                rows = rows or workdir.read_refit_rows(round_)
+                if this not in held:
+                    held = {this: workdir.read_refit_rows(this)}
                 pipeline = fit_pipeline(plan.profile, attrs["family"], attrs["params"],
-                                        plan.seed, n_threads, *rows)  # fmt: skip
-            workdir.save_refit(round_, attrs["refit"], pipeline)
+                                        plan.seed, n_threads, *held[this])  # fmt: skip
+            workdir.save_refit(this, attrs["refit"], pipeline)
         except Exception:  # the coordinator fits it itself
             logger.exception("Refitting %s failed", attrs["refit"])
             study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -229,12 +229,17 @@ def is_lost(trial: optuna.trial.FrozenTrial, now: float) -> bool:
         return False
     if runner_alive(trial.user_attrs.get("runner", "")) is False:
         return True
-    # Before its first beat (or if its worker was killed between asking for the trial and
-    # naming itself on it), the time the trial started.
+    beat = last_beat(trial)
+    return beat is not None and now - beat > LOST_AFTER
+
+
+def last_beat(trial: optuna.trial.FrozenTrial) -> float | None:
+    """When ``trial``'s worker last said it trains it: before its first beat (or if it was
+    killed between asking for the trial and naming itself on it), when the trial started."""
     beat = trial.user_attrs.get("beat")
     if beat is None and trial.datetime_start is not None:
         beat = trial.datetime_start.timestamp()
-    return beat is not None and now - beat > LOST_AFTER
+    return beat
 
 
 class OrderedSampler(optuna.samplers.BaseSampler):

@@ -220,7 +220,9 @@ def test_the_final_refit_is_shared_with_the_workers_and_a_lost_one_costs_nothing
     assert {t.user_attrs["refit"] for t in refits} == {m["model_id"] for m in members}
     assert _refit_by(workdir, os.getpid(), optuna.trial.TrialState.COMPLETE)
     helper_state = optuna.trial.TrialState.FAIL if lost else optuna.trial.TrialState.COMPLETE
-    assert len(_refit_by(workdir, joiner.pid, helper_state)) == 1
+    taken = _refit_by(workdir, joiner.pid, helper_state)
+    # Shared, the joiner may take more than one member; lost, it took one.
+    assert (len(taken) == 1) if lost else (len(taken) >= 1)
     # Whoever fit each member, the model is the one a refit here on every row gives.
     X, labels = train.drop(columns=["y"]), np.unique(train["y"])
     codes = np.searchsorted(labels, train["y"])

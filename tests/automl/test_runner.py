@@ -1,5 +1,6 @@
 """One rule says whether the process doing a piece of work still does: the platform's jobs
-use it, and here the search's trials, whose workers may be on this machine or another."""
+use it, and here the search's trials and the workers that wait to share the final refit,
+which may be on this machine or another."""
 
 import subprocess
 import time
@@ -50,3 +51,23 @@ def test_a_trial_is_lost_when_its_worker_exits_here_or_falls_silent_elsewhere():
     # Killed before its first beat: silent since the trial started.
     assert is_lost(_running(elsewhere), now + LOST_AFTER + 1)
     assert not is_lost(_running(elsewhere), now)
+
+
+def test_the_refit_counts_the_helpers_that_wait_and_beat_only():
+    from types import SimpleNamespace
+
+    from automl.search import REFIT_SILENT_AFTER, Search
+
+    study = optuna.create_study()
+    search = SimpleNamespace(study_=study)
+    for index, name in enumerate(["a:1", "b:2", "c:3", "d:4"], start=1):
+        study.set_user_attr(f"joined:{index}", name)
+    study.set_user_attr("refitting:a:1", time.time())  # waits, and says so
+    study.set_user_attr("refitting:b:2", time.time() - REFIT_SILENT_AFTER - 1)  # killed
+    study.set_user_attr("refitting:c:3", False)  # left
+    # d:4 never says: it is given a moment, then not counted.
+    started = time.monotonic()
+    assert Search.refit_helpers(search) == 1
+    assert time.monotonic() - started >= 1
+    study.set_user_attr("refitting:d:4", time.time())
+    assert Search.refit_helpers(search) == 2

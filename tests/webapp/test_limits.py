@@ -23,5 +23,8 @@ def test_a_rate_counts_the_last_window_not_the_clock_s_minute():
     assert limits.hit(rate, "a") is not None
 
 
-def test_no_limit_counts_nothing():
+def test_no_limit_counts_nothing(redis_url):
+    import redis
+
     assert all(limits.hit(limits.Limit("test", 0, 60), "a") is None for _ in range(10))
+    assert not list(redis.Redis.from_url(redis_url).scan_iter("limit:test:*"))

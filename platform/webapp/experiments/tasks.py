@@ -233,7 +233,8 @@ def save_model(candidate: Candidate, model) -> None:
 
 class Recorder:
     """An engine callback writing each finished candidate to the leaderboard as it comes; the
-    coordinator's (with ``run``) also records the search's start and asks for helpers."""
+    coordinator's (with ``run``) also records the search's start and asks for the helpers the
+    search lacks, at most ``helpers``."""
 
     def __init__(self, experiment: Experiment, run: AutoML | None = None, helpers: int = 0):
         self.experiment, self.run, self.helpers = experiment, run, helpers
@@ -251,10 +252,11 @@ class Recorder:
                 greater_is_better=self.run.metric_.greater_is_better,
                 pipelines={f: describe_preprocessor(profile, f) for f in event.data["families"]},
             )
-            # A coordinator taking a search over asks only for the helpers it lacks: those of
-            # the lost one left when the run was re-queued, unless they were mid-trial.
+            # A coordinator taking a search over asks only for the helpers the search lacks
+            # (its parallelism is the first coordinator's), within the capacity there is.
+            lacking = event.data["parallelism"] - 1 - event.data["helpers_at_work"]
             if runs.exists():
-                _send_helpers(self.experiment, self.helpers - event.data["helpers_at_work"])
+                _send_helpers(self.experiment, min(self.helpers, lacking))
         elif event.kind == "candidate_finished" and runs.exists():
             row = event.data["row"]
             fields = ("family", "params", "state", "score", "score_std", "test_score",
