@@ -34,6 +34,17 @@ def _study(workdir) -> optuna.Study:
     return optuna.load_study(study_name="search", storage=open_storage(Workdir(workdir).journal))
 
 
+def trains_a_candidate(study: optuna.Study, pid: int) -> bool:
+    """Whether process ``pid`` trains a candidate of ``study`` now: a trial with a model id,
+    not only its name (one still waiting for its window is no candidate yet, and losing it
+    costs no leaderboard row)."""
+    running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    return any(
+        t.user_attrs.get("worker", "").endswith(f":{pid}") and "model_id" in t.user_attrs
+        for t in running
+    )
+
+
 def _until(condition, timeout=60):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -83,17 +94,7 @@ def test_a_worker_joins_from_elsewhere_and_a_lost_one_costs_its_trial(tmp_path):
             threading.Thread(target=kill_it_mid_trial, daemon=True).start()
 
     def kill_it_mid_trial():
-        def training():
-            # A model id, not only its name: a trial still waiting for its window is no
-            # candidate, and losing it costs nothing to report.
-            running = _study(workdir).get_trials(states=(optuna.trial.TrialState.RUNNING,))
-            return any(
-                t.user_attrs.get("worker", "").endswith(f":{joiner.pid}")
-                and "model_id" in t.user_attrs
-                for t in running
-            )
-
-        _until(training)
+        _until(lambda: trains_a_candidate(_study(workdir), joiner.pid))
         os.kill(joiner.pid, signal.SIGKILL)
         killed.append(joiner.pid)
 

@@ -206,3 +206,20 @@ def test_a_database_that_does_not_answer_is_a_503_in_words(client, alice, monkey
     assert "The database is not answering" in api.json()["detail"]
     page = client.get("/datasets/")
     assert page.status_code == 503 and "The database is not answering" in page.content.decode()
+
+
+def test_a_database_lost_while_a_list_is_written_out_is_a_503_too(client, alice, monkeypatch):
+    from django.db import OperationalError
+
+    from webapp.lib.ownership import OwnedQuerySet
+
+    client.force_login(alice)
+    client.raise_request_exception = False
+
+    # The list is read only when the answer is written: the error surfaces inside pydantic.
+    def lost(self):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(OwnedQuerySet, "_fetch_all", lost)
+    api = client.get("/api/v1/datasets")
+    assert api.status_code == 503 and "The database is not answering" in api.json()["detail"]

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from automl.study import Workdir, close_storage, open_storage
+from tests.automl.test_parallel import trains_a_candidate
 from tests.webapp.test_experiment_worker import dataset, ended, new_experiment, wait  # noqa: F401
 from tests.webapp.workers import kill_whole, own_worker, pool_processes
 from webapp.celery_app import app as celery_app
@@ -160,7 +161,7 @@ def test_a_lost_worker_costs_its_trial_and_the_run_finishes_with_the_other(datas
     (helper,) = set(processes) - {coordinator}
     with _study(experiment) as study:
         deadline = time.monotonic() + 60
-        while not _training(study, helper) and time.monotonic() < deadline:
+        while not trains_a_candidate(study, helper) and time.monotonic() < deadline:
             time.sleep(0.05)
     os.kill(helper, signal.SIGKILL)
     wait(experiment, ended, 180)
@@ -179,11 +180,6 @@ def _study(experiment):
         yield optuna.load_study(study_name=experiment.study_name, storage=storage)
     finally:
         close_storage(storage)
-
-
-def _training(study: optuna.Study, pid: int) -> bool:
-    running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-    return any(t.user_attrs.get("worker", "").endswith(f":{pid}") for t in running)
 
 
 def test_a_lost_coordinator_is_taken_over(dataset, machines):  # noqa: F811

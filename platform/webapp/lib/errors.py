@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import pydantic
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
@@ -99,10 +100,26 @@ def _as_json(request, response) -> JsonResponse:
     return answer
 
 
+def _database_down(error: BaseException | None) -> bool:
+    """Whether ``error`` is a lost database connection, also when it surfaced while an API
+    answer was being written: a list read lazily fails inside pydantic, which keeps only
+    the error's name and message."""
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(error, pydantic.ValidationError):
+        prefixes = tuple(f"{kind.__name__}: " for kind in (OperationalError, InterfaceError))
+        return any(
+            str(e.get("ctx", {}).get("error", "")).startswith(prefixes)
+            for e in error.errors(include_url=False)
+            if e["type"] == "get_attribute_error"
+        )
+    return False
+
+
 def server_error(request):
     """The 500 handler: a 503 with a plain message when the database is away, else a 500."""
     error = sys.exc_info()[1]
-    if isinstance(error, (OperationalError, InterfaceError)):
+    if _database_down(error):
         logger.warning("Database unavailable for %s: %s", request.path, error)
         if is_api(request):
             return json_error(503, DATABASE_DOWN, Retry_After=str(RETRY_AFTER))
