@@ -16,10 +16,10 @@ dev: $(VENV)/.installed-dev  ## The same with DEBUG on and auto-reload, for deve
 test: $(VENV)/.installed-dev  ## Lint, then the suite but its slow tests (starts its own Redis and workers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -m "not slow" --durations=20
 
 test-slow: $(VENV)/.installed-dev  ## The slow tests: killed workers, restarts, runs over several workers
-	$(VENV)/bin/pytest -m slow
+	$(VENV)/bin/pytest -m slow --durations=10
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
