@@ -16,7 +16,7 @@ from pathlib import Path
 def runner_name() -> str:
     """This process, as written on the work it runs: ``host:pid:start time``."""
     fields = _proc_fields(os.getpid())
-    return f"{socket.gethostname()}:{os.getpid()}:{fields[19] if fields else 0}"
+    return f"{worker_name()}:{fields[19] if fields else 0}"
 
 
 def worker_name() -> str:

@@ -18,12 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 import automl
+from automl import runner_name
 from tests.webapp.factories import dead_runner, launch
 from webapp.datasets.models import Dataset
 from webapp.experiments import tasks
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import Candidate, Experiment
-from webapp.lib.jobs import runner_name
 from webapp.lib.keys import artifact_signing_key
 
 # Committed data: the heartbeat thread and the worker use their own database connections.

@@ -82,6 +82,8 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
 return tostring(tonumber(oldest) + window - now)
 """
+# Registered once: each request then sends its hash (EVALSHA), not the script.
+_sliding: redis.commands.core.Script | None = None
 
 
 def hit(limit: Limit, subject: str) -> float | None:
@@ -91,9 +93,14 @@ def hit(limit: Limit, subject: str) -> float | None:
     if limit.count <= 0:
         return None
     key, event = f"limit:{limit.name}:{subject}", secrets.token_hex(8)
-    wait = _call(
-        lambda client: client.eval(_SLIDING, 1, key, limit.seconds, limit.count, event), None
-    )
+
+    def count(client):
+        global _sliding
+        if _sliding is None:
+            _sliding = client.register_script(_SLIDING)
+        return _sliding(keys=[key], args=[limit.seconds, limit.count, event], client=client)
+
+    wait = _call(count, None)
     return None if wait is None else max(float(wait), 0.001)
 
 
