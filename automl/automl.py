@@ -7,11 +7,11 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from automl import kinds as K
@@ -22,7 +22,8 @@ from automl.learners import ENSEMBLE, LEARNERS
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
-from automl.search import Event, Search, fit_pipeline, make_splits, predict
+from automl.search import Event, Search, fit_pipeline, predict
+from automl.splits import make_splits, split_rows
 from automl.study import Workdir
 
 VALIDATIONS = ("auto", "cv", "holdout", "time")
@@ -93,6 +94,9 @@ class AutoML:
         Column kinds overriding inference, ``{"zip": "categorical"}``.
     exclude : list of str, optional
         Columns to leave out.
+    keep : list of str, optional
+        Columns used as they are whatever the checks say (``automl.checks``): by default a
+        high-risk leak is left out and codes for "unknown" are read as missing.
     n_trials : int, optional
         Stop after this many candidates even with budget left.
 
@@ -103,6 +107,8 @@ class AutoML:
     model_ : Model
         The best candidate refit on all training rows.
     profile_ : DatasetProfile
+    checks_ : tuple of automl.checks.Check
+        What the checks of the table found and what was done about it.
     metric_ : automl.metrics.Metric
     classes_ : ndarray or None
     cancelled_ : bool
@@ -137,6 +143,7 @@ class AutoML:
         test_size: float | None = None,
         kinds: dict[str, str] | None = None,
         exclude: list[str] | None = None,
+        keep: list[str] | None = None,
         n_trials: int | None = None,
     ):
         self.task = task
@@ -153,6 +160,7 @@ class AutoML:
         self.test_size = test_size
         self.kinds = kinds
         self.exclude = exclude
+        self.keep = keep
         self.n_trials = n_trials
 
     def fit(
@@ -195,10 +203,7 @@ class AutoML:
         started = time.monotonic()
         self._check_arguments()
         data, target = _with_target(X, y, target)
-        self.profile_ = profile(
-            data, target, kinds=self.kinds, exclude=self.exclude or [], task=self.task
-        )
-        self.metric_ = get_metric(self.metric, self.profile_.task)
+        self._profile(data, target)
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
         X, y, rows, splits = _search_sample(prepared)
@@ -254,10 +259,7 @@ class AutoML:
         self._check_arguments()
         data, target = _with_target(X, y, target)
         if getattr(self, "profile_", None) is None or self.profile_.target != target:
-            self.profile_ = profile(
-                data, target, kinds=self.kinds, exclude=self.exclude or [], task=self.task
-            )
-            self.metric_ = get_metric(self.metric, self.profile_.task)
+            self._profile(data, target)
         prepared = self._prepare(data)
         train, valid = prepared.splits[0]
         members = _members(candidate)
@@ -269,6 +271,12 @@ class AutoML:
         blended = Blend(first_folds, [weight for _, weight in members], self._n_classes())
         model.info["importance"] = self._importance(prepared, blended, valid, deadline)
         return model
+
+    def _profile(self, data: pd.DataFrame, target: str) -> None:
+        self.profile_ = profile(data, target, kinds=self.kinds, exclude=self.exclude or [],
+                                task=self.task, keep=self.keep or [])  # fmt: skip
+        self.checks_ = self.profile_.checks
+        self.metric_ = get_metric(self.metric, self.profile_.task)
 
     def _prepare(self, data: pd.DataFrame) -> _Prepared:
         """The training rows, encoded target, test rows and validation splits of ``data``."""
@@ -286,7 +294,14 @@ class AutoML:
                 "needed to train and validate a model."
             )
         X_all, y_all = data[features], self._encode_target(data[target])
-        X_train, y_train, X_test, y_test = self._test_split(X_all, y_all)
+        # Rows identical on every feature form a group that stays on one side of every split,
+        # so that copies never validate each other.
+        groups = pd.factorize(pd.util.hash_pandas_object(X_all, index=False))[0]
+        if len(np.unique(groups)) == len(groups):
+            groups = None
+        X_train, y_train, X_test, y_test = self._test_split(X_all, y_all, groups)
+        if groups is not None:
+            groups = groups[X_train.index]
         order = None
         if self._validation(len(y_train)) == "time":
             column = self.profile_.column(self.time_column)
@@ -302,6 +317,7 @@ class AutoML:
             order=order,
             seed=self.seed,
             max_train_rows=self._search_rows(len(features)),
+            groups=groups,
         )
         return _Prepared(data, features, X_train, y_train, X_test, y_test, splits, order)
 
@@ -370,14 +386,11 @@ class AutoML:
             )
         return codes
 
-    def _test_split(self, X, y):
+    def _test_split(self, X, y, groups):
         if not self.test_size:
             return X, y, None, None
-        stratify = y if self.profile_.task != "regression" else None
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=self.test_size, random_state=self.seed, stratify=stratify
-        )
-        return X_train, y_train, X_test, y_test
+        train, test = split_rows(y, self.profile_.task, self.test_size, self.seed, groups)
+        return X.iloc[train], y[train], X.iloc[test], y[test]
 
     def _fit(self, candidate: dict, X, y, threads: int | None = None) -> Pipeline:
         threads = threads or self._threads()
@@ -421,6 +434,7 @@ class AutoML:
             "n_rows": len(y),
             "n_training_rows": len(prepared.y),
             "fingerprint": _fingerprint(prepared.data),
+            "checks": [asdict(check) for check in self.checks_],
         }
         return Model(
             predictor,

@@ -124,8 +124,10 @@ def show_profile(args) -> int:
         print(f"\nnote: {note}")
     if result.target:
         print(f"\nTarget {result.target!r}: {result.task}, {result.target_summary}")
-    for warning in result.warnings:
-        print(f"\nwarning ({warning.code}): {warning.message}")
+    for check in result.checks:
+        if check.status != "passed":
+            action = f" {check.action}" if check.action else ""
+            print(f"\n{check.status} ({check.id}): {check.message}{action}")
     return 0
 
 
@@ -180,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("profile", help="describe a table's columns and problems")
     p.add_argument("data", help="table to profile")
-    p.add_argument("--target", default=None, help="adds the task and target-aware warnings")
+    p.add_argument("--target", default=None, help="adds the task and target-aware checks")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(command=show_profile)
     return parser

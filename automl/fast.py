@@ -226,11 +226,11 @@ def _block(transformer, names: list[str], kinds: dict):
     if not steps:
         raise Unsupported("block")
     if all(kinds[name]["kind"] in ("numeric", "boolean") for name in names):
-        return _numbers(names, steps)
+        return _numbers(names, steps, kinds)
     if all(kinds[name]["kind"] == "datetime" for name in names) and isinstance(steps[0], DateParts):
         return _dates(names, steps[0], steps[1:], kinds)
     if all(kinds[name]["kind"] == "categorical" for name in names):
-        return _categories(names, transformer, steps)
+        return _categories(names, transformer, steps, kinds)
     raise Unsupported("kind")
 
 
@@ -261,14 +261,16 @@ def _numeric_steps(steps):
     return transform
 
 
-def _numbers(names, steps):
+def _numbers(names, steps, kinds):
     transform = _numeric_steps(steps)
+    codes = [set(kinds[name].get("missing_values") or ()) for name in names]
 
     def block(columns, n_rows):
         X = np.empty((n_rows, len(names)))
         for j, name in enumerate(names):
             for i, value in enumerate(columns.get(name) or [None] * n_rows):
-                X[i, j] = _number(value)
+                number = _number(value)
+                X[i, j] = math.nan if number in codes[j] else number
         return transform(X)
 
     return block
@@ -319,7 +321,7 @@ def _date_parts(values: list, column: dict) -> list[dict]:
     return [{part: table[part][i] for part in DATE_PARTS} for i in range(len(values))]
 
 
-def _categories(names, transformer: Pipeline, steps):
+def _categories(names, transformer: Pipeline, steps, kinds):
     imputer, encoder, *rest = steps
     if not isinstance(imputer, SimpleImputer) or imputer.strategy != "constant":
         raise Unsupported("imputer")
@@ -363,6 +365,8 @@ def _categories(names, transformer: Pipeline, steps):
         lookup[imputer.fill_value] = rows[-1]  # what the imputer writes for a gap
         lookups.append((lookup, rows[-2], rows[-1]))
 
+    codes = [set(kinds[name].get("missing_values") or ()) for name in names]
+
     def block(columns, n_rows):
         out = np.empty((n_rows, int(starts[-1])))
         for j, name in enumerate(names):
@@ -374,7 +378,7 @@ def _categories(names, transformer: Pipeline, steps):
                 if not isinstance(value, str):
                     raise Unsupported("value")
                 text = value.strip()
-                row = missing if text == "" else lookup.get(text, unseen)
+                row = missing if text == "" or text in codes[j] else lookup.get(text, unseen)
                 out[i, starts[j] : starts[j + 1]] = row
         return out
 

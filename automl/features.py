@@ -37,7 +37,8 @@ class KindReader(BaseEstimator, TransformerMixin):
     Parameters
     ----------
     schema : list of dict
-        ``{"name", "kind", "date_format"}`` for each feature column.
+        ``{"name", "kind", "date_format"}`` for each feature column, and ``missing_values``:
+        values that stand for "unknown" there, read as missing.
     """
 
     def __init__(self, schema: list[dict]):
@@ -52,7 +53,9 @@ class KindReader(BaseEstimator, TransformerMixin):
         for column in self.schema:
             name = column["name"]
             raw = X[name] if name in X.columns else pd.Series(np.nan, index=X.index)
-            columns[name] = K.convert(raw, column["kind"], column.get("date_format"))
+            values = K.convert(raw, column["kind"], column.get("date_format"))
+            codes = column.get("missing_values")
+            columns[name] = values.mask(values.isin(codes)) if codes else values
         return pd.DataFrame(columns, index=X.index)
 
     def get_feature_names_out(self, input_features=None):
@@ -144,8 +147,10 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
         )
 
     schema = [
-        {"name": c.name, "kind": c.kind, "date_format": c.date_format} for c in profile.features
-    ]
+        {"name": c.name, "kind": c.kind, "date_format": c.date_format,
+         "missing_values": list(c.missing_values)}
+        for c in profile.features
+    ]  # fmt: skip
     # Histogram boosting needs dense input; the others take sparse matrices as they come.
     columns = ColumnTransformer(
         blocks,

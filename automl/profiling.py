@@ -1,4 +1,5 @@
-"""Profile a table: what each column holds, what the target asks for, and what looks wrong."""
+"""Profile a table: what each column holds, what the target asks for, and what looks wrong
+(its checks, ``automl.checks``)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from automl import kinds as K
+from automl.checks import Check, disguised_missing, ordered, table_checks, target_checks
 from automl.exceptions import DataError
 from automl.wording import shortened
 
 TASKS = ("binary", "multiclass", "regression")
 # An integer target with at most this many values is read as classes (wine quality 3..9).
 MAX_CLASSES_FROM_NUMBERS = 20
-MOSTLY_MISSING = 0.5
-IMBALANCE = 0.05
-LEAKAGE_SCORE = 0.99
-LEAKAGE_SAMPLE = 5000
 HISTOGRAM_BINS = 20
 # Longest example or frequent value kept in a profile, in characters.
 SHOWN_CHARACTERS = 200
@@ -37,7 +35,9 @@ TARGET_NAME = re.compile(
 
 @dataclass(frozen=True)
 class ColumnProfile:
-    """What one column holds. ``missing`` is a share in [0, 1]."""
+    """What one column holds. ``missing`` is a share in [0, 1]; ``missing_values`` are values
+    read as missing (codes for "unknown", see ``automl.checks``); ``left_out`` is set when a
+    check leaves the column out of training (a high-risk leak)."""
 
     name: str
     kind: str
@@ -49,19 +49,12 @@ class ColumnProfile:
     examples: list
     date_format: str | None = None
     stats: dict = field(default_factory=dict)
+    missing_values: tuple = ()
+    left_out: bool = False
 
     @property
     def is_feature(self) -> bool:
-        return self.kind in K.FEATURE_KINDS
-
-
-@dataclass(frozen=True)
-class ProfileWarning:
-    """Something an analyst should know, in plain words, naming the columns concerned."""
-
-    code: str
-    message: str
-    columns: tuple[str, ...] = ()
+        return self.kind in K.FEATURE_KINDS and not self.left_out
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ class DatasetProfile:
     columns : tuple of ColumnProfile, in the table's order (the target included).
     task : "binary", "multiclass" or "regression" when a target was given, else None.
     target_summary : class counts for classification; min, max, mean, std for regression.
-    warnings : tuple of ProfileWarning.
+    checks : tuple of automl.checks.Check, alerts first.
     """
 
     n_rows: int
@@ -83,7 +76,7 @@ class DatasetProfile:
     target: str | None = None
     task: str | None = None
     target_summary: dict = field(default_factory=dict)
-    warnings: tuple[ProfileWarning, ...] = ()
+    checks: tuple[Check, ...] = ()
 
     def column(self, name: str) -> ColumnProfile:
         for column in self.columns:
@@ -107,21 +100,25 @@ def profile(
     kinds: dict[str, str] | None = None,
     exclude: list[str] | tuple[str, ...] = (),
     task: str = "auto",
+    keep: list[str] | tuple[str, ...] = (),
 ) -> DatasetProfile:
-    """Profile ``df``: the kind of each column, the task its ``target`` asks for, and warnings.
+    """Profile ``df``: the kind of each column, the task its ``target`` asks for, and checks.
 
     Parameters
     ----------
     df : DataFrame
         The table, one row per example.
     target : str, optional
-        The column to predict. Adds the task, the target's summary and target-aware warnings.
+        The column to predict. Adds the task, the target's summary and target-aware checks.
     kinds : dict, optional
         Kinds chosen by the caller, overriding inference: ``{"zip": "categorical"}``.
     exclude : list of str
         Columns to leave out of the model; their kind becomes "excluded".
     task : {"auto", "binary", "multiclass", "regression"}
         Overrides the task inferred from the target.
+    keep : list of str
+        Columns used as they are, whatever the checks say: a suspected leak kept for
+        training, codes for "unknown" kept as values.
 
     Returns
     -------
@@ -144,7 +141,7 @@ def profile(
     """
     if not isinstance(df, pd.DataFrame):
         raise DataError("Expected a table (a pandas DataFrame).")
-    return _profile(_Frame(df), target, kinds, exclude, task)
+    return _profile(_Frame(df), target, kinds, exclude, task, keep)
 
 
 def profile_parquet(
@@ -154,6 +151,7 @@ def profile_parquet(
     kinds: dict[str, str] | None = None,
     exclude: list[str] | tuple[str, ...] = (),
     task: str = "auto",
+    keep: list[str] | tuple[str, ...] = (),
 ) -> DatasetProfile:
     """Profile a Parquet file without loading it whole: the same result as ``profile``.
 
@@ -164,7 +162,7 @@ def profile_parquet(
     ----------
     path : str or path-like
         A Parquet file, as ``DataFrame.to_parquet`` writes it.
-    target, kinds, exclude, task
+    target, kinds, exclude, task, keep
         As for ``profile``.
 
     Returns
@@ -172,13 +170,13 @@ def profile_parquet(
     DatasetProfile
     """
     with pq.ParquetFile(path) as file:
-        return _profile(_ParquetTable(file), target, kinds, exclude, task)
+        return _profile(_ParquetTable(file), target, kinds, exclude, task, keep)
 
 
-def _profile(table: _Table, target, kinds, exclude, task) -> DatasetProfile:
+def _profile(table: _Table, target, kinds, exclude, task, keep) -> DatasetProfile:
     _check_table(table.names, table.n_rows)
     kinds = dict(kinds or {})
-    unknown = sorted((set(kinds) | set(exclude)) - set(table.names))
+    unknown = sorted((set(kinds) | set(exclude) | set(keep)) - set(table.names))
     if unknown:
         raise DataError(f"These columns are not in the table: {', '.join(map(repr, unknown))}.")
     bad = sorted({k for k in kinds.values() if k not in K.KINDS})
@@ -189,18 +187,24 @@ def _profile(table: _Table, target, kinds, exclude, task) -> DatasetProfile:
 
     columns = tuple(
         _profile_column(
-            series, kinds.get(series.name), series.name in exclude and series.name != target
+            series,
+            kinds.get(series.name),
+            excluded=series.name in exclude and series.name != target,
+            kept=series.name in keep or series.name == target,
         )
         for series in table.columns()
     )
     result = DatasetProfile(table.n_rows, len(table.names), columns, _duplicates(table))
-    notes = _table_warnings(result)
+    checks = table_checks(result)
     if target is not None:
         y = table.column(target)
         detected, summary = _target_task(y, result.column(target), task)
         result = replace(result, target=target, task=detected, target_summary=summary)
-        notes += _target_warnings(table, y, result)
-    return replace(result, warnings=tuple(notes))
+        found, leaving = target_checks(table, y, result, keep)
+        checks += found
+        columns = tuple(replace(c, left_out=c.name in leaving) for c in result.columns)
+        result = replace(result, columns=columns)
+    return replace(result, checks=ordered(checks))
 
 
 class _Frame:
@@ -299,7 +303,8 @@ def _check_table(names: list, n_rows: int) -> None:
         raise DataError(f"Column names must be unique: {repeated!r} appears {count} times.")
 
 
-def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> ColumnProfile:
+def _profile_column(series: pd.Series, kind: str | None, *, excluded: bool, kept: bool
+                    ) -> ColumnProfile:  # fmt: skip
     present = series.dropna()
     distinct = _count_distinct(present)
     inferred, date_format = K.infer_kind(series, str(series.name), distinct=distinct)
@@ -311,6 +316,11 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
     values = K.convert(series, chosen, date_format) if parsed else series
     # Numbers read as numbers keep their count, unless some were too large to use.
     same = pd.api.types.is_numeric_dtype(series) and values.count() == present.size
+    stats = _stats(values, chosen, distinct if same else None)
+    codes = [] if excluded else disguised_missing(K.convert(series, chosen) if chosen ==
+                                                  "categorical" else values, chosen)  # fmt: skip
+    if codes:
+        stats["disguised"] = codes
     return ColumnProfile(
         name=str(series.name),
         kind=chosen,
@@ -321,7 +331,8 @@ def _profile_column(series: pd.Series, kind: str | None, excluded: bool) -> Colu
         distinct=distinct,
         examples=[_shown(v) for v in _first_distinct(present, 5)],
         date_format=date_format,
-        stats=_stats(values, chosen, distinct if same else None),
+        stats=stats,
+        missing_values=() if kept else tuple(value for value, _ in codes),
     )
 
 
@@ -375,48 +386,6 @@ def _timeline(dates: pd.Series) -> list[list]:
     return [[str(p), int(n)] for p, n in full.items()]
 
 
-def _table_warnings(p: DatasetProfile) -> list[ProfileWarning]:
-    notes = []
-    ids = tuple(c.name for c in p.columns if c.kind == "identifier")
-    if ids:
-        notes.append(
-            ProfileWarning(
-                "identifier",
-                "These columns hold a different value on every row, like an ID, and are left out: "
-                f"{_names(ids)}. A model cannot learn from them.",
-                ids,
-            )
-        )
-    constants = tuple(c.name for c in p.columns if c.kind == "constant")
-    if constants:
-        notes.append(
-            ProfileWarning(
-                "constant",
-                f"These columns hold a single value and are left out: {_names(constants)}.",
-                constants,
-            )
-        )
-    sparse = tuple(c.name for c in p.columns if c.missing > MOSTLY_MISSING)
-    if sparse:
-        notes.append(
-            ProfileWarning(
-                "mostly_missing",
-                f"Most values are missing in {_names(sparse)}. The model fills the gaps and notes "
-                "where a value was missing, but these columns carry little information.",
-                sparse,
-            )
-        )
-    if p.duplicate_rows:
-        notes.append(
-            ProfileWarning(
-                "duplicate_rows",
-                f"{p.duplicate_rows} rows are exact copies of another row. Copies can make "
-                "validation scores look better than the model will do on new data.",
-            )
-        )
-    return notes
-
-
 def _target_task(y: pd.Series, column: ColumnProfile, task: str) -> tuple[str, dict]:
     name = column.name
     present = y.dropna()
@@ -454,103 +423,6 @@ def _target_task(y: pd.Series, column: ColumnProfile, task: str) -> tuple[str, d
         raise DataError(f"The target {name!r} has {n_classes} classes, not 2: choose multiclass.")
     counts = present.astype(str).value_counts()
     return task, {"classes": {str(k): int(v) for k, v in counts.items()}}
-
-
-def _target_warnings(table: _Table, y: pd.Series, p: DatasetProfile) -> list[ProfileWarning]:
-    notes = []
-    target = p.target
-    missing = int(y.isna().sum())
-    if missing:
-        notes.append(
-            ProfileWarning(
-                "target_missing",
-                f"{missing} rows have no value in the target {target!r}; they are left out of "
-                "training.",
-                (target,),
-            )
-        )
-    if p.task != "regression":
-        counts = pd.Series(p.target_summary["classes"])
-        share = counts / counts.sum()
-        rare = share[share < IMBALANCE]
-        if len(rare):
-            notes.append(
-                ProfileWarning(
-                    "class_imbalance",
-                    f"Some classes of {target!r} are rare ({_names(rare.index)}: "
-                    f"{', '.join(f'{s:.1%}' for s in rare)} of rows). Accuracy will look high "
-                    "even for a model that never predicts them; judge it by ROC AUC or balanced "
-                    "accuracy.",
-                    (target,),
-                )
-            )
-        few = counts[counts < 5]
-        if len(few):
-            notes.append(
-                ProfileWarning(
-                    "too_few_rows",
-                    f"Classes {_names(few.index)} of {target!r} have fewer than 5 rows: too few to "
-                    "learn them and to validate on them. Collect more rows or merge rare classes.",
-                    (target,),
-                )
-            )
-    leaks = _leaky_columns(table, y, p)
-    if leaks:
-        notes.append(
-            ProfileWarning(
-                "leakage",
-                f"{_names(leaks)} alone predict {target!r} almost perfectly. Such a column is "
-                "often recorded after the outcome (a leak) and will not be known when you predict; "
-                "check it, and exclude it if so.",
-                leaks,
-            )
-        )
-    return notes
-
-
-def _leaky_columns(table: _Table, y: pd.Series, p: DatasetProfile) -> tuple[str, ...]:
-    """Columns from which a shallow tree alone predicts the target almost perfectly."""
-    from sklearn.model_selection import cross_val_score
-    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
-
-    # A sample of the rows with a target, by position: the table itself is never copied.
-    positions = pd.Series(np.flatnonzero(y.notna().to_numpy()))
-    if len(positions) > LEAKAGE_SAMPLE:
-        positions = positions.sample(LEAKAGE_SAMPLE, random_state=0)
-    if len(positions) < 20:
-        return ()
-    positions = positions.to_numpy()
-    y = y.iloc[positions]
-    is_regression = p.task == "regression"
-    y = K.parse_numbers(y) if is_regression else y.astype(str)
-    if not is_regression and y.value_counts().min() < 3:
-        return ()
-    if not is_regression and y.value_counts(normalize=True).max() > 0.95:
-        return ()  # near-constant targets make any column look predictive
-    data = table.rows(positions, [column.name for column in p.features])
-    leaks = []
-    for column in p.features:
-        x = _as_codes(K.convert(data[column.name], column.kind, column.date_format))
-        model = (DecisionTreeRegressor if is_regression else DecisionTreeClassifier)(
-            max_depth=4, random_state=0
-        )
-        scoring = "r2" if is_regression else "balanced_accuracy"
-        score = cross_val_score(model, x.reshape(-1, 1), y, cv=3, scoring=scoring).mean()
-        if score >= LEAKAGE_SCORE:
-            leaks.append(column.name)
-    return tuple(leaks)
-
-
-def _as_codes(values: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.astype("int64").where(values.notna(), -1).to_numpy(float)
-    if pd.api.types.is_numeric_dtype(values):
-        return values.fillna(values.min() - 1 if values.notna().any() else 0).to_numpy(float)
-    return pd.Series(pd.factorize(values)[0], index=values.index).to_numpy(float)
-
-
-def _names(names) -> str:
-    return ", ".join(repr(str(n)) for n in names)
 
 
 def _first_distinct(values: pd.Series, n: int) -> pd.Series:

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
 from automl.ensemble import ROUNDS, Blend, blend, score, select_weights
@@ -123,47 +122,6 @@ class Event:
 
     kind: str
     data: dict
-
-
-def make_splits(
-    y: np.ndarray,
-    task: str,
-    *,
-    validation: str,
-    n_splits: int,
-    holdout_size: float,
-    order: np.ndarray | None,
-    seed: int,
-    max_train_rows: int | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train/validation index pairs: k folds, one holdout, or the latest rows by time.
-
-    A holdout's training part keeps at most ``max_train_rows`` rows (the latest, by time), and
-    its validation part as many (the first after training, by time), so the search on a large
-    table is quick; the final model then trains on every row.
-    """
-    indices = np.arange(len(y))
-    stratify = task != "regression" and np.bincount(y).min() >= 2
-    cap = max_train_rows or len(y)
-    if validation == "time":
-        cut = round(len(y) * (1 - holdout_size))
-        ranked = indices[np.argsort(order, kind="stable")]
-        return [(ranked[max(0, cut - cap) : cut], ranked[cut : cut + cap])]
-    if validation == "holdout":
-        train, valid = train_test_split(
-            indices, test_size=holdout_size, random_state=seed, stratify=y if stratify else None
-        )
-        rng = np.random.default_rng(seed)
-        if len(train) > cap:
-            train = np.sort(rng.choice(train, cap, replace=False))
-        if len(valid) > cap:
-            valid = np.sort(rng.choice(valid, cap, replace=False))
-        return [(train, valid)]
-    if stratify and np.bincount(y).min() >= n_splits:
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    else:
-        folds = KFold(n_splits, shuffle=True, random_state=seed)
-    return list(folds.split(indices, y))
 
 
 class Search:

@@ -51,7 +51,7 @@ def test_predict_writes_predictions_and_probabilities_in_input_order(trained):
     assert agreement > 0.75
 
 
-def test_profile_prints_kinds_and_warnings(tmp_path):
+def test_profile_prints_kinds_and_checks(tmp_path):
     df = make_table("binary", n_rows=60).assign(country="FR")
     df.to_csv(tmp_path / "t.csv", index=False)
     header, rest = (tmp_path / "t.csv").read_text().split("\n", 1)
@@ -59,12 +59,17 @@ def test_profile_prints_kinds_and_warnings(tmp_path):
     result = automl("profile", tmp_path / "t.csv", "--target", "y")
     assert result.returncode == 0, result.stderr
     assert "identifier" in result.stdout and "'customer_id'" in result.stdout
-    assert "warning (constant)" in result.stdout and "'country'" in result.stdout
+    assert "acted (constant)" in result.stdout and "'country'" in result.stdout
     assert "note: Column 4 is named 'city' like an earlier one" in result.stdout
 
     as_json = json.loads(automl("profile", tmp_path / "t.csv", "--json").stdout)
     assert {c["name"]: c["kind"] for c in as_json["columns"]}["signup"] == "datetime"
     assert as_json["target"] is None
+
+    checks = json.loads(automl("profile", "--json", tmp_path / "t.csv", "--target", "y").stdout)
+    constant = next(c for c in checks["checks"] if c["id"] == "constant")
+    assert constant["status"] == "acted" and constant["columns"] == ["country"]
+    assert {c["id"]: c["status"] for c in checks["checks"]}["leakage"] == "passed"
 
 
 @pytest.mark.parametrize(

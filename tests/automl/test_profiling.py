@@ -1,4 +1,4 @@
-"""Profiling: kinds, the task, and the warnings a non-expert needs."""
+"""Profiling: kinds, the task, and the checks a non-expert needs (more in test_checks)."""
 
 import numpy as np
 import pandas as pd
@@ -8,7 +8,7 @@ from automl import DataError, profile, profile_parquet
 
 
 def codes(p):
-    return {w.code: w for w in p.warnings}
+    return {c.id: c for c in p.checks if c.status != "passed"}
 
 
 def test_profile_infers_kinds_and_task(binary_table):
@@ -43,7 +43,7 @@ def test_task_detection():
     )
 
 
-def test_warnings_name_their_columns(binary_table):
+def test_checks_name_their_columns(binary_table):
     df = binary_table.assign(
         country="FR", notes=[None] * 250 + ["x", "z"] * 25, leak=binary_table["y"].map(
             {"churned": 1, "stayed": 0}
@@ -73,10 +73,10 @@ def test_a_parquet_file_profiles_like_its_table(binary_table, tmp_path, monkeypa
     for target in (None, "y"):
         from_file = profile_parquet(tmp_path / "t.parquet", target, exclude=["city"])
         assert from_file == profile(df, target, exclude=["city"])
-    assert {w.code for w in from_file.warnings} >= {"duplicate_rows", "leakage", "target_missing"}
+    assert set(codes(from_file)) >= {"duplicate_rows", "leakage", "target_missing"}
 
 
-def test_no_leakage_warning_for_honest_columns(binary_table):
+def test_no_leakage_alert_for_honest_columns(binary_table):
     assert "leakage" not in codes(profile(binary_table, target="y"))
 
 
