@@ -29,7 +29,7 @@ from automl.study import Workdir
 VALIDATIONS = ("auto", "cv", "holdout", "time")
 # Feature importance gets this share of the budget, between MIN_IMPORTANCE_SECONDS and
 # IMPORTANCE_SECONDS, and LATE_IMPORTANCE_SECONDS even once the budget is spent, so that small
-# budgets still say which columns matter.
+# budgets still say which columns matter; ``AutoML.importance`` measures the rest afterwards.
 IMPORTANCE_SHARE = 0.05
 IMPORTANCE_SECONDS = 5
 MIN_IMPORTANCE_SECONDS = 1
@@ -261,16 +261,27 @@ class AutoML:
         if getattr(self, "profile_", None) is None or self.profile_.target != target:
             self._profile(data, target)
         prepared = self._prepare(data)
+        model = self._final(candidate, _members(candidate), prepared)
+        model.info["importance"] = self._fold_importance(prepared, candidate)
+        return model
+
+    def importance(self, X: pd.DataFrame, candidate: dict, y=None, *, target: str | None = None
+                   ) -> list[dict]:  # fmt: skip
+        """Every column's permutation importance for the model of one leaderboard row
+        (``candidate``, as for ``build``), measured on the first validation fold's rows with
+        its members trained on the others: rows the model did not train on. Unlike ``fit``'s,
+        which gets a share of the budget, every column is measured."""
+        self._check_arguments()
+        data, target = _with_target(X, y, target)
+        self._profile(data, target)
+        return self._fold_importance(self._prepare(data), candidate)
+
+    def _fold_importance(self, prepared: _Prepared, candidate: dict) -> list[dict]:
         train, valid = prepared.splits[0]
         members = _members(candidate)
         first_folds = [self._fit(m, prepared.X.iloc[train], prepared.y[train]) for m, _ in members]
-        model = self._final(candidate, members, prepared)
-        # As long as a few fits: enough for most tables, bounded for very wide ones.
-        allowance = max(IMPORTANCE_SECONDS, 3 * (candidate.get("fit_seconds") or 0))
-        deadline = time.monotonic() + allowance
         blended = Blend(first_folds, [weight for _, weight in members], self._n_classes())
-        model.info["importance"] = self._importance(prepared, blended, valid, deadline)
-        return model
+        return self._importance(prepared, blended, valid, deadline=None)
 
     def _profile(self, data: pd.DataFrame, target: str) -> None:
         self.profile_ = profile(data, target, kinds=self.kinds, exclude=self.exclude or [],

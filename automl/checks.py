@@ -61,8 +61,9 @@ TEXT_CODES = frozenset(
     ("?", "??", "-", "--", ".", "n/a", "na", "#n/a", "nan", "null", "unknown", "unk",
      "missing", "not available", "undefined")
 )  # fmt: skip
-# A code is that many times further from the column's other values than they are apart, and
-# at least MIN_CODE_ROWS rows hold it, and (unless very far) twice the median count of a value.
+# A code is that many times further from the column's other values than they are apart (or
+# negative in a column of none), at least MIN_CODE_ROWS rows hold it, and (unless very far)
+# twice the median count of a value.
 CODE_GAP = 5
 FAR_CODE_GAP = 20
 MIN_CODE_ROWS = 3
@@ -145,7 +146,9 @@ def disguised_missing(values: pd.Series, kind: str) -> list[list]:
         if value == 0 and rows > MAX_ZERO_SHARE * len(present):
             continue
         repeated = counts.get(value, 0) >= 2 * rest.median()
-        if rows >= MIN_CODE_ROWS and (gap >= FAR_CODE_GAP or (gap >= CODE_GAP and repeated)):
+        # A repeated negative code in a column of no negative value (-1 visits) is one too.
+        far = gap >= FAR_CODE_GAP or (value < 0 <= others[0]) or gap >= CODE_GAP
+        if rows >= MIN_CODE_ROWS and (gap >= FAR_CODE_GAP or (far and repeated)):
             codes.append([_plain(value), rows])
     return codes
 

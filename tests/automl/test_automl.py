@@ -284,3 +284,12 @@ def test_a_refit_that_would_overrun_the_budget_trains_on_fewer_rows(monkeypatch)
     assert info["n_training_rows"] == 2700
     assert 300 <= info["n_rows"] < 2700
     assert run.predict_proba(train.head(5)).shape == (5, 4)  # it still knows every class
+
+
+def test_importance_measures_every_column_of_a_leaderboard_row(binary_table):
+    run = AutoML(time_budget=30, families=["linear"], n_trials=1).fit(binary_table, target="y")
+    row = run.leaderboard_.iloc[0].to_dict()
+    importance = AutoML(families=["linear"]).importance(binary_table, row, target="y")
+    assert {r["column"] for r in importance} == {c.name for c in run.profile_.features}
+    assert all(r["importance"] is not None for r in importance)
+    assert importance[0]["column"] == "x1"  # the strongest signal of the table

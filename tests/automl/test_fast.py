@@ -20,6 +20,10 @@ def table(task: str, n_rows: int, seed: int):
     df["renewal"] = pd.date_range("2021-03-01", periods=n_rows, freq="3D").strftime("%Y-%m-%d")
     df["x2"] = df["x2"].astype(float)  # JSON sends numbers, not text
     df["member"] = (df["member"] == "yes").astype(object)
+    # Codes for "unknown", which the model reads as missing values.
+    rng = np.random.default_rng(seed + 100)
+    df["visits"] = np.where(rng.random(n_rows) < 0.15, -1, rng.integers(1, 30, n_rows))
+    df["city"] = df["city"].mask(rng.random(n_rows) < 0.1, "?")
     return df
 
 
@@ -53,6 +57,9 @@ def test_the_fast_path_gives_the_models_answers(fitted):
     rows.loc[7, "renewal"] = "2024-02-29T15:30:00+02:00"  # not a plain day: read by pandas
     rows.loc[6, "city"] = "  Paris "
     columns = as_columns(rows.drop(columns=["customer_id"]))
+    codes = {c["name"]: c["missing_values"] for c in fitted.pipeline[0].steps[0][1].schema}
+    assert codes["visits"] == [-1] and codes["city"] == ["?"]
+    assert (rows["visits"] == -1).any() and (rows["city"] == "?").any()
     fast = compile_rows(fitted, as_columns(rows.head(2)))
     assert fast is not None
     # Forests are walked as arrays, all trees at once.

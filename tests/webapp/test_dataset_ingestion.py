@@ -135,7 +135,7 @@ def test_unexpected_errors_fail_the_dataset_with_a_plain_message(alice, monkeypa
     assert dataset.error == tasks.INTERNAL_ERROR
 
 
-def test_target_profile_gives_the_task_and_warnings(alice):
+def test_target_profile_gives_the_task_and_checks(alice):
     rows = "".join(f"{i},{i % 3},{'yes' if i % 2 else 'no'},{i % 2}\n" for i in range(60))
     dataset = ingest(alice, "t.csv", ("id,group,bought,paid\n" + rows).encode())
     Dataset.objects.filter(pk=dataset.pk).update(target="bought")
@@ -143,8 +143,14 @@ def test_target_profile_gives_the_task_and_warnings(alice):
     dataset.refresh_from_db()
     assert dataset.target_profile["task"] == "binary"
     assert dataset.target_profile["target_summary"]["classes"] == {"no": 30, "yes": 30}
-    leakage = next(w for w in dataset.warnings() if w["code"] == "leakage")
-    assert leakage["columns"] == ["paid"]
+    leakage = next(c for c in dataset.checks() if c["id"] == "leakage")
+    assert (leakage["columns"], leakage["status"]) == (["paid"], "acted")
+    # Kept, the leak stays a feature, and the check says so.
+    Dataset.objects.filter(pk=dataset.pk).update(keep=["paid"], target_profile=None)
+    profile_target(dataset.pk)
+    dataset.refresh_from_db()
+    leakage = next(c for c in dataset.checks() if c["id"] == "leakage")
+    assert leakage["status"] == "alert" and "as you chose" in leakage["action"]
 
 
 def test_made_up_column_names_are_noted_on_the_page(client, alice):

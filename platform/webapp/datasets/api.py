@@ -25,10 +25,16 @@ class ColumnOut(Schema):
     stats: dict
 
 
-class WarningOut(Schema):
-    code: str
+class CheckOut(Schema):
+    id: str = Field(..., description="What was checked: leakage, disguised_missing, "
+                    "duplicate_rows, time_drift, identifier, constant...")  # fmt: skip
+    status: str = Field(..., description="passed, info, alert (look at it before trusting "
+                        "a model) or acted (found, and something was done: `action`)")  # fmt: skip
+    title: str
     message: str
     columns: list[str]
+    action: str = Field(..., description="What was done about it, or what you can do")
+    details: dict = Field(..., description="The numbers behind it: scores, counts, values")
 
 
 class DatasetOut(Schema):
@@ -48,8 +54,10 @@ class DatasetDetail(DatasetOut):
     notes: list[str] = Field(..., description="What reading the file changed, such as names "
                              "made up for blank or repeated column names")  # fmt: skip
     columns: list[ColumnOut]
-    warnings: list[WarningOut]
+    checks: list[CheckOut] = Field(..., description="What the checks of the table found, "
+                                   "alerts first (with the target's once analysed)")  # fmt: skip
     target: str
+    keep: list[str] = Field(..., description="Columns used as they are whatever the checks say")
     target_profile: dict | None
 
     @staticmethod
@@ -57,8 +65,8 @@ class DatasetDetail(DatasetOut):
         return dataset.columns()
 
     @staticmethod
-    def resolve_warnings(dataset):
-        return dataset.warnings()
+    def resolve_checks(dataset):
+        return dataset.checks()
 
 
 class Message(Schema):
@@ -68,6 +76,8 @@ class Message(Schema):
 class ColumnsIn(Schema):
     kinds: dict[str, str] = {}
     exclude: list[str] = []
+    keep: list[str] | None = Field(None, description="Columns to use as they are whatever the "
+                                   "checks say (replaces the list; [] for none)")  # fmt: skip
 
 
 @router.post(
@@ -102,13 +112,16 @@ def get_dataset(request, dataset_id: int):
 @router.patch(
     "/datasets/{dataset_id}/columns",
     response={200: DatasetDetail, 400: Message, 409: Message},
-    summary="Correct column kinds (`kinds`) or leave columns out (`exclude`)",
+    summary="Correct column kinds (`kinds`), leave columns out (`exclude`), or use columns as "
+    "they are whatever the checks say (`keep`)",
 )
 def update_columns(request, dataset_id: int, payload: ColumnsIn):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id)
     if dataset.status != Dataset.Status.READY:
         return Status(409, {"detail": f"The dataset is {dataset.status}, not ready."})
     try:
+        if payload.keep is not None:
+            dataset.set_keep(payload.keep, reprofile=False)  # correcting kinds profiles again
         dataset.correct_kinds({**payload.kinds, **dict.fromkeys(payload.exclude, "excluded")})
     except ValueError as err:
         return Status(400, {"detail": str(err)})

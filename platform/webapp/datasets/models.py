@@ -57,6 +57,9 @@ class Dataset(OwnedModel, Job):
     preview = models.JSONField(null=True, blank=True)
     # The analyst's corrections: {column: kind}, where the kind "excluded" leaves it out.
     kinds = models.JSONField(default=dict, blank=True)
+    # Columns used as they are whatever the checks say: a suspected leak kept for training,
+    # codes for "unknown" kept as values.
+    keep = models.JSONField(default=list, blank=True)
     target = models.CharField(max_length=255, blank=True)
     # The profile with the analyst's kinds and target, computed on a worker after each change.
     target_profile = models.JSONField(null=True, blank=True)
@@ -190,13 +193,24 @@ class Dataset(OwnedModel, Job):
                 self.kinds[column] = kind
         self.choose_target(self.target)  # the target's analysis depends on the kinds
 
+    def set_keep(self, columns: list[str], *, reprofile: bool = True) -> None:
+        """Use ``columns`` (and no others) as they are whatever the checks say, and profile
+        again unless the caller does. ``ValueError`` with a message for unknown columns."""
+        known = [c["name"] for c in self.profile["columns"]]
+        unknown = sorted(set(columns) - set(known))
+        if unknown:
+            raise ValueError(f"Unknown columns: {', '.join(map(repr, unknown))}.")
+        self.keep = [name for name in known if name in columns]
+        if reprofile:
+            self.choose_target(self.target)
+
     def choose_target(self, target: str) -> None:
         """Set the column to predict ("" for none) and profile again on a worker, with the
         target and the analyst's kinds."""
         if target and target not in {c["name"] for c in self.profile["columns"]}:
             raise ValueError(f"Unknown column {target!r}.")
         self.target, self.target_profile = target, None
-        self.save(update_fields=["kinds", "target", "target_profile", "updated"])
+        self.save(update_fields=["kinds", "keep", "target", "target_profile", "updated"])
         if self.reprofile_pending:
             self.send_reprofile()
 
@@ -212,11 +226,12 @@ class Dataset(OwnedModel, Job):
 
     @property
     def reprofile_pending(self) -> bool:
-        """Whether the profile with the current target and kinds is still being computed."""
+        """Whether the profile with the current target, kinds and kept columns is still being
+        computed."""
         return (
             self.status == self.Status.READY
             and self.target_profile is None
-            and bool(self.target or self.kinds)
+            and bool(self.target or self.kinds or self.keep)
         )
 
     def suggested_targets(self) -> list[str]:
@@ -250,13 +265,17 @@ class Dataset(OwnedModel, Job):
             kind = changed.get(name, column["kind"])
             latest = current.get(name)
             if latest and latest["kind"] == kind:
-                column = {**column, "stats": latest["stats"]}
-            columns.append({**column, "kind": kind, "is_changed": name in changed})
+                column = {**column, "stats": latest["stats"],
+                          "missing_values": latest.get("missing_values", [])}  # fmt: skip
+            columns.append({**column, "kind": kind, "is_changed": name in changed,
+                            "is_kept": name in self.keep})  # fmt: skip
         return columns
 
-    def warnings(self) -> list[dict]:
+    def checks(self) -> list[dict]:
+        """What the engine's checks found (``automl.checks``), alerts first; with the target's
+        once its analysis is done."""
         source = self.target_profile or self.profile or {}
-        return source.get("warnings", [])
+        return source.get("checks", [])
 
 
 @receiver(post_delete, sender=Dataset)

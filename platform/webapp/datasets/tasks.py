@@ -50,10 +50,10 @@ def ingest_dataset(dataset_id: int) -> None:
 
 @shared_task
 def profile_target(dataset_id: int) -> None:
-    """The profile with the analyst's kinds and chosen target: the task, its balance,
-    target-aware warnings, and column statistics for corrected kinds."""
+    """The profile with the analyst's kinds, kept columns and chosen target: the task, its
+    balance, target-aware checks, and column statistics for corrected kinds."""
     dataset = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.READY).first()
-    if dataset is None or not (dataset.target or dataset.kinds):
+    if dataset is None or not (dataset.target or dataset.kinds or dataset.keep):
         return
     target = dataset.target
     overrides = {k: v for k, v in dataset.kinds.items() if v != "excluded"}
@@ -61,17 +61,19 @@ def profile_target(dataset_id: int) -> None:
     try:
         with memory.ceiling(settings.JOB_MEMORY_LIMIT):
             result = profile_parquet(
-                dataset.parquet_path, target or None, kinds=overrides, exclude=excluded
-            ).to_dict()
+                dataset.parquet_path, target or None, kinds=overrides, exclude=excluded,
+                keep=dataset.keep,
+            ).to_dict()  # fmt: skip
     except Exception as error:
         reason = failure_reason(error)
         if reason is None:
             logger.exception("Profiling target %r of dataset %s failed", target, dataset_id)
         result = {"error": reason or INTERNAL_ERROR}
-    # The analyst may have changed the target or kinds meanwhile: keep only a current result.
-    Dataset.objects.filter(pk=dataset_id, target=target, kinds=dataset.kinds).update(
-        target_profile={"target": target, **result}
-    )
+    # The analyst may have changed the target, kinds or kept columns meanwhile: store only a
+    # current result.
+    Dataset.objects.filter(
+        pk=dataset_id, target=target, kinds=dataset.kinds, keep=dataset.keep
+    ).update(target_profile={"target": target, **result})
 
 
 @shared_task
@@ -81,10 +83,11 @@ def reap_datasets() -> None:
     folders of deleted datasets, cut-off uploads (beat runs this)."""
     reap(Dataset)
     since = timezone.now() - heartbeat_timeout()
-    # What ``reprofile_pending`` says, asked of the database: ready, with a target or kinds.
+    # What ``reprofile_pending`` says, asked of the database: ready, with a target, kinds or
+    # kept columns.
     pending = Dataset.objects.filter(
         status=Dataset.Status.READY, target_profile__isnull=True, updated__lt=since
-    ).exclude(target="", kinds={})
+    ).exclude(target="", kinds={}, keep=[])
     waiting = {dataset.pk: dataset for dataset in pending}
     for pk in broker.lost(profile_target, waiting):
         logger.warning("The analysis of dataset %s lost its message: sending it again", pk)

@@ -81,6 +81,22 @@ def set_kind(request, dataset_id: int):
 
 @login_required
 @require_POST
+def set_keep(request, dataset_id: int):
+    """A check's "use it anyway" (``keep=1``) or "follow the check" (``keep=0``) button."""
+    dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id, status=Dataset.Status.READY)
+    columns = request.POST.getlist("column")
+    wanted = set(dataset.keep) | set(columns)
+    if request.POST.get("keep") == "0":
+        wanted = set(dataset.keep) - set(columns)
+    try:
+        dataset.set_keep(sorted(wanted))
+    except ValueError as err:
+        return HttpResponse(str(err), status=400)
+    return redirect("datasets:detail", dataset.pk)
+
+
+@login_required
+@require_POST
 def set_target(request, dataset_id: int):
     dataset = get_owned_or_404(Dataset, request.user, pk=dataset_id, status=Dataset.Status.READY)
     try:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from ninja import Field, Router, Schema, Status
 
+from webapp.datasets.api import CheckOut
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import TEST_MIN_ROWS, Candidate, Experiment
@@ -104,6 +105,9 @@ class ExperimentOut(Schema):
 class ExperimentDetail(ExperimentOut):
     progress: Progress
     leaderboard: list[LeaderboardRow]
+    checks: list[CheckOut] = Field(..., description="What the checks found when the run read "
+                                   "the data, and what was done about it")  # fmt: skip
+    keep: list[str] = Field(..., description="Columns used as they are whatever the checks say")
 
     @staticmethod
     def resolve_task(experiment):
@@ -141,6 +145,9 @@ class ModelOut(Schema):
     metric: str = Field(..., alias="experiment.metric_name")
     evaluation: dict | None = Field(None, description="Chart data from out-of-fold predictions")
     importance: list[dict] | None = Field(None, description="Permutation importance per column")
+    importance_computing: bool = Field(False, description="Whether a worker is measuring the "
+                                       "columns the search's budget left out (their importance "
+                                       "is null meanwhile)")  # fmt: skip
     artifact: str = Field(..., description="none, building, ready or failed")
     artifact_error: str
     trained_rows: int | None = Field(
@@ -148,6 +155,10 @@ class ModelOut(Schema):
         "of them would have run past the time budget)"
     )  # fmt: skip
     training_rows: int | None = Field(None, description="Training rows there were")
+
+    @staticmethod
+    def resolve_importance_computing(candidate):
+        return candidate.importance_since is not None
 
 
 @router.post(

@@ -161,6 +161,7 @@ class ExperimentForm(forms.Form):
                 families=data["families"],
                 exclude=data["exclude"],
                 kinds=dict(self.dataset.kinds),
+                keep=list(self.dataset.keep),
                 validation=data["validation"],
                 n_splits=data["n_splits"] or 5,
                 holdout_size=data["holdout_size"] or 0.2,

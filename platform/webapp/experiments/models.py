@@ -55,8 +55,10 @@ class Experiment(OwnedModel, Job):
     time_budget = models.PositiveIntegerField(default=BUDGET_PRESETS["quick"])
     families = models.JSONField(default=list, blank=True)
     exclude = models.JSONField(default=list, blank=True)
-    # The dataset's kind corrections when launched: later edits do not change a past run.
+    # The dataset's kind corrections and kept columns when launched: later edits do not
+    # change a past run.
     kinds = models.JSONField(default=dict, blank=True)
+    keep = models.JSONField(default=list, blank=True)
     validation = models.CharField(max_length=8, choices=Validation.choices, default="cv")
     n_splits = models.PositiveSmallIntegerField(default=5)
     holdout_size = models.FloatField(default=0.2)
@@ -75,6 +77,8 @@ class Experiment(OwnedModel, Job):
     greater_is_better = models.BooleanField(default=True)
     # How each model family reads the columns, in sentences: {family: [sentence, ...]}.
     pipelines = models.JSONField(default=dict, blank=True)
+    # What the engine's checks found when it read the data, and what it did (automl.checks).
+    checks = models.JSONField(default=list, blank=True)
     cancel_requested = models.BooleanField(default=False)
     task_id = models.CharField(max_length=64, blank=True)
     n_trials = models.PositiveIntegerField(default=0)
@@ -169,6 +173,7 @@ class Experiment(OwnedModel, Job):
             "time_column": self.time_column or None,
             "kinds": overrides,
             "exclude": sorted(excluded - {self.target}),
+            "keep": list(self.keep),
             "seed": 0,
         }
 
@@ -323,6 +328,8 @@ class Candidate(models.Model):
     worker = models.CharField(max_length=300, blank=True)  # host:pid that trained it
     evaluation = models.JSONField(null=True, blank=True)
     importance = models.JSONField(null=True, blank=True)
+    # Set while a worker measures the columns the search's budget left unmeasured.
+    importance_since = models.DateTimeField(null=True, blank=True)
     artifact = models.CharField(max_length=10, choices=Artifact.choices, default=Artifact.NONE)
     artifact_error = models.TextField(blank=True)
     artifact_started = models.DateTimeField(null=True, blank=True)
@@ -398,6 +405,29 @@ class Candidate(models.Model):
             )
 
         broker.send_on_commit(build_model, self.pk, queue_down)
+
+    def as_row(self) -> dict:
+        """The leaderboard row the engine builds a model from (``AutoML.build``)."""
+        return {"model_id": self.model_id, "family": self.family, "params": self.params,
+                "score": self.score, "score_std": self.score_std,
+                "test_score": self.test_score}  # fmt: skip
+
+    @property
+    def importance_incomplete(self) -> bool:
+        return any(row["importance"] is None for row in self.importance or [])
+
+    def complete_importance(self, again: bool = False) -> None:
+        """Measure, on a worker, the columns whose importance the search's budget left out
+        (``again``: a lost message's, since the first ask)."""
+        from webapp.experiments.tasks import complete_importance
+
+        if not again:
+            Candidate.objects.filter(pk=self.pk).update(importance_since=timezone.now())
+
+        def queue_down():
+            Candidate.objects.filter(pk=self.pk).update(importance_since=None)
+
+        broker.send_on_commit(complete_importance, self.pk, queue_down)
 
 
 SORT_KEYS = {

@@ -18,6 +18,7 @@ import math
 import shutil
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import timedelta
 
 import pandas as pd
@@ -162,14 +163,11 @@ def build_model(candidate_id: int) -> None:
                 "The dataset was read again after this experiment, so its models cannot be "
                 "trained again on the same data. Run a new experiment."
             )
-        row = {"model_id": candidate.model_id, "family": candidate.family,
-               "params": candidate.params, "score": candidate.score,
-               "score_std": candidate.score_std, "test_score": candidate.test_score}  # fmt: skip
         with memory.ceiling(settings.JOB_MEMORY_LIMIT):
             frame = pd.read_parquet(experiment.dataset.parquet_path)
             # A short job: one core, so that it slows no training run down.
             run = AutoML(**experiment.engine_settings(), n_jobs=1)
-            model = run.build(frame, row, target=experiment.target)
+            model = run.build(frame, candidate.as_row(), target=experiment.target)
             del frame
             save_model(candidate, model)
     except Exception as error:
@@ -179,6 +177,33 @@ def build_model(candidate_id: int) -> None:
         candidate.artifact = Candidate.Artifact.FAILED
         candidate.artifact_error = reason or INTERNAL_ERROR
         candidate.save(update_fields=["artifact", "artifact_error"])
+    finally:
+        memory.return_freed()
+
+
+@shared_task
+def complete_importance(candidate_id: int) -> None:
+    """Measure every column's importance for a model whose search budget left some out, on
+    rows it did not train on; the model page says "computing" meanwhile."""
+    measuring = Candidate.objects.filter(pk=candidate_id, importance_since__isnull=False)
+    candidate = measuring.select_related("experiment__dataset").first()
+    if candidate is None:
+        return
+    experiment = candidate.experiment
+    try:
+        if experiment.dataset.read_after(experiment.created):
+            raise AutoMLError("The dataset was read again after this experiment.")
+        with memory.ceiling(settings.JOB_MEMORY_LIMIT):
+            frame = pd.read_parquet(experiment.dataset.parquet_path)
+            run = AutoML(**experiment.engine_settings(), n_jobs=1)
+            importance = run.importance(frame, candidate.as_row(), target=experiment.target)
+            del frame
+        measuring.update(importance=_json(importance), importance_since=None)
+    except Exception as error:
+        # The columns measured during the search stay; the others say "not computed".
+        if failure_reason(error) is None:
+            logger.exception("Measuring the importance of model %s failed", candidate_id)
+        measuring.update(importance_since=None)
     finally:
         memory.return_freed()
 
@@ -205,6 +230,13 @@ def reap_experiments() -> None:
         artifact=Candidate.Artifact.FAILED,
         artifact_error="The worker building this model stopped; build it again.",
     )
+    # Importance asked for longer ago than a job may last is given up (the page then says
+    # "not computed" for the columns left); one whose message was lost is sent again.
+    Candidate.objects.filter(importance_since__lt=limit).update(importance_since=None)
+    measuring = {c.pk: c for c in Candidate.objects.filter(importance_since__lt=since)}
+    for pk in broker.lost(complete_importance, measuring):
+        logger.warning("The importance of model %s lost its message: sending it again", pk)
+        measuring[pk].complete_importance(again=True)
 
 
 def save_model(candidate: Candidate, model) -> None:
@@ -229,6 +261,8 @@ def save_model(candidate: Candidate, model) -> None:
     candidate.training_rows = model.info.get("n_training_rows")
     candidate.save(update_fields=["importance", "artifact", "artifact_error", "disk_bytes",
                                   "trained_rows", "training_rows"])  # fmt: skip
+    if candidate.importance_incomplete:
+        candidate.complete_importance()
 
 
 class Recorder:
@@ -251,6 +285,7 @@ class Recorder:
                 metric_name=self.run.metric_.name,
                 greater_is_better=self.run.metric_.greater_is_better,
                 pipelines={f: describe_preprocessor(profile, f) for f in event.data["families"]},
+                checks=_json([asdict(check) for check in self.run.checks_]),
             )
             # A coordinator taking a search over asks only for the helpers the search lacks
             # (its parallelism is the first coordinator's), within the capacity there is.

@@ -26,7 +26,18 @@ def task_name(task: str) -> str:
 
 @register.simple_tag
 def column_chart(column: dict):
-    """The small chart of a column: histogram, timeline or top values, by kind."""
+    """The small chart of a column: histogram, timeline or top values, by kind, and the codes
+    for "unknown" it holds."""
+    chart = _chart(column)
+    codes = (column.get("stats") or {}).get("disguised")
+    if not codes:
+        return chart
+    treated = "read as missing" if column.get("missing_values") else "kept as values"
+    found = ", ".join(f"{value!r} in {rows} rows" for value, rows in codes)
+    return format_html('{}<small class="muted disguised">{}: {}</small>', chart, found, treated)
+
+
+def _chart(column: dict):
     stats = column.get("stats") or {}
     if "histogram" in stats:
         histogram = stats["histogram"]
