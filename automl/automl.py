@@ -284,8 +284,10 @@ class AutoML:
         return self._importance(prepared, blended, valid, deadline=None)
 
     def _profile(self, data: pd.DataFrame, target: str) -> None:
+        time_column = self.time_column if self.validation == "time" else None
         self.profile_ = profile(data, target, kinds=self.kinds, exclude=self.exclude or [],
-                                task=self.task, keep=self.keep or [])  # fmt: skip
+                                task=self.task, keep=self.keep or [],
+                                time_column=time_column)  # fmt: skip
         self.checks_ = self.profile_.checks
         self.metric_ = get_metric(self.metric, self.profile_.task)
 

@@ -12,7 +12,8 @@ the platform shows them as cards, the CLI prints them, and ``AutoML`` acts on th
   missing, unless kept as values;
 - copies of a row (on every feature) are kept in the same fold, so they never validate each
   other, and the check says what naive folds would have scored;
-- a target that drifts with a date column suggests validating in time order.
+- a target that drifts with a date column suggests validating in time order, and with a time
+  column chosen, a date column that lies after it on nearly every row is flagged as a leak.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ GROUP_CANDIDATES = 6
 EXACT_FIT = 0.999
 # A date column that alone explains this much of the target: the target drifts in time.
 DRIFT = 0.1
+# A date later than the row's time on this share of rows was recorded after it.
+AFTER_THE_TIME = 0.95
 # Numbers that often stand for "unknown"; a value among them is one only when it lies beyond
 # every other value of its column (an outlier in value) and repeats (in frequency).
 NUMBER_CODES = (
@@ -224,15 +227,19 @@ def _disguised_check(p: DatasetProfile) -> Check:
 
 
 # Checks that need the target: its balance, leaks, copies of rows, drift in time.
-def target_checks(table, y: pd.Series, p: DatasetProfile, keep=()) -> tuple[list[Check], set]:
+def target_checks(table, y: pd.Series, p: DatasetProfile, keep=(), time_column=None
+                  ) -> tuple[list[Check], set]:  # fmt: skip
     """The target-aware checks, and the columns to leave out of training (high-risk leaks
-    not in ``keep``). ``table`` reads rows by position (``profiling._Table``)."""
+    not in ``keep``). ``table`` reads rows by position (``profiling._Table``); ``time_column``
+    is the date that orders the rows, when validation follows time."""
     checks = _target_balance(y, p)
     sample = _Sample.of(table, y, p)
     if sample is None:
         return checks, set()
     leak_checks, leaving = _leakage(sample, p, set(keep))
     checks += leak_checks
+    if time_column in sample.X.columns:
+        checks += _after_the_time(sample, p, time_column)
     if p.duplicate_rows or sample.has_copies:
         checks.append(_duplicates_check(sample, p))
     checks += _drift(sample, p)
@@ -473,6 +480,33 @@ def _pair_decides(sample: _Sample, columns):
     if score >= HIGH_RISK and max(sample.single[c] for c in columns) < MODERATE_RISK:
         return "a comparison of them", score
     return None
+
+
+def _after_the_time(sample: _Sample, p: DatasetProfile, time_column: str) -> list[Check]:
+    """Date columns later than the row's time on nearly every row: recorded afterwards."""
+    checks = []
+    moment = sample.X[time_column].to_numpy()
+    for column in p.features:
+        if column.kind != "datetime" or column.name == time_column:
+            continue
+        dates = sample.X[column.name].to_numpy()
+        both = (dates != -1) & (moment != -1)  # -1: missing, as codes
+        if both.sum() < 20:
+            continue
+        after = float(np.mean(dates[both] > moment[both]))
+        if after >= AFTER_THE_TIME:
+            checks.append(
+                Check(
+                    "leakage", ALERT, "A date after the row's time",
+                    f"{column.name!r} is later than {time_column!r} on {after:.0%} of rows: it "
+                    "was probably recorded after the moment you predict, and its value may "
+                    "give the outcome away.",
+                    (column.name,),
+                    "Kept for training: exclude it unless it is known in advance (a due date).",
+                    {"risk": "moderate", "after": after, "time_column": time_column},
+                )
+            )  # fmt: skip
+    return checks
 
 
 def _duplicates_check(sample: _Sample, p: DatasetProfile) -> Check:

@@ -160,6 +160,49 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
     return Pipeline([("read", KindReader(schema)), ("columns", columns)])
 
 
+def feature_columns(preprocessor: Pipeline) -> list[str]:
+    """The raw column each output column of a fitted ``make_preprocessor`` comes from: every
+    output depends on one input column, so a model's contributions add up by column."""
+    columns = preprocessor.named_steps["columns"]
+    owners: list[str] = []
+    for name, transformer, inputs in columns.transformers_:
+        if name == "remainder" or not len(inputs):
+            continue
+        width = columns.output_indices_[name].stop - columns.output_indices_[name].start
+        if len(inputs) == 1:
+            block = [inputs[0]] * width
+        else:
+            block = _block_columns(transformer.steps, list(inputs))
+        if len(block) != width:
+            raise ValueError(f"Cannot tell which column each output of {name!r} comes from.")
+        owners += block
+    return owners
+
+
+def _block_columns(steps, inputs: list[str]) -> list[str]:
+    """The input column of each output of one block of several columns (see above)."""
+    first = steps[0][1]
+    if isinstance(first, DateParts):
+        parts = [name for name in first.columns_ for _ in first.parts_[name]]
+        return parts + [parts[i] for i in _indicated(steps[1][1])]
+    if isinstance(first, SimpleImputer) and first.strategy == "median":  # numbers
+        return inputs + [inputs[i] for i in _indicated(first)]
+    encoder = steps[1][1]  # categories: an imputer, then an encoder
+    if isinstance(encoder, OneHotEncoder):
+        infrequent = getattr(encoder, "infrequent_categories_", [None] * len(inputs))
+        widths = [len(cats) - (len(rare) - 1 if rare is not None else 0)
+                  for cats, rare in zip(encoder.categories_, infrequent, strict=True)]  # fmt: skip
+    elif isinstance(encoder, TargetEncoder) and encoder.target_type_ == "multiclass":
+        widths = [len(encoder.classes_)] * len(inputs)
+    else:  # ordinal codes, a binary or continuous target encoding
+        widths = [1] * len(inputs)
+    return [name for name, width in zip(inputs, widths, strict=True) for _ in range(width)]
+
+
+def _indicated(imputer: SimpleImputer) -> list[int]:
+    return list(imputer.indicator_.features_) if imputer.add_indicator else []
+
+
 def native_categories(profile: DatasetProfile, family: str) -> int:
     """How many leading columns of ``make_preprocessor``'s output are category codes that the
     model of ``family`` splits on as categories (0 for families that get one-hot columns)."""

@@ -105,6 +105,13 @@ class Model:
             raise DataError("A regression model predicts values, not class probabilities.")
         return self.pipeline.predict_proba(self.validate(X))
 
+    def explain(self, X: pd.DataFrame, top: int | None = 5) -> list[dict]:
+        """Reason codes for each row: a base value and the ``top`` columns' signed
+        contributions, which (all of them) add up to the answer (``automl.explain``)."""
+        from automl.explain import explain
+
+        return explain(self, X, top)
+
     def manifest(self) -> dict:
         classes = None if self.classes_ is None else self.classes_.tolist()
         return {

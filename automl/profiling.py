@@ -101,6 +101,7 @@ def profile(
     exclude: list[str] | tuple[str, ...] = (),
     task: str = "auto",
     keep: list[str] | tuple[str, ...] = (),
+    time_column: str | None = None,
 ) -> DatasetProfile:
     """Profile ``df``: the kind of each column, the task its ``target`` asks for, and checks.
 
@@ -119,6 +120,9 @@ def profile(
     keep : list of str
         Columns used as they are, whatever the checks say: a suspected leak kept for
         training, codes for "unknown" kept as values.
+    time_column : str, optional
+        The date ordering the rows (a time-ordered validation's): a date column later than it
+        on nearly every row is flagged as a leak.
 
     Returns
     -------
@@ -141,7 +145,7 @@ def profile(
     """
     if not isinstance(df, pd.DataFrame):
         raise DataError("Expected a table (a pandas DataFrame).")
-    return _profile(_Frame(df), target, kinds, exclude, task, keep)
+    return _profile(_Frame(df), target, kinds, exclude, task, keep, time_column)
 
 
 def profile_parquet(
@@ -152,6 +156,7 @@ def profile_parquet(
     exclude: list[str] | tuple[str, ...] = (),
     task: str = "auto",
     keep: list[str] | tuple[str, ...] = (),
+    time_column: str | None = None,
 ) -> DatasetProfile:
     """Profile a Parquet file without loading it whole: the same result as ``profile``.
 
@@ -162,7 +167,7 @@ def profile_parquet(
     ----------
     path : str or path-like
         A Parquet file, as ``DataFrame.to_parquet`` writes it.
-    target, kinds, exclude, task, keep
+    target, kinds, exclude, task, keep, time_column
         As for ``profile``.
 
     Returns
@@ -170,13 +175,14 @@ def profile_parquet(
     DatasetProfile
     """
     with pq.ParquetFile(path) as file:
-        return _profile(_ParquetTable(file), target, kinds, exclude, task, keep)
+        return _profile(_ParquetTable(file), target, kinds, exclude, task, keep, time_column)
 
 
-def _profile(table: _Table, target, kinds, exclude, task, keep) -> DatasetProfile:
+def _profile(table: _Table, target, kinds, exclude, task, keep, time_column) -> DatasetProfile:
     _check_table(table.names, table.n_rows)
     kinds = dict(kinds or {})
-    unknown = sorted((set(kinds) | set(exclude) | set(keep)) - set(table.names))
+    named = set(kinds) | set(exclude) | set(keep) | ({time_column} if time_column else set())
+    unknown = sorted(named - set(table.names))
     if unknown:
         raise DataError(f"These columns are not in the table: {', '.join(map(repr, unknown))}.")
     bad = sorted({k for k in kinds.values() if k not in K.KINDS})
@@ -200,7 +206,7 @@ def _profile(table: _Table, target, kinds, exclude, task, keep) -> DatasetProfil
         y = table.column(target)
         detected, summary = _target_task(y, result.column(target), task)
         result = replace(result, target=target, task=detected, target_summary=summary)
-        found, leaving = target_checks(table, y, result, keep)
+        found, leaving = target_checks(table, y, result, keep, time_column)
         checks += found
         columns = tuple(replace(c, left_out=c.name in leaving) for c in result.columns)
         result = replace(result, columns=columns)

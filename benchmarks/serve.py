@@ -4,7 +4,8 @@ Starts the production server (gunicorn, the Procfile's command, 2 workers for 2 
 and deploys a model on a shared dataset through the JSON API, then loads the endpoint from
 this process over loopback with keep-alive connections: single-row and 100-row requests at 1,
 10 and 100 concurrent clients, each for a fixed time. Reports throughput, p50/p99 latency and
-errors next to the bare in-process ``predict_proba`` time of the same model on the same rows.
+errors next to the bare in-process ``predict_proba`` time of the same model on the same rows,
+and the in-process time of its reason codes (``Model.explain``, what ``"explain": true`` adds).
 
     python benchmarks/serve.py                                  # churn_modelling, 10 s each
     python benchmarks/serve.py --dataset titanic --seconds 5 --workers 2
@@ -73,7 +74,8 @@ def rows_from(client, slug: str, key: str, path: Path, n: int) -> list[dict]:
 
 def bare_times(client, model_id: int, rows: list[dict], repeats: int) -> dict[str, dict]:
     """Median in-process prediction time (ms) for 1 and 100 rows of the model as deployed:
-    through pandas (``predict_proba``) and through the compiled fast path the server uses."""
+    through pandas (``predict_proba``), through the compiled fast path the server uses, and
+    its reason codes."""
     import pandas as pd
 
     from automl import load
@@ -87,9 +89,10 @@ def bare_times(client, model_id: int, rows: list[dict], repeats: int) -> dict[st
     single_threaded(model)
     method = "predict_proba" if model.is_classifier else "predict"
     fast = compile_rows(model, columns_of(rows[:2]))
-    times = {"pandas": {}, "fast": {}}
+    times = {"pandas": {}, "fast": {}, "explain": {}}
     for size in (1, 100):
-        paths = {"pandas": (getattr(model, method), pd.DataFrame(rows[:size]))}
+        paths = {"pandas": (getattr(model, method), pd.DataFrame(rows[:size])),
+                 "explain": (model.explain, pd.DataFrame(rows[:size]))}  # fmt: skip
         if fast is not None:
             paths["fast"] = (getattr(fast, method), columns_of(rows[:size]))
         for name, (call, data) in paths.items():
@@ -190,9 +193,9 @@ def main() -> None:
               f"{args.threads} threads, {args.seconds:g} s per scenario\n")  # fmt: skip
         print(
             "| rows/request | clients | requests/s | p50 ms | p99 ms | errors "
-            "| bare: pandas | bare: fast path |"
+            "| bare: pandas | bare: fast path | bare: explain |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for size in (1, 100):
             body = json.dumps({"rows": rows[:size]}).encode()
             asyncio.run(load_test(client.port, url, key, body, 4, 2))  # warm every worker
@@ -202,7 +205,8 @@ def main() -> None:
                 print(
                     f"| {size} | {clients} | {result['per_second']:.0f} | {result['p50']:.1f} | "
                     f"{result['p99']:.1f} | {result['errors']} | {bare['pandas'][size]:.2f} | "
-                    f"{'none' if fast is None else f'{fast:.2f}'} |",
+                    f"{'none' if fast is None else f'{fast:.2f}'} | "
+                    f"{bare['explain'][size]:.2f} |",
                     flush=True,
                 )
         # Versions switched back and forth under load: no request may fail.

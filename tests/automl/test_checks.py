@@ -159,6 +159,21 @@ def test_a_date_the_target_drifts_with_is_reported():
     assert not found(profile(steady, target="sales"), "time_drift")
 
 
+def test_a_date_after_the_rows_time_is_flagged_when_a_time_column_is_chosen():
+    rng = np.random.default_rng(9)
+    opened = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, 400), "D")
+    closed = opened + pd.to_timedelta(rng.integers(1, 90, 400), "D")
+    df = pd.DataFrame({"opened": opened.strftime("%Y-%m-%d"), "closed": closed.strftime(
+        "%Y-%m-%d"), "amount": rng.normal(size=400)})  # fmt: skip
+    df["paid"] = np.where(df.amount + rng.normal(size=400) > 0, "yes", "no")
+    check = found(profile(df, target="paid", time_column="opened"), "leakage")[0]
+    assert check.columns == ("closed",) and check.status == "alert"
+    assert "later than 'opened'" in check.message
+    # Without a time column nothing says which date is the row's moment.
+    assert not found(profile(df, target="paid"), "leakage")
+    assert not found(profile(df, target="paid", time_column="closed"), "leakage")
+
+
 def test_copies_are_counted_and_what_naive_folds_would_score_is_said():
     single = make_table("binary", 300)
     tripled = pd.concat([single] * 3, ignore_index=True)

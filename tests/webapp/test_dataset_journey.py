@@ -55,7 +55,9 @@ def test_upload_explore_correct_and_pick_a_target(page):
     expect(page.locator(".stats")).to_contain_text("150 rows", timeout=30_000)
     expect(page.locator(".stats")).to_contain_text("8 columns")
     assert page.locator("svg.chart").count() >= 3  # histograms and a timeline
-    expect(page.locator(".notes")).to_contain_text("'customer_id'")  # an ID, left out
+    ids = page.locator("article.check", has_text="Identifiers")  # a card: an ID, left out
+    expect(ids).to_contain_text("'customer_id'")
+    expect(ids).to_contain_text("Left out of training")
     expect(page.locator("table.preview")).to_contain_text("C1000")
 
     kind = page.get_by_label("Kind of support_calls")

@@ -64,6 +64,10 @@ def test_deploy_try_and_call_from_a_shell(page, web_server):
     expect(page.locator("#try-status")).to_contain_text("200", timeout=30_000)
     answer = json.loads(page.locator("#try-response").text_content())
     assert answer["predictions"][0] in ("yes", "no") and answer["version"] == 1
+    # What moved the answer, as bars: one per column the endpoint named.
+    expect(page.locator("#try-reasons")).to_contain_text("Why: the probability of yes")
+    bars = page.locator("#try-reasons .reason")
+    assert bars.count() == len(answer["explanations"][0]["contributions"]) > 0
 
     page.locator("#try-key").fill("dep_not-the-key")
     page.get_by_role("button", name="Send").click()

@@ -79,6 +79,7 @@ def _without(row, name):
         (lambda row: {"rows": [{**row, "signup_date": "not a date"}]}, 422, "signup_date"),
         (lambda row: [row], 400, "list of rows"),
         (lambda row: {"rows": ["a row"]}, 422, "expected an object"),
+        (lambda row: {"rows": [row], "explain": "yes"}, 422, "'explain' must be true or false"),
     ],
 )
 def test_bad_requests_get_a_plain_4xx(client, deployed, change, status, message):
@@ -87,6 +88,32 @@ def test_bad_requests_get_a_plain_4xx(client, deployed, change, status, message)
     assert response.status_code == status, response.content
     body = response.json()
     assert message in body["detail"] + " ".join(body["errors"])
+
+
+def test_predictions_explain_themselves_on_request(client, deployed):
+    deployment, key = deployed
+    row, other = example(deployment), {**example(deployment), "age": None}
+    plain = predict(client, deployment.slug, {"rows": [row]}, key).json()
+    assert "explanations" not in plain
+    body = predict(client, deployment.slug, {"rows": [row, other], "explain": True}, key).json()
+    query = client.post(
+        f"/api/v1/deployments/{deployment.slug}/predict?explain=true",
+        data=json.dumps({"rows": [row, other]}), content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()  # fmt: skip
+    assert query["explanations"] == body["explanations"]
+    for explanation, probabilities in zip(body["explanations"], body["probabilities"],
+                                          strict=True):  # fmt: skip
+        assert explanation["explained"] == "yes"
+        assert explanation["output"] == pytest.approx(probabilities["yes"], abs=1e-5)
+        reasons = explanation["contributions"]
+        assert 0 < len(reasons) <= serving.TOP_REASONS
+        assert {r["column"] for r in reasons} <= set(row)
+        sizes = [abs(r["contribution"]) for r in reasons]
+        assert sizes == sorted(sizes, reverse=True)
+        for reason in reasons:
+            sent = (row if explanation is body["explanations"][0] else other)[reason["column"]]
+            assert reason["value"] == sent
 
 
 def test_missing_optional_values_are_fine(client, deployed):

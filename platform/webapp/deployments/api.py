@@ -254,7 +254,7 @@ PREDICT_BODY = {
                     description="One object per row: {column: value}. See GET "
                     "/api/v1/deployments/{slug} for the columns.",
                 ),
-                "example": {"rows": [{"column": "value"}]},
+                "example": {"rows": [{"column": "value"}], "explain": False},
             }
         },
     },
@@ -262,10 +262,32 @@ PREDICT_BODY = {
 }
 
 
+class Contribution(Schema):
+    column: str
+    value: str | float | bool | None = Field(..., description="The value as sent")
+    contribution: float
+
+
+class Explanation(Schema):
+    base: float = Field(..., description="The answer for an average row")
+    output: float = Field(..., description="base plus every column's contribution: the "
+                          "predicted value, or the explained class's probability")  # fmt: skip
+    explained: str | float | bool | None = Field(
+        ..., description="The class explained: the positive one for yes/no targets, else the "
+        "predicted one (null for a number)"
+    )  # fmt: skip
+    contributions: list[Contribution] = Field(
+        ..., description="The columns that moved the answer most, largest first"
+    )
+
+
 class PredictionOut(Schema):
     predictions: list
     probabilities: list[dict[str, float]] | None = Field(
         None, description="Classification: each row's probability per class"
+    )
+    explanations: list[Explanation] | None = Field(
+        None, description='With `"explain": true` (or `?explain=true`): each row\'s reason codes'
     )
     deployment: str
     version: int
@@ -293,8 +315,10 @@ def predict(request, slug: str):
         if version_id is None:
             raise serving.RequestError(503, "This deployment has no model to serve.")
         version = serving.cached_version(version_id)
-        columns = serving.read_rows(serving.read_body(request), version.schema)
-        answer = serving.predict(serving.model_for(version), columns)
+        payload = serving.read_body(request)
+        explain = serving.wants_explanation(request, payload)
+        columns = serving.read_rows(payload, version.schema)
+        answer = serving.predict(serving.model_for(version), columns, explain)
     except serving.RequestError:
         if deployment_id is not None:
             monitoring.record(deployment_id, ok=False, columns=None,

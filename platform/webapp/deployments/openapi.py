@@ -13,6 +13,7 @@ from django.conf import settings
 
 from automl.kinds import MAX_MAGNITUDE
 from webapp.deployments.models import Deployment, Version
+from webapp.deployments.serving import TOP_REASONS
 
 ERROR = {"$ref": "#/components/schemas/PredictionError"}
 ERRORS = {
@@ -119,13 +120,53 @@ def request_schema(version: Version) -> dict:
     return rows_body(row, maxItems=settings.MAX_PREDICTION_ROWS)
 
 
+# What ``"explain": true`` adds to an answer: each row's reason codes.
+EXPLANATIONS = {
+    "type": "array",
+    "description": "With explain: for each row, a base value and the columns that moved the "
+    "answer most; all the columns' contributions add up to the answer (the predicted value, or "
+    "the probability of the explained class: the positive one for yes/no targets, else the "
+    "predicted one), so base + contributions = output",
+    "items": {
+        "type": "object",
+        "required": ["base", "output", "explained", "contributions"],
+        "properties": {
+            "base": {"type": "number", "description": "The answer for an average row"},
+            "output": {"type": "number"},
+            "explained": {"description": "The class explained (null for a number)"},
+            "contributions": {
+                "type": "array",
+                "description": f"The {TOP_REASONS} columns of largest contribution in size",
+                "items": {
+                    "type": "object",
+                    "required": ["column", "value", "contribution"],
+                    "properties": {
+                        "column": {"type": "string"},
+                        "value": {"description": "The value as sent"},
+                        "contribution": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
 def rows_body(row: dict, **rows: object) -> dict:
-    """A prediction request: ``{"rows": [row, ...]}``, with more keywords for ``rows``."""
+    """A prediction request: ``{"rows": [row, ...], "explain": bool}``, with more keywords
+    for ``rows``."""
     return {
         "type": "object",
         "required": ["rows"],
         "additionalProperties": False,
-        "properties": {"rows": {"type": "array", "items": row, "minItems": 1, **rows}},
+        "properties": {
+            "rows": {"type": "array", "items": row, "minItems": 1, **rows},
+            "explain": {
+                "type": "boolean",
+                "default": False,
+                "description": "Add each row's reason codes (`explanations`); also `?explain=true`",
+            },
+        },
     }
 
 
@@ -153,6 +194,7 @@ def answer_schema(version: Version) -> dict:
             "probabilities": probabilities,
             "deployment": {"type": "string", "const": version.deployment.slug},
             "version": {"type": "integer"},
+            "explanations": EXPLANATIONS,
         },
     }
 

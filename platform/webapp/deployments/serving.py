@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 # Models kept in memory per process; older ones are loaded again if asked for.
 CACHED_MODELS = 8
+# Columns named in each row's reason codes, the largest contributions first.
+TOP_REASONS = 5
 # Above this many rows pandas' vectorised path is as quick as the row-wise fast path.
 FAST_ROWS = 1000
 
@@ -156,6 +158,15 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number; send null for a missing value")
 
 
+def wants_explanation(request, payload) -> bool:
+    """Whether the request asks for reason codes: ``"explain": true`` in the body or
+    ``?explain=true``; ``RequestError(422)`` for a body's value that is not true or false."""
+    asked = payload.get("explain", False) if isinstance(payload, dict) else False
+    if not isinstance(asked, bool):
+        raise RequestError(422, f"'explain' must be true or false, not {_json(asked)}.")
+    return asked or request.GET.get("explain", "").lower() in ("true", "1", "yes")
+
+
 def read_rows(payload, schema: list[dict]) -> dict[str, list]:
     """The request's rows as columns of values, or ``RequestError`` (400 or 422) saying what
     is wrong.
@@ -167,9 +178,11 @@ def read_rows(payload, schema: list[dict]) -> dict[str, list]:
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list):
         raise RequestError(400, 'Send a JSON object with a list of rows: {"rows": [{...}]}.')
-    unknown_keys = sorted(set(payload) - {"rows"})
+    unknown_keys = sorted(set(payload) - {"rows", "explain"})
     if unknown_keys:
-        raise RequestError(422, f"Unknown field {quoted(unknown_keys[0])}: only 'rows' is read.")
+        raise RequestError(
+            422, f"Unknown field {quoted(unknown_keys[0])}: only 'rows' and 'explain' are read."
+        )
     rows = payload["rows"]
     if not rows:
         raise RequestError(400, "There are no rows to predict.")
@@ -228,25 +241,33 @@ def _json(value) -> str:
     return shortened(json.dumps(value), QUOTED_CHARACTERS)
 
 
-def predict(served: Served, columns: dict[str, list]) -> dict:
-    """Predictions (and class probabilities) as JSON; ``RequestError(422)`` for values the
-    model cannot read, such as a date it cannot parse."""
+def predict(served: Served, columns: dict[str, list], explain: bool = False) -> dict:
+    """Predictions (and class probabilities, and with ``explain`` each row's reason codes) as
+    JSON; ``RequestError(422)`` for values the model cannot read, such as a date it cannot
+    parse."""
     from automl import DataError
 
-    model = served.model
     try:
-        if model.is_classifier:
-            proba = _predicted(served, columns, "predict_proba")
-            classes = model.classes_
-            labels = [_plain(c) for c in classes[proba.argmax(axis=1)]]
-            names = [str(c) for c in classes]
-            probabilities = [
-                dict(zip(names, (round(float(p), 6) for p in row), strict=True)) for row in proba
-            ]
-            return {"predictions": labels, "probabilities": probabilities}
-        return {"predictions": [float(v) for v in _predicted(served, columns, "predict")]}
+        answer = _answer(served, columns)
+        if explain:
+            answer["explanations"] = served.model.explain(pd.DataFrame(columns), TOP_REASONS)
+        return answer
     except DataError as err:
         raise RequestError(422, str(err)) from None
+
+
+def _answer(served: Served, columns: dict[str, list]) -> dict:
+    model = served.model
+    if model.is_classifier:
+        proba = _predicted(served, columns, "predict_proba")
+        classes = model.classes_
+        labels = [_plain(c) for c in classes[proba.argmax(axis=1)]]
+        names = [str(c) for c in classes]
+        probabilities = [
+            dict(zip(names, (round(float(p), 6) for p in row), strict=True)) for row in proba
+        ]
+        return {"predictions": labels, "probabilities": probabilities}
+    return {"predictions": [float(v) for v in _predicted(served, columns, "predict")]}
 
 
 def _predicted(served: Served, columns: dict[str, list], method: str):
