@@ -56,6 +56,7 @@ class _Prepared(NamedTuple):
     y_test: np.ndarray | None
     splits: list[tuple[np.ndarray, np.ndarray]]
     order: np.ndarray | None  # each training row's time, when validation follows time
+    rows: np.ndarray  # each training row's position in the table given
 
 
 class AutoML:
@@ -276,6 +277,34 @@ class AutoML:
         self._profile(data, target)
         return self._fold_importance(self._prepare(data), candidate)
 
+    def out_of_fold(self, X: pd.DataFrame, candidate: dict, y=None, *, target: str | None = None
+                    ) -> pd.DataFrame:  # fmt: skip
+        """The answers of the model of one leaderboard row (``candidate``, as for ``build``) on
+        the rows it was validated on, each answered by the members trained on the other folds:
+        rows it did not train on, as the search scored it.
+
+        Returns
+        -------
+        DataFrame indexed by the rows' positions in ``X``
+            ``actual`` and ``predicted`` (labels in classification, values in regression).
+        """
+        self._check_arguments()
+        data, target = _with_target(X, y, target)
+        self._profile(data, target)
+        prepared = self._prepare(data)
+        members = _members(candidate)
+        positions, answers = [], []
+        for train, valid in prepared.splits:
+            folds = [self._fit(m, prepared.X.iloc[train], prepared.y[train]) for m, _ in members]
+            blended = Blend(folds, [weight for _, weight in members], self._n_classes())
+            positions.append(valid)
+            answers.append(blended.predict(prepared.X.iloc[valid]))
+        valid, answer = np.concatenate(positions), np.concatenate(answers)
+        actual = prepared.y[valid]
+        if self.classes_ is not None:
+            actual, answer = self.classes_[actual], self.classes_[answer]
+        return pd.DataFrame({"actual": actual, "predicted": answer}, index=prepared.rows[valid])
+
     def _fold_importance(self, prepared: _Prepared, candidate: dict) -> list[dict]:
         train, valid = prepared.splits[0]
         members = _members(candidate)
@@ -294,7 +323,8 @@ class AutoML:
     def _prepare(self, data: pd.DataFrame) -> _Prepared:
         """The training rows, encoded target, test rows and validation splits of ``data``."""
         target = self.profile_.target
-        data = data[data[target].notna()].reset_index(drop=True)
+        labelled = np.flatnonzero(data[target].notna().to_numpy())
+        data = data.iloc[labelled].reset_index(drop=True)
         features = [c.name for c in self.profile_.features]
         if not features:
             raise DataError(
@@ -320,6 +350,7 @@ class AutoML:
             column = self.profile_.column(self.time_column)
             order = K.convert(data[self.time_column], "datetime", column.date_format)
             order = order.loc[X_train.index].to_numpy("datetime64[ns]").astype("int64")
+        rows = labelled[X_train.index.to_numpy()]
         X_train, X_test = X_train.reset_index(drop=True), _reset(X_test)
         splits = make_splits(
             y_train,
@@ -332,7 +363,7 @@ class AutoML:
             max_train_rows=self._search_rows(len(features)),
             groups=groups,
         )
-        return _Prepared(data, features, X_train, y_train, X_test, y_test, splits, order)
+        return _Prepared(data, features, X_train, y_train, X_test, y_test, splits, order, rows)
 
     def _check_arguments(self) -> None:
         if self.validation not in VALIDATIONS:

@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from automl.ensemble import Blend
 from automl.features import feature_columns
 from automl.learners import EarlyStopped
+from automl.wording import plain
 
 TOP = 5
 
@@ -59,7 +60,7 @@ def explain(model, X: pd.DataFrame, top: int | None = TOP) -> list[dict]:
             {
                 "base": float(base[i]),
                 "output": float(base[i] + contributions[i].sum()),
-                "explained": None if k is None else _plain(classes[k[i]]),
+                "explained": None if k is None else plain(classes[k[i]]),
                 "contributions": reasons,
             }
         )
@@ -68,7 +69,7 @@ def explain(model, X: pd.DataFrame, top: int | None = TOP) -> list[dict]:
 
 def _reason(X: pd.DataFrame, name: str, i: int, contribution: float) -> dict:
     value = X[name].iloc[i] if name in X.columns else None
-    return {"column": name, "value": _plain(value), "contribution": float(contribution)}
+    return {"column": name, "value": plain(value), "contribution": float(contribution)}
 
 
 def _n_classes(model) -> int | None:
@@ -275,13 +276,3 @@ def _goes_left(predictor, nodes, here, x):
             known, inside.astype(bool), nodes["missing_go_to_left"][here[categorical]]
         )
     return left.astype(bool)
-
-
-def _plain(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value

@@ -11,7 +11,7 @@ from automl import kinds as K
 from automl.artifacts import load_artifact, save_artifact
 from automl.ensemble import Blend
 from automl.exceptions import ArtifactError, DataError
-from automl.wording import listing, quoted
+from automl.wording import listing, plain, quoted
 
 # Enough rows named in an error to find the problem, few enough to read.
 ROWS_IN_ERRORS = 5
@@ -55,7 +55,7 @@ class Model:
         for name, bad in invalid.items():
             raw = X[name]
             positions = np.flatnonzero(bad.to_numpy())[:ROWS_IN_ERRORS]
-            values = ", ".join(f"row {i + 1} ({quoted(_plain(raw.iloc[i]))})" for i in positions)
+            values = ", ".join(f"row {i + 1} ({quoted(plain(raw.iloc[i]))})" for i in positions)
             kind = next(c["kind"] for c in self.schema if c["name"] == name)
             problems.append(f"column {quoted(name)} expects {EXPECTED[kind]} but has {values}")
         if problems:
@@ -125,10 +125,6 @@ class Model:
     def save(self, path, *, signing_key: bytes | None = None) -> Path:
         """Write the model to the directory ``path`` (see ``automl.load``)."""
         return save_artifact(path, self, self.manifest(), signing_key=signing_key)
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def load(path, *, signing_key: bytes | None = None) -> Model:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from automl import kinds as K
 from automl.checks import Check, disguised_missing, ordered, table_checks, target_checks
 from automl.exceptions import DataError
-from automl.wording import shortened
+from automl.wording import plain, shortened
 
 TASKS = ("binary", "multiclass", "regression")
 # An integer target with at most this many values is read as classes (wine quality 3..9).
@@ -369,8 +369,8 @@ def _stats(values: pd.Series, kind: str, distinct: int | None = None) -> dict:
             "mean": numbers.mean(),
             "std": numbers.std(ddof=1) if len(numbers) > 1 else np.nan,
         }
-        histogram = {"counts": counts.tolist(), "edges": [_plain(e) for e in edges]}
-        return {**{k: _plain(v) for k, v in summary.items()}, "histogram": histogram}
+        histogram = {"counts": counts.tolist(), "edges": [plain(e) for e in edges]}
+        return {**{k: plain(v) for k, v in summary.items()}, "histogram": histogram}
     if kind in ("categorical", "boolean", "constant"):
         top = values.value_counts().head(10)
         return {"top": [[_shown(v), int(n)] for v, n in top.items()]}
@@ -438,19 +438,9 @@ def _first_distinct(values: pd.Series, n: int) -> pd.Series:
     return head.head(n) if len(head) >= n else values.drop_duplicates().head(n)
 
 
-def _plain(value):
-    if isinstance(value, (np.generic,)):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, (pd.Timestamp,)):
-        return value.isoformat()
-    return value
-
-
 def _shown(value):
     """A value as the profile shows it: long text cut, so one huge cell keeps it small."""
-    value = _plain(value)
+    value = plain(value)
     return shortened(value, SHOWN_CHARACTERS) if isinstance(value, str) else value
 
 
@@ -459,4 +449,4 @@ def _jsonable(value):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return _plain(value)
+    return plain(value)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 # Longest value quoted in a message: a cell can be a megabyte, a message should stay a line.
 QUOTED_CHARACTERS = 40
 
@@ -10,6 +13,18 @@ def quoted(value) -> str:
     """``repr(value)``, cut to ``QUOTED_CHARACTERS`` with an ellipsis when longer."""
     text = repr(value)
     return text if len(text) <= QUOTED_CHARACTERS else text[: QUOTED_CHARACTERS - 1] + "…"
+
+
+def plain(value):
+    """``value`` as JSON holds it: a Python number for a numpy one, None for NaN or infinity,
+    ISO text for a timestamp."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
 
 
 def shortened(text: str, limit: int) -> str:

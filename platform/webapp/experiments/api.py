@@ -148,6 +148,13 @@ class ModelOut(Schema):
     importance_computing: bool = Field(False, description="Whether a worker is measuring the "
                                        "columns the search's budget left out (their importance "
                                        "is null meanwhile)")  # fmt: skip
+    fairness: dict | None = Field(
+        None, description="The last fairness check asked for: per group of the column's "
+        "values, its rows and selection, true and false positive rates and accuracy (error in "
+        "regression), with the disparate-impact ratio against the four-fifths rule; or the "
+        "question with an error"
+    )  # fmt: skip
+    fairness_computing: bool = Field(False, description="Whether a worker is measuring it")
     artifact: str = Field(..., description="none, building, ready or failed")
     artifact_error: str
     trained_rows: int | None = Field(
@@ -159,6 +166,17 @@ class ModelOut(Schema):
     @staticmethod
     def resolve_importance_computing(candidate):
         return candidate.importance_since is not None
+
+    @staticmethod
+    def resolve_fairness_computing(candidate):
+        return candidate.fairness_since is not None
+
+
+class FairnessIn(Schema):
+    column: str = Field(..., description="A column of the dataset with 2 to 50 values, used in "
+                        "training or not")  # fmt: skip
+    favourable: str | None = Field(None, description="The class whose selection is compared "
+                                   "(classification; default the positive class)")  # fmt: skip
 
 
 @router.post(
@@ -288,6 +306,21 @@ def build_model(request, model_id: int):
     if candidate.state != Candidate.State.COMPLETE:
         return Status(409, {"detail": f"This model is {candidate.state}, not finished."})
     candidate.request_build()
+    return Status(202, candidate)
+
+
+@router.post(
+    "/models/{model_id}/fairness",
+    response={202: ModelOut, 409: Message, 422: Message},
+    summary="Compare the model's answers across the groups of a column, on a worker",
+)
+def measure_fairness(request, model_id: int, payload: FairnessIn):
+    candidate = get_owned_or_404(Candidate, request.user, pk=model_id)
+    busy = candidate.state != Candidate.State.COMPLETE or candidate.fairness_since is not None
+    try:
+        candidate.measure_fairness(payload.column, payload.favourable)
+    except ValueError as err:
+        return Status(409 if busy else 422, {"detail": str(err)})
     return Status(202, candidate)
 
 

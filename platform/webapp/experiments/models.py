@@ -24,6 +24,9 @@ LAST_PRIORITY = 9  # the broker's priority steps are 0 to 9
 # Tables this large keep TEST_SHARE of their rows aside by default, enough for a stable score.
 TEST_MIN_ROWS, TEST_SHARE = 2000, 0.1
 MIN_BUDGET = 10
+# A column of more values than this is not a group a fairness check compares (an id, a
+# number); the engine pools the smallest of those it compares (``automl.fairness``).
+MAX_SENSITIVE_VALUES = 50
 
 
 class Experiment(OwnedModel, Job):
@@ -330,6 +333,10 @@ class Candidate(models.Model):
     importance = models.JSONField(null=True, blank=True)
     # Set while a worker measures the columns the search's budget left unmeasured.
     importance_since = models.DateTimeField(null=True, blank=True)
+    # The last fairness asked for (``automl.fairness.by_group``'s answer, or the question and
+    # an ``error``), measured since ``fairness_since`` when that is set.
+    fairness = models.JSONField(null=True, blank=True)
+    fairness_since = models.DateTimeField(null=True, blank=True)
     artifact = models.CharField(max_length=10, choices=Artifact.choices, default=Artifact.NONE)
     artifact_error = models.TextField(blank=True)
     artifact_started = models.DateTimeField(null=True, blank=True)
@@ -428,6 +435,49 @@ class Candidate(models.Model):
             Candidate.objects.filter(pk=self.pk).update(importance_since=None)
 
         broker.send_on_commit(complete_importance, self.pk, queue_down)
+
+    def sensitive_columns(self) -> list[str]:
+        """The dataset's columns a fairness check can group rows by: few values, not the
+        target; whether training used them or not."""
+        experiment = self.experiment
+        return [c["name"] for c in experiment.dataset.columns()
+                if c["name"] != experiment.target and 2 <= c["distinct"] <= MAX_SENSITIVE_VALUES
+                ]  # fmt: skip
+
+    def outcomes(self) -> list[str]:
+        """The classes a fairness check may call favourable, the positive one first."""
+        evaluation = self.evaluation or {}
+        labels = [row["label"] for row in evaluation.get("per_class", [])]
+        positive = evaluation.get("positive")
+        return [positive, *(label for label in labels if label != positive)] if positive else labels
+
+    def measure_fairness(self, column: str, favourable: str | None = None) -> None:
+        """Compare, on a worker, how the model answers the groups of ``column``'s values, on
+        rows it did not train on (``favourable``: the class whose selection is compared)."""
+        from webapp.experiments.tasks import measure_fairness
+
+        if self.state != self.State.COMPLETE:
+            raise ValueError(f"This model is {self.state}, not finished.")
+        if self.fairness_since:
+            raise ValueError("A fairness check of this model is running; wait for its answer.")
+        if column not in self.sensitive_columns():
+            raise ValueError(
+                f"{column!r} is not a column to group rows by: pick one of "
+                f"{', '.join(map(repr, self.sensitive_columns())) or 'none (no column qualifies)'}."
+            )
+        outcomes = self.outcomes()
+        if favourable and favourable not in outcomes:
+            raise ValueError(f"{favourable!r} is not a class of the target.")
+        asked = {"column": column, "favourable": favourable or (outcomes[0] if outcomes else None)}
+        Candidate.objects.filter(pk=self.pk).update(fairness=asked, fairness_since=timezone.now())
+
+        def queue_down():
+            Candidate.objects.filter(pk=self.pk).update(
+                fairness={**asked, "error": QUEUE_DOWN}, fairness_since=None
+            )
+
+        broker.send_on_commit(measure_fairness, self.pk, queue_down)
+        self.refresh_from_db()
 
 
 SORT_KEYS = {

@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from automl import AutoML, AutoMLError, join_search
+from automl.fairness import by_group
 from automl.features import describe_preprocessor
 from webapp.experiments import studies
 from webapp.experiments.models import LAST_PRIORITY, Candidate, Experiment
@@ -209,6 +210,54 @@ def complete_importance(candidate_id: int) -> None:
 
 
 @shared_task
+def measure_fairness(candidate_id: int) -> None:
+    """Compare how a model answers the groups of the column asked for (``Candidate.fairness``)
+    on its out-of-fold answers, which the first question computes and later ones reuse."""
+    measuring = Candidate.objects.filter(pk=candidate_id, fairness_since__isnull=False)
+    candidate = measuring.select_related("experiment__dataset").first()
+    if candidate is None:
+        return
+    experiment, asked = candidate.experiment, candidate.fairness
+    try:
+        if experiment.dataset.read_after(experiment.created):
+            raise AutoMLError("The dataset was read again after this experiment.")
+        with memory.ceiling(settings.JOB_MEMORY_LIMIT):
+            frame = pd.read_parquet(experiment.dataset.parquet_path)
+            answers = _out_of_fold(candidate, frame)
+            column = frame[asked["column"]].iloc[answers.index]
+            del frame
+        favourable = None
+        if candidate.outcomes():
+            wanted = asked.get("favourable") or candidate.outcomes()[0]
+            favourable = next((c for c in answers["actual"].unique() if str(c) == wanted), wanted)
+        result = by_group(column, answers["actual"], answers["predicted"], favourable)
+        measuring.update(fairness=_json(result), fairness_since=None)
+    except Exception as error:
+        reason = failure_reason(error)
+        if reason is None:
+            logger.exception("Measuring the fairness of model %s failed", candidate_id)
+        error = reason or "Something went wrong on our side; it has been logged."
+        measuring.update(fairness={**asked, "error": error}, fairness_since=None)
+    finally:
+        memory.return_freed()
+
+
+def _out_of_fold(candidate: Candidate, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's answers on rows it was validated on, kept beside the experiment once
+    computed (``AutoML.out_of_fold``)."""
+    experiment = candidate.experiment
+    path = experiment.directory / "validation" / f"{candidate.model_id}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    run = AutoML(**experiment.engine_settings(), n_jobs=1)
+    answers = run.out_of_fold(frame, candidate.as_row(), target=experiment.target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with written_whole(path) as partial:
+        answers.to_parquet(partial)
+    return answers
+
+
+@shared_task
 def reap_experiments() -> None:
     """Re-queue once, or fail, runs whose worker stopped; send again the builds whose message
     was lost, and fail those that never ended; remove what stopped processes left on disk."""
@@ -237,6 +286,17 @@ def reap_experiments() -> None:
     for pk in broker.lost(complete_importance, measuring):
         logger.warning("The importance of model %s lost its message: sending it again", pk)
         measuring[pk].complete_importance(again=True)
+    # The same for fairness, which says why it stopped.
+    for candidate in Candidate.objects.filter(fairness_since__lt=limit):
+        Candidate.objects.filter(pk=candidate.pk).update(
+            fairness={**candidate.fairness, "error": "The worker measuring it stopped; ask again."},
+            fairness_since=None,
+        )
+    measuring = {c.pk: c for c in Candidate.objects.filter(fairness_since__lt=since)}
+    for pk in broker.lost(measure_fairness, measuring):
+        logger.warning("The fairness of model %s lost its message: sending it again", pk)
+        asked = measuring[pk].fairness
+        measuring[pk].measure_fairness(asked["column"], asked.get("favourable"))
 
 
 def save_model(candidate: Candidate, model) -> None:

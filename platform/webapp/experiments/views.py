@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from automl import AutoMLError
 from webapp.accounts.quotas import QuotaExceeded
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
@@ -14,6 +21,8 @@ from webapp.lib.ownership import get_owned_or_404
 
 # Most models shown side by side on the compare page.
 MAX_COMPARED = 6
+# Leaderboard rows a report lists.
+REPORTED_MODELS = 20
 
 
 @login_required
@@ -104,6 +113,52 @@ def build(request, candidate_id: int):
     except QuotaExceeded as err:
         messages.error(request, str(err))
     return redirect("experiments:model", candidate.pk)
+
+
+@login_required
+@require_POST
+def fairness(request, candidate_id: int):
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
+    try:
+        candidate.measure_fairness(request.POST.get("column", ""), request.POST.get("favourable"))
+    except ValueError as err:
+        messages.error(request, str(err))
+    return redirect(reverse("experiments:model", args=[candidate.pk]) + "#fairness")
+
+
+@login_required
+def report(request, candidate_id: int):
+    """The model's report: one HTML file with its styles inside, which opens and prints
+    without the server or a network."""
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
+    if candidate.state != Candidate.State.COMPLETE:
+        raise Http404("Only a finished model has a report.")
+    experiment = candidate.experiment
+    context = {
+        "candidate": candidate,
+        "experiment": experiment,
+        "leaderboard": [c for c in experiment.leaderboard() if c.rank][:REPORTED_MODELS],
+        "schema": _schema(candidate),
+        "styles": Path(finders.find("css/app.css")).read_text(encoding="utf-8"),
+        "generated": timezone.now(),
+    }
+    response = render(request, "experiments/report.html", context)
+    name = f"{experiment.name}-{candidate.model_id}-report.html"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+def _schema(candidate: Candidate) -> list[dict] | None:
+    """The columns a deployment of the model takes, once it is built."""
+    from automl.artifacts import read_manifest
+    from webapp.deployments.models import input_schema  # deployments build on experiments
+
+    if candidate.artifact != Candidate.Artifact.READY:
+        return None
+    try:
+        return input_schema(candidate, read_manifest(candidate.artifact_path))
+    except (OSError, AutoMLError):  # removed or damaged since: the report goes without it
+        return None
 
 
 @login_required
