@@ -89,6 +89,46 @@ def test_a_file_is_scored_and_offered_back_with_its_columns(client, served, sent
     assert any("not use, kept as they were: 'customer_id', 'churned'" in n for n in batch.notes)
 
 
+def test_reasons_are_added_when_asked_and_agree_with_the_endpoints(client, served):
+    deployment, key = served
+    text = CUSTOMERS.read_text().replace("C1001,55,", "C1001,,", 1)  # a missing age
+    response = client.post(
+        reverse("deployments:create_batch", args=[deployment.slug]),
+        {"file": SimpleUploadedFile("few.csv", text.encode()), "reasons": "1"},
+    )
+    assert response.status_code == 302
+    batch = Batch.objects.get()
+    assert batch.reasons is True
+    score_batch(batch.pk)
+    rows = rows_of(client.get(reverse("deployments:batch_result",
+                                      args=[deployment.slug, batch.pk])))  # fmt: skip
+    assert list(rows[0])[-3:] == ["reason 1", "reason 2", "reason 3"]
+    schema = {c["name"] for c in deployment.current.schema}
+    for row in rows:
+        named = [row[f"reason {n}"].split(" = ")[0] for n in (1, 2, 3)]
+        assert len(set(named)) == 3 and set(named) <= schema
+    missing_age = [rows[1][f"reason {n}"] for n in (1, 2, 3)]
+    assert all(r.startswith("age = (missing) (") for r in missing_age if r.startswith("age "))
+
+    # The same reasons as the endpoint gives for the same row, as written in the file.
+    first = next(csv.DictReader(io.StringIO(text)))
+    read = {"numeric": float, "boolean": lambda text: text == "yes", "datetime": str,
+            "categorical": str}  # fmt: skip
+    sent = {c["name"]: read[c["kind"]](first[c["name"]]) for c in deployment.current.schema}
+    answer = client.post(f"/api/v1/deployments/{deployment.slug}/predict?explain=true",
+                         {"rows": [sent]}, content_type="application/json",
+                         headers={"Authorization": f"Bearer {key}"}).json()  # fmt: skip
+    top = answer["explanations"][0]["contributions"][:3]
+    assert [rows[0][f"reason {n}"].split(" = ")[0] for n in (1, 2, 3)] == [c["column"] for c in top]
+    assert rows[0]["reason 1"].endswith(f"({top[0]['contribution']:+.3g})")
+
+    plain = scored(client, deployment, text)
+    assert plain.reasons is False
+    rows = rows_of(client.get(reverse("deployments:batch_result",
+                                      args=[deployment.slug, plain.pk])))  # fmt: skip
+    assert "reason 1" not in rows[0]
+
+
 def test_unreadable_values_are_read_as_missing_and_named(client, served):
     deployment, _ = served
     text = CUSTOMERS.read_text().replace("C1001,55,", "C1001,fifty,", 1)

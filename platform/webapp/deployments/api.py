@@ -408,6 +408,7 @@ class BatchOut(Schema):
     rows_total: int | None = Field(..., description="Estimated until the batch finishes")
     progress: float = Field(..., description="Share of the rows scored, 0 to 1")
     notes: list[str]
+    reasons: bool = Field(..., description="Whether each row gets its top reasons")
     error: str
     created: datetime
     finished: datetime | None
@@ -430,7 +431,16 @@ UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "reasons": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Add, for each row, the columns that moved its "
+                            "prediction most: 'reason 1' to 'reason 3', each as 'column = value "
+                            "(signed contribution)'",
+                        },
+                    },
                 }
             }
         },
@@ -473,7 +483,8 @@ def create_batch(request, slug: str):
         raise serving.RequestError(400, "Send the file as multipart form field 'file'.")
     deployment = access.deployment
     try:
-        batch = Batch.create_from_upload(deployment, file, key=access.key)
+        batch = Batch.create_from_upload(deployment, file, key=access.key,
+                                         reasons=serving.wants_reasons(request))  # fmt: skip
     except ValueError as err:
         status = 400 if deployment.status == Deployment.Status.ACTIVE else 503
         raise serving.RequestError(status, str(err)) from None

@@ -14,7 +14,7 @@ import pandas as pd
 from django.conf import settings
 
 from automl import count_rows, read_batches, sniff
-from automl.wording import listing, quoted
+from automl.wording import QUOTED_CHARACTERS, listing, quoted, shortened
 from webapp.deployments import serving
 from webapp.deployments.models import Batch
 from webapp.lib.files import written_whole
@@ -27,6 +27,8 @@ PLAIN_NUMBER = r"\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*"
 # Excel reads a UTF-8 file as UTF-8 only when it starts with a byte-order mark.
 ENCODING = "utf-8-sig"
 READ_AS = {"numeric": "a number", "boolean": "yes or no", "datetime": "a date"}
+# Reasons added per row when asked: the columns that moved the prediction most.
+REASONS = 3
 
 
 def score(batch: Batch) -> None:
@@ -51,7 +53,7 @@ def score(batch: Batch) -> None:
                 invalid = model.invalid_cells(values)
                 blanked += int(invalid.any(axis=1).sum())
                 values = values.mask(invalid.reindex(columns=values.columns, fill_value=False))
-                scored = _with_predictions(text, values, model, invalid)
+                scored = _with_predictions(text, values, model, invalid, batch.reasons)
                 scored.to_csv(out, header=done == 0, index=False)
                 done += len(text)
                 if not batch.record_progress(done, max(total, done)):
@@ -91,8 +93,9 @@ def _check_columns(columns: list[str], schema: list[dict]) -> list[str]:
     return notes
 
 
-def _with_predictions(text, values, model, invalid) -> pd.DataFrame:
-    """``text`` (made spreadsheet-safe) with the predictions, probabilities and problems."""
+def _with_predictions(text, values, model, invalid, reasons: bool) -> pd.DataFrame:
+    """``text`` (made spreadsheet-safe) with the predictions, probabilities, problems and, when
+    asked, each row's ``REASONS`` strongest reasons."""
     added = {}
     if model.is_classifier:
         proba = model.predict_proba(values)
@@ -102,6 +105,8 @@ def _with_predictions(text, values, model, invalid) -> pd.DataFrame:
     else:
         added["prediction"] = model.predict(values)
     added["problems"] = _problems(invalid, text, {c["name"]: c["kind"] for c in model.schema})
+    if reasons:
+        added |= _reasons(model.explain(values, top=REASONS), text)
     result = text.copy()
     for name, column in added.items():
         while name in result.columns:
@@ -111,6 +116,21 @@ def _with_predictions(text, values, model, invalid) -> pd.DataFrame:
     for name in result.columns[[not pd.api.types.is_numeric_dtype(d) for d in result.dtypes]]:
         result[name] = neutralise(result[name])
     return result
+
+
+def _reasons(explained: list[dict], text: pd.DataFrame) -> dict[str, list[str]]:
+    """``reason 1`` .. ``reason N``: ``column = value as written (+0.123)``, the strongest
+    first; the sign says whether it pushed the answer (the explained class's probability, or
+    the value) up or down."""
+    columns = {f"reason {n}": [""] * len(text) for n in range(1, REASONS + 1)}
+    for i, row in enumerate(explained):
+        for n, reason in enumerate(row["contributions"], 1):
+            name = reason["column"]
+            written = text[name].iloc[i] if name in text.columns else None
+            missing = written is None or pd.isna(written) or written == ""
+            shown = "(missing)" if missing else shortened(str(written), QUOTED_CHARACTERS)
+            columns[f"reason {n}"][i] = f"{name} = {shown} ({reason['contribution']:+.3g})"
+    return columns
 
 
 def _problems(invalid: pd.DataFrame, text: pd.DataFrame, kinds: dict[str, str]) -> pd.Series:

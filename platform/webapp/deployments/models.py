@@ -230,6 +230,8 @@ class Batch(Job):
     error = models.TextField(blank=True)
     # Plain-words remarks on the result: columns the file lacked, values that were blanked.
     notes = models.JSONField(default=list)
+    # Whether each row gets the columns that moved its prediction most (``batch.REASONS``).
+    reasons = models.BooleanField(default=False)
     rows_total = models.PositiveBigIntegerField(null=True)  # estimated before scoring
     rows_done = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
@@ -276,9 +278,10 @@ class Batch(Job):
         return min(self.rows_done / self.rows_total, 0.99) if self.rows_total else 0.0
 
     @classmethod
-    def create_from_upload(cls, deployment: Deployment, uploaded, key=None) -> Batch:
+    def create_from_upload(cls, deployment: Deployment, uploaded, key=None, *,
+                           reasons: bool = False) -> Batch:  # fmt: skip
         """Keep an uploaded file, sent by the owner or by ``key``, and queue its scoring by
-        the serving version.
+        the serving version (with the reasons of each prediction when ``reasons``).
 
         Raises ``ValueError`` with a message for a file type it cannot read or a deployment
         that is paused or has no model, and ``QuotaExceeded`` past the owner's quotas.
@@ -290,7 +293,7 @@ class Batch(Job):
             raise ValueError("This deployment has no model to score with.")
         batch = cls(
             deployment=deployment, version=deployment.current, filename=uploaded.name[:255],
-            size=uploaded.size, disk_bytes=uploaded.size, sent_by=key,
+            size=uploaded.size, disk_bytes=uploaded.size, sent_by=key, reasons=reasons,
         )  # fmt: skip
         owner = deployment.owner
         with quotas.new_job(owner, incoming=uploaded.size), folder_for(batch.directory):

@@ -164,7 +164,17 @@ def wants_explanation(request, payload) -> bool:
     asked = payload.get("explain", False) if isinstance(payload, dict) else False
     if not isinstance(asked, bool):
         raise RequestError(422, f"'explain' must be true or false, not {_json(asked)}.")
-    return asked or request.GET.get("explain", "").lower() in ("true", "1", "yes")
+    return asked or _said_yes(request.GET.get("explain", ""))
+
+
+def wants_reasons(request) -> bool:
+    """Whether a batch upload asks for each row's reasons: a ``reasons`` form field (a
+    checkbox) or ``?reasons=true``."""
+    return _said_yes(request.POST.get("reasons", "")) or _said_yes(request.GET.get("reasons", ""))
+
+
+def _said_yes(value: str) -> bool:
+    return value.lower() in ("true", "1", "yes", "on")
 
 
 def read_rows(payload, schema: list[dict]) -> dict[str, list]:

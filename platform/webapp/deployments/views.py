@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from webapp.accounts.quotas import QuotaExceeded
 from webapp.deployments import monitoring
 from webapp.deployments.models import Batch, Deployment, DeploymentKey
+from webapp.deployments.serving import wants_reasons
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import upload_refusal
@@ -105,7 +106,8 @@ def create_batch(request, slug: str):
         messages.error(request, "Choose a file to score.")
     else:
         try:
-            batch = Batch.create_from_upload(deployment, files["file"])
+            batch = Batch.create_from_upload(deployment, files["file"],
+                                             reasons=wants_reasons(request))  # fmt: skip
         except (ValueError, QuotaExceeded) as err:
             messages.error(request, str(err))
         else:
