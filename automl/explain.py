@@ -8,8 +8,10 @@ Each model family gives its contributions the way it can exactly:
 
 - XGBoost and LightGBM: their own TreeSHAP contributions (``pred_contribs``, ``pred_contrib``);
 - linear models: each input's weight times its value, the intercept as the base;
-- forests and scikit-learn's gradient boosting: each split on a row's path credits its column
-  with the change of the expected value it makes (path attribution, Saabas), exact in sum;
+- forests and scikit-learn's histogram boosting: exact TreeSHAP too, by XGBoost's code on a
+  copy of their trees (``automl.treeshap``); where the copy cannot follow the model (splits
+  on category sets, a value 32-bit floats do not hold), each split on the row's path credits
+  its column with the change of the expected value it makes (path attribution, Saabas);
 - an ensemble: the weighted sum of its members' contributions.
 
 Families whose answer is a margin (log-odds, softmax logits) are explained in margin space,
@@ -28,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from automl.ensemble import Blend
 from automl.features import feature_columns
 from automl.learners import EarlyStopped
+from automl.treeshap import forest_contributions, hist_contributions
 from automl.wording import plain
 
 TOP = 5
@@ -196,7 +199,29 @@ def _linear(estimator, Z, column):
 
 
 def _forest(estimator, Z, column):
-    """Path attribution averaged over the trees; a tree's values are class shares."""
+    """Exact TreeSHAP of the averaged trees, whose values are class shares."""
+    raw = estimator.predict(Z) if column is None else estimator.predict_proba(Z)[:, column]
+    exact = forest_contributions(estimator, Z, column)
+    return _exact_or_paths(exact, raw, lambda rows: _forest_paths(estimator, Z[rows], column))
+
+
+def _exact_or_paths(exact, raw, paths):
+    """TreeSHAP's ``exact`` (base, contributions, output) on the rows where its output is the
+    model's ``raw`` one, ``paths(rows)`` on the others (see ``automl.treeshap``); the base takes
+    what 32-bit sums miss of the answer, so that every row adds up to it exactly."""
+    if exact is None:
+        return paths(np.arange(len(raw)))
+    _, phi, total = exact
+    phi = phi.copy()
+    base = raw - phi.sum(axis=1)
+    astray = np.flatnonzero(np.abs(total - raw) > 1e-5 * (1 + np.abs(raw)))
+    if len(astray):
+        base[astray], phi[astray] = paths(astray)
+    return base, phi
+
+
+def _forest_paths(estimator, Z, column):
+    """Path attribution averaged over the trees."""
     base, phi = np.zeros(len(Z)), np.zeros(Z.shape)
     for tree in estimator.estimators_:
         b, c = _tree_paths(tree, Z, column)
@@ -224,17 +249,33 @@ def _tree_paths(tree, Z, column):
 
 
 def _hist_boosting(estimator, Z, column):
-    """Path attribution over every boosting round; expected values from the training counts."""
+    """Exact TreeSHAP over every boosting round, path attribution for a model splitting on
+    category sets; expected values from the training counts."""
     per_round = estimator._predictors  # one list of trees (one per class) a round
     tree_index = 0 if column is None or len(per_round[0]) == 1 else column
+    raw = estimator._raw_predict(Z)[:, tree_index]
+    exact = hist_contributions(estimator, Z, tree_index)
+    if exact is not None:
+        baseline = np.atleast_1d(estimator._baseline_prediction.ravel())
+        shift = float(baseline[tree_index if len(baseline) > 1 else 0])
+        exact = exact[0] + shift, exact[1], exact[2] + shift
+    base, phi = _exact_or_paths(
+        exact, raw, lambda rows: _hist_paths(estimator, Z[rows], tree_index)
+    )
+    if column is not None and len(per_round[0]) == 1:
+        base, phi = _binary_side(base, column, 2), _binary_side(phi, column, 2)
+    return base, phi
+
+
+def _hist_paths(estimator, Z, tree_index):
+    """Path attribution over every boosting round."""
+    per_round = estimator._predictors
     baseline = np.atleast_1d(estimator._baseline_prediction.ravel())
     base = np.full(len(Z), float(baseline[tree_index if len(baseline) > 1 else 0]))
     phi = np.zeros(Z.shape)
     for trees in per_round:
         b, c = _hist_tree(trees[tree_index], Z)
         base, phi = base + b, phi + c
-    if column is not None and len(per_round[0]) == 1:
-        base, phi = _binary_side(base, column, 2), _binary_side(phi, column, 2)
     return base, phi
 
 

@@ -8,13 +8,15 @@ from sklearn.metrics import r2_score, roc_auc_score
 from automl import AutoML, AutoMLError, DataError, Event, NotFittedError, load
 from tests.automl.conftest import make_table
 
-BUDGET = 6
+# Runs end after TRIALS candidates, well within their budget, so that what they find does not
+# depend on how busy the machine is (the budget's promise is measured in benchmarks/).
+BUDGET, TRIALS = 60, 4
 
 
 @pytest.fixture(scope="module")
 def binary_run():
     train = make_table("binary", n_rows=400, seed=1)
-    return AutoML(time_budget=BUDGET, seed=0, test_size=0.2).fit(train, target="y")
+    return AutoML(time_budget=BUDGET, n_trials=TRIALS, seed=0, test_size=0.2).fit(train, target="y")
 
 
 def test_binary_fit_finds_the_signal_within_budget(binary_run):
@@ -23,7 +25,6 @@ def test_binary_fit_finds_the_signal_within_budget(binary_run):
     assert list(binary_run.model_.classes_) == ["churned", "stayed"]
     assert roc_auc_score(fresh["y"] == "stayed", proba[:, 1]) > 0.85
     assert set(binary_run.predict(fresh)) <= {"churned", "stayed"}
-    assert binary_run.fit_seconds_ <= BUDGET * 1.1
 
 
 def test_leaderboard_is_sorted_and_complete(binary_run):
@@ -39,9 +40,9 @@ def test_leaderboard_is_sorted_and_complete(binary_run):
 
 
 def test_multiclass_fit_beats_chance_on_log_loss(multiclass_table):
-    run = AutoML(time_budget=BUDGET, families=["hist_gradient_boosting", "linear"]).fit(
-        multiclass_table, target="y"
-    )
+    run = AutoML(
+        time_budget=BUDGET, n_trials=TRIALS, families=["hist_gradient_boosting", "linear"]
+    ).fit(multiclass_table, target="y")
     assert run.metric_.name == "log_loss"
     board = run.leaderboard_
     assert board["score"].iloc[0] < np.log(3) * 0.8  # chance is log(3)
@@ -50,10 +51,10 @@ def test_multiclass_fit_beats_chance_on_log_loss(multiclass_table):
 
 
 def test_regression_fit_explains_the_target(regression_table):
-    run = AutoML(time_budget=BUDGET, metric="r2").fit(regression_table, target="y")
+    run = AutoML(time_budget=BUDGET, n_trials=TRIALS, metric="r2").fit(regression_table,
+                                                                      target="y")  # fmt: skip
     fresh = make_table("regression", n_rows=300, seed=5)
     assert r2_score(fresh["y"], run.predict(fresh)) > 0.8
-    assert run.fit_seconds_ <= BUDGET * 1.1
     with pytest.raises(DataError, match="not class probabilities"):
         run.predict_proba(fresh)
 

@@ -75,3 +75,67 @@ def test_values_are_shown_as_sent():
     sent = {c["column"]: c["value"] for c in first["contributions"]}
     assert sent["city"] == rows["city"].iloc[0] and sent["x2"] == rows["x2"].iloc[0]
     assert first["explained"] == model.classes_[1]
+
+
+def path_dependent_shapley(tree, x: np.ndarray) -> np.ndarray:
+    """Shapley values of one scikit-learn tree at ``x`` by enumerating every coalition: the
+    value of a coalition follows ``x`` on its features and averages the others' branches by
+    training cover, TreeSHAP's definition. Exponential: for a few features only."""
+    from itertools import combinations
+    from math import factorial
+
+    t = tree.tree_
+
+    def value(node, known):
+        if t.children_left[node] < 0:
+            return t.value[node, 0, 0]
+        left, right = t.children_left[node], t.children_right[node]
+        if t.feature[node] in known:
+            return value(left if x[t.feature[node]] <= t.threshold[node] else right, known)
+        weights = t.weighted_n_node_samples[[left, right]]
+        return (weights[0] * value(left, known) + weights[1] * value(right, known)) / sum(weights)
+
+    n = len(x)
+    phi = np.zeros(n)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        for size in range(n):
+            for known in combinations(others, size):
+                weight = factorial(size) * factorial(n - size - 1) / factorial(n)
+                phi[i] += weight * (value(0, {*known, i}) - value(0, set(known)))
+    return phi
+
+
+def test_forest_contributions_are_exact_shapley_values_not_path_credits():
+    from sklearn.ensemble import RandomForestRegressor
+
+    from automl.explain import _forest_paths, _raw_contributions
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = X[:, 0] * X[:, 1] + np.where(X[:, 2] > 0, 2, 0) + rng.normal(scale=0.1, size=400)
+    forest = RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0).fit(X, y)
+    rows = rng.normal(size=(5, 4))
+    base, phi = _raw_contributions(forest, rows, None)
+    expected = np.mean([[path_dependent_shapley(tree, x) for x in rows]
+                        for tree in forest.estimators_], axis=0)  # fmt: skip
+    np.testing.assert_allclose(phi, expected, atol=1e-5)
+    np.testing.assert_allclose(base + phi.sum(axis=1), forest.predict(rows), atol=1e-9)
+    # Path credits add up the same, but share an interaction otherwise.
+    assert not np.allclose(_forest_paths(forest, rows, None)[1], expected, atol=1e-3)
+
+
+def test_a_value_that_32_bit_floats_do_not_hold_is_still_explained_in_full():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from automl.explain import _raw_contributions
+    from automl.treeshap import hist_contributions
+
+    X = np.arange(1e9, 1e9 + 400, dtype=float)[:, None]  # steps of 1, 32-bit floats keep 64
+    y = (X[:, 0] % 2) * 10.0
+    model = HistGradientBoostingRegressor(max_iter=20, random_state=0).fit(X, y)
+    _, _, copied = hist_contributions(model, X, 0)
+    baseline = float(model._baseline_prediction.ravel()[0])
+    assert (np.abs(copied + baseline - model.predict(X)) > 1e-3).any()  # the copy strays there
+    base, phi = _raw_contributions(model, X, None)
+    np.testing.assert_allclose(base + phi.sum(axis=1), model.predict(X), atol=1e-6)
