@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl import kinds as K
+from automl.checks import ordered, shared_ids
 from automl.ensemble import Blend
 from automl.evaluation import permutation_importance
 from automl.exceptions import AutoMLError, DataError, NotFittedError
@@ -342,7 +343,7 @@ class AutoML:
         groups = pd.factorize(pd.util.hash_pandas_object(X_all, index=False))[0]
         if len(np.unique(groups)) == len(groups):
             groups = None
-        X_train, y_train, X_test, y_test = self._test_split(X_all, y_all, groups)
+        X_train, y_train, X_test, y_test = self._test_split(data, X_all, y_all, groups)
         if groups is not None:
             groups = groups[X_train.index]
         order = None
@@ -430,10 +431,13 @@ class AutoML:
             )
         return codes
 
-    def _test_split(self, X, y, groups):
+    def _test_split(self, data, X, y, groups):
         if not self.test_size:
             return X, y, None, None
         train, test = split_rows(y, self.profile_.task, self.test_size, self.seed, groups)
+        found = shared_ids(data, train, test, self.profile_)
+        if found is not None:
+            self.checks_ = ordered([c for c in self.checks_ if c.id != found.id] + [found])
         return X.iloc[train], y[train], X.iloc[test], y[test]
 
     def _fit(self, candidate: dict, X, y, threads: int | None = None) -> Pipeline:

@@ -9,11 +9,14 @@ the platform shows them as cards, the CLI prints them, and ``AutoML`` acts on th
   determine the target exactly (a sum, a difference, a product or a ratio). High-risk leaks are
   left out of training unless the caller keeps them (``keep``); moderate ones are flagged;
 - values that stand for "unknown" (a 0 where no 0 can be, -1, 99, 999, "?", "N/A") are read as
-  missing, unless kept as values;
+  missing, unless kept as values; a value inside the range far more common than its neighbours
+  (an inlier, perhaps a default entered for "not known") is reported;
 - copies of a row (on every feature) are kept in the same fold, so they never validate each
   other, and the check says what naive folds would have scored;
 - a target that drifts with a date column suggests validating in time order, and with a time
-  column chosen, a date column that lies after it on nearly every row is flagged as a leak.
+  column chosen, a date column that lies after it on nearly every row is flagged as a leak;
+- with rows kept aside for a test, IDs written alike on both sides (``shared_ids``, run by
+  ``AutoML`` once the split is made) are reported.
 """
 
 from __future__ import annotations
@@ -74,6 +77,15 @@ MIN_DISTINCT_FOR_CODES = 10
 # Beyond this share, zeros are how the column is (rain in an hour), not a code.
 MAX_ZERO_SHARE = 0.6
 CODE_SAMPLE = 200_000
+# An inlier: a value inside a column's range held by this many times the rows of any of its
+# INLIER_NEIGHBOURS nearest values on each side, and by this share of rows at least, in a
+# column of many values: a default filled in where the true value was not known (50,000 for an
+# unknown income). Rounded measurements (0.28, 0.29, 0.30) are each common, and none stands out.
+INLIER_TIMES = 10
+INLIER_NEIGHBOURS = 3
+INLIER_SHARE = 0.02
+MIN_DISTINCT_FOR_INLIERS = 50
+MAX_INLIERS = 2
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,29 @@ def disguised_missing(values: pd.Series, kind: str) -> list[list]:
     return codes
 
 
+def inliers(values: pd.Series) -> list[list]:
+    """``[value, rows]`` for each value of a numeric column inside its range that far more rows
+    hold than its nearest values (``INLIER_TIMES``), among many distinct values."""
+    present = values.dropna()
+    if len(present) > CODE_SAMPLE:
+        present = present.sample(CODE_SAMPLE, random_state=0)
+    counts = present.value_counts().sort_index()
+    if len(counts) < MIN_DISTINCT_FOR_INLIERS:
+        return []
+    rows = counts.to_numpy()
+    found = []
+    for i in np.flatnonzero(rows >= INLIER_SHARE * len(present)):
+        if i == 0 or i == len(rows) - 1:
+            continue  # at an end of the range: a floor or a cap, or a code (disguised_missing)
+        near = np.r_[
+            rows[max(i - INLIER_NEIGHBOURS, 0) : i], rows[i + 1 : i + 1 + INLIER_NEIGHBOURS]
+        ]
+        if rows[i] >= INLIER_TIMES * near.max():
+            found.append([_plain(counts.index[i]), int(rows[i])])
+    # Many such values are a way of recording (whole numbers among decimals), not defaults.
+    return found if len(found) <= MAX_INLIERS else []
+
+
 # Checks that need no target.
 def table_checks(p: DatasetProfile) -> list[Check]:
     checks = []
@@ -190,6 +225,20 @@ def table_checks(p: DatasetProfile) -> list[Check]:
             )
         )  # fmt: skip
     checks.append(_disguised_check(p))
+    peaks = {c.name: c.stats["inliers"] for c in p.columns if c.stats.get("inliers")}
+    if peaks:
+        parts = "; ".join(f"{_names([name])}: " + ", ".join(f"{v!r} in {n} rows" for v, n in found)
+                          for name, found in peaks.items())  # fmt: skip
+        checks.append(
+            Check(
+                "inliers", INFO, "Values far more common than their neighbours",
+                f"Inside their columns' ranges, these values are held by far more rows than the "
+                f"values next to them: {parts}. They may be real, or a default entered when "
+                "the true value was not known.",
+                tuple(peaks), "Kept as values; if they stand for \"not known\", blank them in "
+                "the file and upload it again.", {"values": peaks},
+            )
+        )  # fmt: skip
     return checks
 
 
@@ -556,6 +605,40 @@ def _as_codes(values: pd.Series) -> np.ndarray:
     # Sorted by value, not by first appearance: a table sorted by its target must not make
     # every many-valued column look like it orders the target.
     return pd.Series(pd.factorize(values, sort=True)[0], index=values.index).to_numpy(float)
+
+
+def shared_ids(table: pd.DataFrame, train, test, p: DatasetProfile) -> Check | None:
+    """Rows kept aside for the test whose ID, written alike (case, spaces and punctuation
+    aside), is also a training row's: the same entity on both sides flatters the test score.
+    None when no column is an identifier."""
+    ids = [c.name for c in p.columns if c.kind == "identifier" and c.name in table.columns]
+    if not ids:
+        return None
+    shared = {}
+    for name in ids:
+        written = table[name].astype("string").str.lower().str.replace(r"[\W_]+", "", regex=True)
+        seen = set(written.iloc[train].dropna()) - {""}
+        rows = written.iloc[test].isin(seen) & written.iloc[test].notna()
+        if rows.any():
+            shared[name] = {"rows": int(rows.sum()),
+                            "examples": table[name].iloc[test][rows.to_numpy()].astype(str)
+                            .head(3).tolist()}  # fmt: skip
+    if not shared:
+        return Check(
+            "shared_ids", PASSED, "No ID on both sides",
+            f"No row kept aside for the test shares its {_names(ids)} with a training row.",
+            tuple(ids),
+        )  # fmt: skip
+    worst = max(shared, key=lambda name: shared[name]["rows"])
+    found = shared[worst]
+    return Check(
+        "shared_ids", ALERT, "IDs on both sides of the test split",
+        f"{found['rows']} of the {len(test)} rows kept aside for the test have a {_names([worst])} "
+        f"that a training row has too, written alike ({listing(found['examples'])}): if they are "
+        "the same customer, patient or item, the test score is flattered.",
+        tuple(shared), "Remove the copies, or keep each ID's rows together in one file.",
+        {"shared": shared},
+    )  # fmt: skip
 
 
 def _names(names) -> str:

@@ -13,7 +13,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from automl import kinds as K
-from automl.checks import Check, disguised_missing, ordered, table_checks, target_checks
+from automl.checks import (
+    Check,
+    disguised_missing,
+    inliers,
+    ordered,
+    table_checks,
+    target_checks,
+)
 from automl.exceptions import DataError
 from automl.wording import plain, shortened
 
@@ -327,6 +334,9 @@ def _profile_column(series: pd.Series, kind: str | None, *, excluded: bool, kept
                                                   "categorical" else values, chosen)  # fmt: skip
     if codes:
         stats["disguised"] = codes
+    peaks = inliers(values) if chosen == "numeric" else []
+    if peaks:
+        stats["inliers"] = peaks
     return ColumnProfile(
         name=str(series.name),
         kind=chosen,

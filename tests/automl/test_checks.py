@@ -219,3 +219,43 @@ def test_a_left_out_leak_is_not_trained_on_and_the_run_says_so():
     assert {c["id"]: c["status"] for c in run.model_.info["checks"]}["leakage"] == "acted"
     kept = AutoML(**settings, keep=["refund"]).fit(df, target="y")
     assert "refund" in [c["name"] for c in kept.model_.schema]
+
+
+@pytest.mark.parametrize("planted", [True, False])
+def test_ids_written_alike_on_both_sides_of_the_test_split_are_reported(planted):
+    df = make_table("binary", 400, seed=4)
+    ids = [f"C-{i:04d}" for i in range(400)]
+    if planted:  # the last 100 rows are the first 100 customers again, keyed a little apart
+        ids[300:] = [f"c{i:04d} " for i in range(100)]
+    df["customer_id"] = ids
+    run = AutoML(time_budget=60, families=["linear"], n_trials=1, test_size=0.25, seed=0)
+    run.fit(df, target="y")
+    check = next(c for c in run.checks_ if c.id == "shared_ids")
+    assert check.columns == ("customer_id",)
+    if planted:
+        assert check.status == "alert"
+        shared = check.details["shared"]["customer_id"]["rows"]
+        assert 10 <= shared <= 100 and str(shared) in check.message
+        assert check.details["shared"]["customer_id"]["examples"][0].lower().startswith("c")
+        assert "shared_ids" in {c["id"] for c in run.model_.info["checks"]}
+    else:
+        assert check.status == "passed"
+
+
+@pytest.mark.parametrize("planted", [True, False])
+def test_a_default_entered_for_unknown_values_is_reported_as_an_inlier(planted):
+    rng = np.random.default_rng(5)
+    df = make_table("regression", 1000, seed=5)
+    df["income"] = rng.normal(60_000, 15_000, len(df)).round()
+    df["visits"] = rng.integers(0, 100, len(df))  # many values, none far more common
+    if planted:
+        df.loc[rng.random(len(df)) < 0.08, "income"] = 50_000
+    p = profile(df, target="y")
+    checks = found(p, "inliers")
+    if planted:
+        assert [c.columns for c in checks] == [("income",)]
+        ((value, rows),) = checks[0].details["values"]["income"]
+        assert value == 50_000 and 50 <= rows <= 110 and str(rows) in checks[0].message
+        assert checks[0].status == "info" and 50_000 not in p.column("income").missing_values
+    else:
+        assert checks == []
