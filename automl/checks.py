@@ -177,18 +177,34 @@ def inliers(values: pd.Series) -> list[list]:
     counts = present.value_counts().sort_index()
     if len(counts) < MIN_DISTINCT_FOR_INLIERS:
         return []
-    rows = counts.to_numpy()
+    values, rows = counts.index.to_numpy(float), counts.to_numpy()
+    places = _decimals(values)
+    # The precision most rows are written at: 0.1 for 11.4 among a few odd 11.3667.
+    order = np.argsort(places, kind="stable")
+    usual = places[order][np.searchsorted(np.cumsum(rows[order]), rows.sum() / 2)]
     found = []
     for i in np.flatnonzero(rows >= INLIER_SHARE * len(present)):
         if i == 0 or i == len(rows) - 1:
             continue  # at an end of the range: a floor or a cap, or a code (disguised_missing)
-        near = np.r_[
-            rows[max(i - INLIER_NEIGHBOURS, 0) : i], rows[i + 1 : i + 1 + INLIER_NEIGHBOURS]
-        ]
-        if rows[i] >= INLIER_TIMES * near.max():
-            found.append([_plain(counts.index[i]), int(rows[i])])
+        # Its neighbours are written as roundly as most rows: 11.4 % among 11.3 % and 11.5 %,
+        # not among the odd 11.3667 % a few rows were computed at.
+        alike = np.flatnonzero(places <= max(places[i], usual))
+        at = np.searchsorted(alike, i)
+        near = rows[np.r_[alike[max(at - INLIER_NEIGHBOURS, 0) : at],
+                          alike[at + 1 : at + 1 + INLIER_NEIGHBOURS]]]  # fmt: skip
+        if rows[i] >= INLIER_TIMES * near.max(initial=1):
+            found.append([_plain(values[i]), int(rows[i])])
     # Many such values are a way of recording (whole numbers among decimals), not defaults.
     return found if len(found) <= MAX_INLIERS else []
+
+
+def _decimals(values: np.ndarray) -> np.ndarray:
+    """How many decimal places (up to 6) each value needs."""
+    places = np.full(len(values), 6)
+    for d in range(5, -1, -1):
+        scaled = values * 10.0**d
+        places[np.isclose(scaled, np.round(scaled), rtol=1e-12, atol=1e-6)] = d
+    return places
 
 
 # Checks that need no target.
@@ -342,7 +358,8 @@ class _Sample:
 
     def __init__(self, X: pd.DataFrame, y: np.ndarray, task: str, groups: np.ndarray):
         self.X, self.y, self.task = X, y, task
-        self.has_copies = len(np.unique(groups)) < len(groups)
+        self.copies = len(groups) - len(np.unique(groups))
+        self.has_copies = self.copies > 0
         self.folds = {
             grouped: make_splits(y, task, validation="cv", n_splits=3, holdout_size=0.2,
                                  order=None, seed=0, groups=groups if grouped else None)
@@ -562,9 +579,14 @@ def _duplicates_check(sample: _Sample, p: DatasetProfile) -> Check:
     names = list(sample.X.columns)
     grouped, naive = sample.score(names), sample.score(names, grouped=False)
     details = {"rows": p.duplicate_rows, "score_grouped": grouped, "score_naive": naive}
-    copies = f"{p.duplicate_rows} rows are exact copies of another row"
+    copies = f"{_rows(p.duplicate_rows)} an exact copy of another row"
     if not p.duplicate_rows:
-        copies = "Some rows are identical to another on every column used for training"
+        # Rows that differ only in a column left out (an ID): counted on the sample.
+        details["feature_copies"] = sample.copies
+        of = f" (in a sample of {len(sample.y)})" if len(sample.y) >= SAMPLE_ROWS else ""
+        copies = (
+            f"{_rows(sample.copies)}{of} identical to another on every column used for training"
+        )
     inflated = ""
     if naive > grouped + 0.01:
         inflated = (
@@ -643,6 +665,10 @@ def shared_ids(table: pd.DataFrame, train, test, p: DatasetProfile) -> Check | N
 
 def _names(names) -> str:
     return listing([str(n) for n in names])
+
+
+def _rows(n: int) -> str:
+    return "1 row is" if n == 1 else f"{n} rows are"
 
 
 def _plain(value: float):

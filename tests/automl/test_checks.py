@@ -259,3 +259,22 @@ def test_a_default_entered_for_unknown_values_is_reported_as_an_inlier(planted):
         assert checks[0].status == "info" and 50_000 not in p.column("income").missing_values
     else:
         assert checks == []
+
+
+def test_a_round_value_among_oddly_measured_ones_is_not_an_inlier():
+    # Most rows measured to 0.1, a few computed: 10.8 is as common as 10.7 and 10.9, and only
+    # far more common than the odd 10.7667 and 10.8333 next to it (wine's alcohol).
+    rng = np.random.default_rng(3)
+    df = make_table("regression", 3000, seed=3)
+    computed = rng.normal(11, 0.6, 30).round(4)
+    df["alcohol"] = np.r_[rng.normal(11, 1, 2940).round(1), computed, computed]
+    assert not found(profile(df, target="y"), "inliers")
+
+
+def test_rows_alike_but_for_an_id_are_counted():
+    single = make_table("binary", 300)
+    doubled = pd.concat([single] * 2, ignore_index=True)
+    doubled["ticket"] = [f"T{i}" for i in range(len(doubled))]
+    check = found(profile(doubled, target="y"), "duplicate_rows")[0]
+    assert check.details["rows"] == 0 and check.details["feature_copies"] == 300
+    assert check.message.startswith("300 rows are identical to another on every column")
