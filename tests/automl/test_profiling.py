@@ -60,7 +60,10 @@ def test_checks_name_their_columns(binary_table):
 
 def test_duplicate_rows_are_counted(binary_table):
     df = pd.concat([binary_table, binary_table.head(3)], ignore_index=True)
-    assert "3 rows are exact copies" in codes(profile(df, target="y"))["duplicate_rows"].message
+    assert (
+        "3 rows are an exact copy of another row"
+        in codes(profile(df, target="y"))["duplicate_rows"].message
+    )
 
 
 def test_a_parquet_file_profiles_like_its_table(binary_table, tmp_path, monkeypatch):

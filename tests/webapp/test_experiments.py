@@ -364,18 +364,22 @@ def api(client, method, url, body=None):
 
 
 def test_api_launches_reports_and_downloads(
-    client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+    client, alice, dataset, eager, settings, django_capture_on_commit_callbacks
 ):
+    settings.HEARTBEAT_SECONDS = 0.05
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
         response = api(client, "post", "/experiments",
-                       {"dataset": dataset.pk, "target": "churned", "time_budget": 30,
+                       {"dataset": dataset.pk, "target": "churned", "time_budget": 300,
+                        "max_models": 3,
                         "validation": {"method": "holdout", "holdout": 0.25}})  # fmt: skip
     assert response.status_code == 201, response.content
     experiment_id = response.json()["id"]
     body = api(client, "get", f"/experiments/{experiment_id}").json()
     assert body["status"] == "finished" and body["task"] == "binary"
-    assert body["progress"]["trials"] == 4 and body["progress"]["budget"] == 30
+    # Three models, then the run ends, long before its budget.
+    assert body["max_models"] == 3 and body["progress"]["trials"] == 3
+    assert body["progress"]["budget"] == 300
     best = body["best_model_id"]
     assert body["leaderboard"][0]["model_id"] == best and body["leaderboard"][0]["rank"] == 1
     model = api(client, "get", f"/models/{best}").json()
@@ -415,6 +419,7 @@ def test_rows_kept_aside_give_each_model_a_test_score(
         ({"time_budget": 100_000}, ["time_budget"], "between"),
         ({"validation": {"method": "time"}}, ["validation", "time_column"], "date column"),
         ({"families": ["nope"]}, ["families"], "not one of the available choices"),
+        ({"max_models": 0}, ["max_models"], "greater than or equal to 1"),
     ],
 )
 def test_api_rejects_bad_launches_naming_the_field(client, alice, dataset, body, loc, message):

@@ -102,8 +102,11 @@ def _active_on(queue: str) -> int:
 
 
 def test_an_experiment_trains_on_two_workers_ensembles_and_deploys(blendable, machines, client):
-    experiment = _spread_experiment(blendable, budget=20)
+    experiment = _spread_experiment(blendable, budget=120)
+    # Eight models, whichever worker trains each: the same leaderboard, with its blend, however
+    # busy the machine.
     experiment.target, experiment.families = "y", ["linear", "random_forest"]
+    experiment.max_models = 8
     experiment.save()
     experiment.launch()
     wait(experiment, ended, 180)
@@ -117,6 +120,7 @@ def test_an_experiment_trains_on_two_workers_ensembles_and_deploys(blendable, ma
     )
     assert experiment.candidates.filter(family="ensemble").exists(), board
     assert experiment.n_trials == experiment.candidates.count()
+    assert experiment.candidates.exclude(family="ensemble").count() == 8
     assert not experiment.search_directory.exists()  # the shared state goes with the run
     # The best model deploys and answers.
     client.force_login(blendable.owner)

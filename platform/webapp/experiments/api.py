@@ -54,6 +54,11 @@ class ExperimentIn(Schema):
         description="Training processes, on any machine, the search may use at once "
         "(default: every one free when it starts)",
     )
+    max_models: int | None = Field(
+        None,
+        description="Models to train at most, within the time budget (default: as many as "
+        "it allows); with the fixed seed, the same leaderboard on any machine",
+    )
     keep_test: bool | None = Field(
         None,
         description="Keep 10% of rows aside, scored once per model as `test_score` "
@@ -95,6 +100,7 @@ class ExperimentOut(Schema):
     )
     error: str
     parallelism: int | None
+    max_models: int | None
     n_workers: int = Field(..., description="Worker processes that trained a candidate")
     best_model_id: int | None = Field(None, alias="best_id")
     created: datetime
@@ -203,6 +209,7 @@ def create_experiment(request, payload: ExperimentIn):
         "holdout_size": payload.validation.holdout,
         "time_column": payload.validation.time_column or "",
         "parallelism": payload.parallelism,
+        "max_models": payload.max_models,
     }
     keep_test = payload.keep_test
     if keep_test is None:

@@ -66,6 +66,11 @@ class ExperimentForm(forms.Form):
         help_text="How many training processes, on any machine, this run may use at once. "
         "Leave empty for every one free when it starts.",
     )  # fmt: skip
+    max_models = forms.IntegerField(
+        required=False, min_value=1, max_value=10_000, label="Stop after this many models",
+        help_text="Leave empty to train as many as the time budget allows. A count gives the "
+        "same leaderboard on any machine, however busy.",
+    )  # fmt: skip
     keep_test = forms.BooleanField(
         required=False,
         label=f"Keep {TEST_SHARE:.0%} of the rows aside for a final test",
@@ -168,6 +173,7 @@ class ExperimentForm(forms.Form):
                 time_column=data["time_column"] or "",
                 test_size=TEST_SHARE if data["keep_test"] else None,
                 parallelism=data["parallelism"],
+                max_models=data["max_models"],
             )
             experiment.launch()
         return experiment

@@ -71,6 +71,9 @@ class Experiment(OwnedModel, Job):
     # Training processes the search may use at once, on any machine; None: every one free
     # when it starts.
     parallelism = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Models to train at most, the budget still holding; with the fixed seed, the same
+    # leaderboard on any machine however busy (H2O's max_models, the engine's n_trials).
+    max_models = models.PositiveIntegerField(null=True, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
@@ -142,10 +145,14 @@ class Experiment(OwnedModel, Job):
 
     @property
     def progress(self) -> float:
-        """Elapsed time against the budget, 0 to 1; 1 once the run ended."""
+        """Elapsed time against the budget (or models trained against ``max_models``, when
+        further along), 0 to 1; 1 once the run ended."""
         if not self.is_active:
             return 1.0
-        return min(self.elapsed / self.time_budget, 1.0)
+        done = self.elapsed / self.time_budget
+        if self.max_models:
+            done = max(done, self.n_trials / self.max_models)
+        return min(done, 1.0)
 
     def deletion_blocker(self) -> str | None:
         """Why this experiment cannot be deleted now, or None."""
@@ -177,6 +184,7 @@ class Experiment(OwnedModel, Job):
             "kinds": overrides,
             "exclude": sorted(excluded - {self.target}),
             "keep": list(self.keep),
+            "n_trials": self.max_models,
             "seed": 0,
         }
 
