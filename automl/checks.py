@@ -44,6 +44,7 @@ MOSTLY_MISSING = 0.5
 IMBALANCE = 0.05
 # Rows the target-aware checks train their small models on.
 SAMPLE_ROWS = 5000
+MIN_CLASS_ROWS = 50
 # Leak risk on a score normalised to [0, 1] (R², or balanced accuracy above chance), as
 # DataRobot's moderate and high levels: a column is a risk only when it is also this far above
 # what the rest of the table reaches without it.
@@ -298,16 +299,21 @@ def target_checks(table, y: pd.Series, p: DatasetProfile, keep=(), time_column=N
     not in ``keep``). ``table`` reads rows by position (``profiling._Table``); ``time_column``
     is the date that orders the rows, when validation follows time."""
     checks = _target_balance(y, p)
-    sample = _Sample.of(table, y, p)
-    if sample is None:
-        return checks, set()
+    try:
+        sample = _Sample.of(table, y, p)
+    except _Unchecked as why:
+        message = (
+            f"{why} The columns were not tested for leaks, nor the target for drift in time; "
+            "the models are still validated as usual."
+        )
+        return [*checks, Check("target_checks", INFO, "Leaks not checked", message)], set()
     leak_checks, leaving = _leakage(sample, p, set(keep))
     checks += leak_checks
     if time_column in sample.X.columns:
         checks += _after_the_time(sample, p, time_column)
     if p.duplicate_rows or sample.has_copies:
         checks.append(_duplicates_check(sample, p))
-    checks += _drift(sample, p)
+    checks += _drift(sample, p, time_column)
     return checks, leaving
 
 
@@ -353,6 +359,27 @@ def _target_balance(y: pd.Series, p: DatasetProfile) -> list[Check]:
     return checks
 
 
+class _Unchecked(Exception):
+    """Why the target-aware checks cannot run, in a sentence."""
+
+
+def _sample_rows(positions: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """At most about ``SAMPLE_ROWS`` of ``positions``, in order; in classification, each class
+    in its share but with ``MIN_CLASS_ROWS`` rows at least (all of a rarer one): a leak of a
+    rare outcome is a leak too."""
+    if len(positions) <= SAMPLE_ROWS:
+        return positions
+    rng = np.random.default_rng(0)
+    if labels is None:
+        return np.sort(rng.choice(positions, SAMPLE_ROWS, replace=False))
+    chosen = []
+    for label in np.unique(labels):
+        rows = positions[labels == label]
+        size = max(round(len(rows) * SAMPLE_ROWS / len(positions)), MIN_CLASS_ROWS)
+        chosen.append(rng.choice(rows, min(size, len(rows)), replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
 class _Sample:
     """A sample of the rows with a target, each feature as numeric codes, for small models."""
 
@@ -368,19 +395,28 @@ class _Sample:
         self.single: dict[str, float] = {}
 
     @classmethod
-    def of(cls, table, y: pd.Series, p: DatasetProfile) -> _Sample | None:
+    def of(cls, table, y: pd.Series, p: DatasetProfile) -> _Sample:
+        """``_Unchecked`` when the small models cannot learn: too few rows, no column."""
         positions = np.flatnonzero(y.notna().to_numpy())
-        if len(positions) > SAMPLE_ROWS:
-            positions = np.sort(np.random.default_rng(0).choice(positions, SAMPLE_ROWS, False))
-        if len(positions) < 20 or not [c for c in p.features if c.kind != "text"]:
-            return None
+        labels = None
+        if p.task != "regression":
+            labels = y.iloc[positions].astype(str).to_numpy()
+            # Three folds need three rows of a class; rarer ones are left to the models.
+            counts = pd.Series(labels).value_counts()
+            enough = np.isin(labels, counts.index[counts >= 3])
+            positions, labels = positions[enough], labels[enough]
+            if len(np.unique(labels)) < 2:
+                raise _Unchecked(f"No two classes of {p.target!r} have three rows each.")
+        if len(positions) < 20:
+            raise _Unchecked(f"Only {len(positions)} rows have a value in {p.target!r}.")
+        if not [c for c in p.features if c.kind != "text"]:
+            raise _Unchecked("Every column is free text, which the checks do not read.")
+        positions = _sample_rows(positions, labels)
         target = y.iloc[positions]
         if p.task == "regression":
             codes = K.parse_numbers(target).to_numpy(float)
         else:
             codes = pd.factorize(target.astype(str))[0]
-            if np.bincount(codes).min() < 3:
-                return None
         data = table.rows(positions, [c.name for c in p.features])
         # Free text as codes says nothing (every review is its own code): left to the models.
         X = pd.DataFrame(
@@ -477,10 +513,14 @@ def _leak_check(p, columns, high, kept, scores, relation=None) -> Check:
         )
     else:
         measure = "R²" if p.task == "regression" else "a score above chance"
+        if scores["alone"] - scores["without"] >= BEYOND_REST:
+            reach = f"far beyond what the other columns reach ({scores['without']:.2f})"
+        else:  # near perfect, and the others nearly so too: a twin of a leak, or of a column
+            reach = f"almost perfectly (the other columns reach {scores['without']:.2f})"
         message = (
-            f"{names} alone predicts {target!r} with {measure} of {scores['alone']:.2f}, far "
-            f"beyond what the other columns reach ({scores['without']:.2f}). Such a column is "
-            "often recorded after the outcome (a leak) and will not be known when you predict."
+            f"{names} alone predicts {target!r} with {measure} of {scores['alone']:.2f}, "
+            f"{reach}. Such a column is often recorded after the outcome (a leak) and will not "
+            "be known when you predict."
         )
     if high and not kept:
         status, action = ACTED, f"Left out of training; keep {names} if it is known in advance."
@@ -601,20 +641,24 @@ def _duplicates_check(sample: _Sample, p: DatasetProfile) -> Check:
     )  # fmt: skip
 
 
-def _drift(sample: _Sample, p: DatasetProfile) -> list[Check]:
+def _drift(sample: _Sample, p: DatasetProfile, time_column: str | None) -> list[Check]:
     dates = [c.name for c in p.features if c.kind == "datetime"]
     drifting = [(n, sample.single[n]) for n in dates if sample.single[n] >= DRIFT]
     if not drifting:
         return []
     name, score = max(drifting, key=lambda item: item[1])
+    if time_column:
+        status, action = ACTED, f"Validated in time order on {time_column!r}, as chosen."
+    else:
+        status = INFO
+        action = f"Choose the time-ordered validation on {name!r} to measure it honestly."
     return [
         Check(
-            "time_drift", INFO, "The target changes over time",
+            "time_drift", status, "The target changes over time",
             f"{p.target!r} changes with {name!r}: the date alone explains {score:.0%} of it. "
             "Random folds validate on rows from the same periods as training, which flatters "
             "a model that will predict the future.",
-            (name,), f"Choose the time-ordered validation on {name!r} to measure it honestly.",
-            {"score": score},
+            (name,), action, {"score": score},
         )
     ]  # fmt: skip
 

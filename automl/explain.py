@@ -28,6 +28,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.linear_model import LogisticRegression
 
 from automl.ensemble import Blend
+from automl.exceptions import AutoMLError
 from automl.features import feature_columns
 from automl.learners import EarlyStopped
 from automl.treeshap import forest_contributions, hist_contributions
@@ -89,11 +90,14 @@ def _contributions(predictor, X, names, k, n_classes):
             base, total = base + weight * b, total + weight * c
         return base, total
     features, estimator = predictor[:-1], predictor[-1]
-    Z = features.transform(X)
-    Z = Z.toarray() if sparse.issparse(Z) else np.asarray(Z, dtype=float)
-    owners = np.array([names.index(c) for c in feature_columns(features[0])])
     if isinstance(estimator, EarlyStopped):
         estimator = estimator.model_
+    Z = features.transform(X)
+    # XGBoost reads the entries a sparse matrix leaves out as missing, not as 0: it is
+    # explained on the matrix it answers from. The others are explained on dense rows.
+    if not (sparse.issparse(Z) and hasattr(estimator, "get_booster")):
+        Z = Z.toarray() if sparse.issparse(Z) else np.asarray(Z, dtype=float)
+    owners = np.array([names.index(c) for c in feature_columns(features[0])])
     if k is None:
         base, phi = _raw_contributions(estimator, Z, None)
     else:
@@ -106,7 +110,7 @@ def _contributions(predictor, X, names, k, n_classes):
 def _class_contributions(estimator, Z, k, n_classes):
     """Contributions to the probability of class ``k[i]`` on each row ``i``."""
     known = list(getattr(estimator, "classes_", range(n_classes)))
-    base, phi = np.zeros(len(Z)), np.zeros(Z.shape)
+    base, phi = np.zeros(Z.shape[0]), np.zeros(Z.shape)
     for code in np.unique(k):
         rows = np.flatnonzero(k == code)
         if code not in known:  # a class this member never saw: probability 0, nothing to say
@@ -154,7 +158,7 @@ def _raw_contributions(estimator, Z, column):
         return _forest(estimator, Z, column)
     if isinstance(estimator, (HistGradientBoostingClassifier, HistGradientBoostingRegressor)):
         return _hist_boosting(estimator, Z, column)
-    raise TypeError(f"No reason codes for {type(estimator).__name__}.")
+    raise AutoMLError(f"This model ({type(estimator).__name__}) gives no reason codes.")
 
 
 def _binary_side(values, column, n_known):

@@ -155,6 +155,11 @@ def test_a_date_the_target_drifts_with_is_reported():
     drifting = df.assign(sales=np.arange(500) * 0.1 + df.x + rng.normal(size=500))
     check = found(profile(drifting, target="sales"), "time_drift")[0]
     assert check.columns == ("day",) and "time-ordered validation" in check.action
+    # Validated in time order already: said, not advised.
+    chosen = found(profile(drifting, target="sales", time_column="day"), "time_drift")[0]
+    assert (
+        chosen.status == "acted" and chosen.action == "Validated in time order on 'day', as chosen."
+    )
     steady = df.assign(sales=df.x + rng.normal(size=500))
     assert not found(profile(steady, target="sales"), "time_drift")
 
@@ -278,3 +283,30 @@ def test_rows_alike_but_for_an_id_are_counted():
     check = found(profile(doubled, target="y"), "duplicate_rows")[0]
     assert check.details["rows"] == 0 and check.details["feature_copies"] == 300
     assert check.message.startswith("300 rows are identical to another on every column")
+
+
+@pytest.mark.parametrize("planted", [True, False])
+def test_a_leak_of_a_rare_outcome_is_found_in_a_large_table(planted):
+    # 8 frauds in 20,000 rows: a sample of 5,000 at random would hold two or so.
+    rng = np.random.default_rng(3)
+    n_rows = 20_000
+    fraud = np.zeros(n_rows, bool)
+    fraud[rng.choice(n_rows, 8, replace=False)] = True
+    df = pd.DataFrame({"amount": rng.gamma(2, 50, n_rows).round(2),
+                       "channel": rng.choice(["web", "shop", "phone"], n_rows),
+                       "fraud": np.where(fraud, "yes", "no")})  # fmt: skip
+    if planted:  # set by the investigation that followed the fraud
+        df["chargeback"] = np.where(fraud, "filed", "none")
+    p = profile(df, target="fraud")
+    leak = found(p, "leakage")
+    assert [(c.columns, c.details["risk"]) for c in leak] == (
+        [(("chargeback",), "high")] if planted else []
+    )
+    assert not found(p, "target_checks")
+
+
+def test_a_table_too_small_for_the_checks_says_so():
+    df = make_table("binary", 300).head(12)
+    (card,) = found(profile(df, target="y"), "target_checks")
+    assert card.status == "info" and "Only 12 rows have a value in 'y'" in card.message
+    assert not [c for c in profile(df, target="y").checks if c.id == "leakage"]

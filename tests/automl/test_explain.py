@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl import AutoML
+from automl import AutoML, AutoMLError
 from automl.ensemble import Blend
 from automl.model import Model
 from tests.automl.conftest import make_table
@@ -66,6 +66,48 @@ def test_an_ensemble_explains_as_the_weighted_sum_of_its_members(task):
         assert len(row["contributions"]) == 3
         sizes = [abs(c["contribution"]) for c in row["contributions"]]
         assert sizes == sorted(sizes, reverse=True)
+
+
+def with_text(task: str, n_rows: int, seed: int) -> pd.DataFrame:
+    """``make_table`` with a free-text column, whose words make the model's input sparse, and
+    a whole-number column, so that 0 is common."""
+    table = make_table(task, n_rows, seed)
+    rng = np.random.default_rng(seed)
+    words = [f"word{i}" for i in range(300)]
+    table["note"] = [" ".join(rng.choice(words, 12)) for _ in range(n_rows)]
+    table["x1"] = table["x1"].round()
+    return table
+
+
+@pytest.mark.parametrize(
+    ("task", "family"),
+    [("binary", "xgboost"), ("multiclass", "xgboost"), ("regression", "xgboost"),
+     ("binary", "lightgbm"), ("regression", "linear")],
+)  # fmt: skip
+def test_sparse_inputs_are_explained_as_the_model_reads_them(task, family):
+    # XGBoost takes a sparse matrix's absent entries for missing values, not zeros.
+    run = AutoML(time_budget=30, families=[family], n_trials=1, n_splits=2, seed=0)
+    model = run.fit(with_text(task, 300, seed=1), target="y").model_
+    rows = with_text(task, 25, seed=7).drop(columns=["y"])
+    assert "note" in {c["name"] for c in model.schema}
+    explained = model.explain(rows, top=None)
+    for row, answer in zip(explained, answers(model, rows), strict=True):
+        assert row["output"] == pytest.approx(answer, abs=1e-6)
+
+
+def test_a_model_that_gives_no_reason_codes_says_so_in_plain_words():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+
+    model = fitted("binary", "linear")
+    train = make_table("binary", 300, seed=1)
+    features = model.pipeline[:-1]
+    codes = (train.y == model.classes_[1]).astype(int)  # the engine's learners see class codes
+    neighbours = KNeighborsClassifier().fit(features.transform(model.validate(train)), codes)
+    other = Model(Pipeline([*features.steps, ("knn", neighbours)]), task="binary", target="y",
+                  classes=model.classes_, schema=model.schema, info={})  # fmt: skip
+    with pytest.raises(AutoMLError, match=r"KNeighborsClassifier\) gives no reason codes"):
+        other.explain(rows_to_explain("binary"))
 
 
 def test_values_are_shown_as_sent():

@@ -117,3 +117,10 @@ def test_a_run_leaves_the_leak_out_and_says_so(
     assert kept.keep == ["refund_issued"] and kept.status == "finished", kept.error
     schema = load(kept.best.artifact_path).schema
     assert "refund_issued" in [c["name"] for c in schema]
+
+
+def test_the_tables_checks_stay_when_the_targets_analysis_failed(leaky):
+    table_checks = {c["id"] for c in leaky.profile["checks"]}
+    assert "disguised_missing" in table_checks
+    leaky.target_profile = {"target": "churned", "error": "The queue is down."}
+    assert {c["id"] for c in leaky.checks()} == table_checks

@@ -273,9 +273,11 @@ class Dataset(OwnedModel, Job):
 
     def checks(self) -> list[dict]:
         """What the engine's checks found (``automl.checks``), alerts first; with the target's
-        once its analysis is done."""
-        source = self.target_profile or self.profile or {}
-        return source.get("checks", [])
+        once its analysis is done (the table's alone while it waits, or if it failed)."""
+        for source in (self.target_profile, self.profile):
+            if source and "checks" in source:
+                return source["checks"]
+        return []
 
 
 @receiver(post_delete, sender=Dataset)

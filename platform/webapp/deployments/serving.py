@@ -254,15 +254,15 @@ def _json(value) -> str:
 def predict(served: Served, columns: dict[str, list], explain: bool = False) -> dict:
     """Predictions (and class probabilities, and with ``explain`` each row's reason codes) as
     JSON; ``RequestError(422)`` for values the model cannot read, such as a date it cannot
-    parse."""
-    from automl import DataError
+    parse, or reason codes asked of a model that gives none."""
+    from automl import AutoMLError
 
     try:
         answer = _answer(served, columns)
         if explain:
             answer["explanations"] = served.model.explain(pd.DataFrame(columns), TOP_REASONS)
         return answer
-    except DataError as err:
+    except AutoMLError as err:
         raise RequestError(422, str(err)) from None
 
 
