@@ -251,6 +251,9 @@ def test_the_prediction_endpoint_is_documented(client):
     assert {"200", "400", "401", "404", "422", "503"} <= set(operation["responses"])
     assert operation["security"] == [{"DeploymentKey": []}]
     assert "DeploymentKey" in schema["components"]["securitySchemes"]
+    query = [p for p in operation["parameters"] if p["in"] == "query"]
+    assert [(p["name"], p["schema"]["type"]) for p in query] == [("explain", "boolean")]
+    assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} == {"slug"}
 
 
 def test_each_deployment_is_documented_with_its_columns(client, deployed, bob):
@@ -259,6 +262,7 @@ def test_each_deployment_is_documented_with_its_columns(client, deployed, bob):
     schema = client.get("/api/v1/openapi.json").json()  # read by the owner
     body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
     assert body["example"] == deployment.current.example()
+    assert [p["name"] for p in schema["paths"][path]["post"]["parameters"]] == ["explain"]
     row = body["schema"]["properties"]["rows"]["items"]
     assert row["additionalProperties"] is False and "plan" in row["required"]
     assert row["properties"]["monthly_fee"]["type"] == ["number"]

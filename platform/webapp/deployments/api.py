@@ -258,6 +258,7 @@ PREDICT_BODY = {
             }
         },
     },
+    "parameters": [openapi.EXPLAIN_QUERY],
     "security": [{"DeploymentKey": []}],
 }
 

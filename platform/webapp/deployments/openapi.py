@@ -44,6 +44,7 @@ def paths(deployment: Deployment) -> dict:
                 f"(version {version.number})",
                 "tags": ["your deployments"],
                 "security": [{"DeploymentKey": []}],
+                "parameters": [EXPLAIN_QUERY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -149,6 +150,16 @@ EXPLANATIONS = {
             },
         },
     },
+}
+
+
+# ``?explain=true``: the body's ``"explain"`` as a query parameter.
+EXPLAIN_QUERY = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": 'Add each row\'s reason codes (`explanations`), as `"explain": true` does',
 }
 
 
