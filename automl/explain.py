@@ -16,7 +16,11 @@ Each model family gives its contributions the way it can exactly:
 
 Families whose answer is a margin (log-odds, softmax logits) are explained in margin space,
 then each row's contributions are scaled by one factor so that they add up to the probability
-(the rescale rule): the signs and the proportions stay those of the margin.
+(the rescale rule). A yes/no model's probability rises with its one margin: the signs and the
+proportions stay those of the margin. With several classes, a column moves every class's
+margin, and the explained class's probability can fall while its own margin rises (the others
+rising more): each column's margins are first carried into that probability by the softmax's
+slope (averaged at the base and at the answer), then rescaled.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from automl.treeshap import forest_contributions, hist_contributions
 from automl.wording import plain
 
 TOP = 5
+# Every class at once, for ``_raw_contributions``.
+ALL = slice(None)
 
 
 def explain(model, X: pd.DataFrame, top: int | None = TOP) -> list[dict]:
@@ -116,29 +122,36 @@ def _class_contributions(estimator, Z, k, n_classes):
         if code not in known:  # a class this member never saw: probability 0, nothing to say
             continue
         column = known.index(code)
-        b, c = _raw_contributions(estimator, Z[rows], column)
         if not _is_margin(estimator):
-            base[rows], phi[rows] = b, c
+            base[rows], phi[rows] = _raw_contributions(estimator, Z[rows], column)
             continue
-        probability = estimator.predict_proba(Z[rows])[:, column]
-        base_probability = _base_probability(estimator, Z[rows], b, column)
-        change, margin_change = probability - base_probability, c.sum(axis=1)
-        slope = probability * (1 - probability)  # where the margin barely moves
-        steady = np.abs(margin_change) < 1e-9
-        factor = np.where(steady, slope, change / np.where(steady, 1, margin_change))
+        probability = estimator.predict_proba(Z[rows])
+        if len(known) > 2:
+            base_probability, c = _softmax_contributions(estimator, Z[rows], probability, column)
+            slope = 1.0  # already in probability
+        else:
+            b, c = _raw_contributions(estimator, Z[rows], column)
+            base_probability = 1 / (1 + np.exp(-b))  # the sign of the margin is the class's
+            slope = probability[:, column] * (1 - probability[:, column])
+        change, linear = probability[:, column] - base_probability, c.sum(axis=1)
+        steady = np.abs(linear) < 1e-9  # where the answer barely moves
+        factor = np.where(steady, slope, change / np.where(steady, 1, linear))
         base[rows], phi[rows] = base_probability, c * factor[:, None]
     return base, phi
 
 
-def _base_probability(estimator, Z, base, column):
-    """The probability of class ``column`` at the base margins: the sigmoid of a yes/no
-    model's one margin (its sign already the class's), else the softmax of every class's."""
-    n_known = len(estimator.classes_)
-    if n_known == 2:
-        return 1 / (1 + np.exp(-base))
-    bases = np.column_stack([_raw_contributions(estimator, Z, j)[0] for j in range(n_known)])
+def _softmax_contributions(estimator, Z, probability, column):
+    """The probability of class ``column`` at every class's base margin, and each feature's
+    margins carried into that probability: the sum over classes c of the slope of the
+    probability along c's margin, p_k (1[k = c] - p_c), times the feature's share of it."""
+    bases, phis = _raw_contributions(estimator, Z, ALL)
     exp = np.exp(bases - bases.max(axis=1, keepdims=True))
-    return exp[:, column] / exp.sum(axis=1)
+    base_probability = exp / exp.sum(axis=1, keepdims=True)
+    slopes = [-p[:, [column]] * p for p in (base_probability, probability)]
+    for slope, p in zip(slopes, (base_probability, probability), strict=True):
+        slope[:, column] += p[:, column]
+    slope = (slopes[0] + slopes[1]) / 2
+    return base_probability[:, column], np.einsum("nc,ncf->nf", slope, phis)
 
 
 def _is_margin(estimator) -> bool:
@@ -147,7 +160,11 @@ def _is_margin(estimator) -> bool:
 
 def _raw_contributions(estimator, Z, column):
     """``base`` and contributions (n, features) of the raw output for class ``column`` (its
-    margin, or a forest's probability; the value in regression)."""
+    margin, or a forest's probability; the value in regression); for ``ALL`` of a model with
+    a margin per class, every class's: (n, classes) and (n, classes, features)."""
+    if column is ALL and not hasattr(estimator, "get_booster"):
+        each = [_raw_contributions(estimator, Z, j) for j in range(len(estimator.classes_))]
+        return np.column_stack([b for b, _ in each]), np.stack([c for _, c in each], axis=1)
     if hasattr(estimator, "get_booster"):
         return _xgboost(estimator, Z, column)
     if hasattr(estimator, "booster_"):
@@ -174,13 +191,13 @@ def _xgboost(estimator, Z, column):
     booster, data = estimator.get_booster(), xgb.DMatrix(Z)
     out = booster.predict(data, pred_contribs=True, iteration_range=rounds).astype(float)
     margin = booster.predict(data, output_margin=True, iteration_range=rounds).astype(float)
-    if out.ndim == 3:  # one margin per class
+    if out.ndim == 3:  # one margin per class, all of them in one pass for ALL
         out, margin = out[:, column], margin[:, column]
     elif column is not None:
         out, margin = _binary_side(out, column, 2), _binary_side(margin, column, 2)
     # Summed in float32 the contributions miss the margin by its rounding: the base takes it.
-    phi = out[:, :-1]
-    return margin - phi.sum(axis=1), phi
+    phi = out[..., :-1]
+    return margin - phi.sum(axis=-1), phi
 
 
 def _lightgbm(estimator, Z, column):

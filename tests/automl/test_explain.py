@@ -110,6 +110,25 @@ def test_a_model_that_gives_no_reason_codes_says_so_in_plain_words():
         other.explain(rows_to_explain("binary"))
 
 
+def test_a_column_that_raises_a_class_is_credited_with_raising_its_probability():
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.explain import _class_contributions
+
+    # x1 lowers every class's margin, the explained class's least; x2 raises its margin only.
+    # Class 0's probability rises from 1/3 to 0.82 though its own margin falls: both columns
+    # raised it, and both are credited with a rise.
+    model = LogisticRegression()
+    model.classes_ = np.array([0, 1, 2])
+    model.coef_ = np.array([[-1.0, 0.2], [-3.0, 0.0], [-3.0, 0.0]])
+    model.intercept_ = np.zeros(3)
+    Z = np.array([[1.0, 1.0]])
+    base, phi = _class_contributions(model, Z, np.array([0]), 3)
+    answer = model.predict_proba(Z)[0, 0]
+    assert base[0] == pytest.approx(1 / 3) and base[0] + phi.sum() == pytest.approx(answer)
+    assert (phi > 0).all(), phi
+
+
 def test_values_are_shown_as_sent():
     model = fitted("binary", "linear")
     rows = rows_to_explain("binary")
