@@ -162,7 +162,8 @@ def _raw_contributions(estimator, Z, column):
     """``base`` and contributions (n, features) of the raw output for class ``column`` (its
     margin, or a forest's probability; the value in regression); for ``ALL`` of a model with
     a margin per class, every class's: (n, classes) and (n, classes, features)."""
-    if column is ALL and not hasattr(estimator, "get_booster"):
+    native = hasattr(estimator, "get_booster") or hasattr(estimator, "booster_")
+    if column is ALL and not native:  # XGBoost and LightGBM give every class in one pass
         each = [_raw_contributions(estimator, Z, j) for j in range(len(estimator.classes_))]
         return np.column_stack([b for b, _ in each]), np.stack([c for _, c in each], axis=1)
     if hasattr(estimator, "get_booster"):
@@ -204,10 +205,10 @@ def _lightgbm(estimator, Z, column):
     out = np.asarray(estimator.predict(Z, pred_contrib=True), dtype=float)
     width = Z.shape[1] + 1
     if column is not None and out.shape[1] > width:  # classes side by side
-        out = out[:, column * width : (column + 1) * width]
+        out = out.reshape(len(out), -1, width)[:, column]
     elif column is not None:
         out = _binary_side(out, column, 2)
-    return out[:, -1], out[:, :-1]
+    return out[..., -1], out[..., :-1]
 
 
 def _linear(estimator, Z, column):
