@@ -39,6 +39,9 @@ from automl.treeshap import forest_contributions, hist_contributions
 from automl.wording import plain
 
 TOP = 5
+# Rows explained at a time: contributions are computed on dense features, 20,000 columns wide
+# for a text column's words, so a batch of 10,000 rows at once would take gigabytes.
+CHUNK = 500
 # Every class at once, for ``_raw_contributions``.
 ALL = slice(None)
 
@@ -61,7 +64,13 @@ def explain(model, X: pd.DataFrame, top: int | None = TOP) -> list[dict]:
         probabilities = model.pipeline.predict_proba(read)
         k = np.full(len(X), 1) if len(classes) == 2 else probabilities.argmax(axis=1)
     names = [c["name"] for c in model.schema]
-    base, contributions = _contributions(model.pipeline, read, names, k, _n_classes(model))
+    parts = [
+        _contributions(model.pipeline, read.iloc[start : start + CHUNK], names,
+                       None if k is None else k[start : start + CHUNK], _n_classes(model))
+        for start in range(0, len(read), CHUNK)
+    ]  # fmt: skip
+    base = np.concatenate([b for b, _ in parts])
+    contributions = np.concatenate([c for _, c in parts])
     rows = []
     for i in range(len(X)):
         order = np.argsort(-np.abs(contributions[i]), kind="stable")[: top or len(names)]

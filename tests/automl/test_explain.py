@@ -129,6 +129,20 @@ def test_a_column_that_raises_a_class_is_credited_with_raising_its_probability()
     assert (phi > 0).all(), phi
 
 
+def test_rows_explained_a_chunk_at_a_time_are_explained_as_alone(monkeypatch):
+    import automl.explain
+
+    model = fitted("multiclass", "xgboost")
+    rows = rows_to_explain("multiclass")
+    whole = model.explain(rows, top=None)
+    monkeypatch.setattr(automl.explain, "CHUNK", 7)  # 25 rows: three chunks and a rest
+    for alone, chunked in zip(whole, model.explain(rows, top=None), strict=True):
+        assert chunked["base"] == pytest.approx(alone["base"], abs=1e-9)
+        by_column = {c["column"]: c["contribution"] for c in chunked["contributions"]}
+        for reason in alone["contributions"]:
+            assert by_column[reason["column"]] == pytest.approx(reason["contribution"], abs=1e-9)
+
+
 def test_values_are_shown_as_sent():
     model = fitted("binary", "linear")
     rows = rows_to_explain("binary")
