@@ -61,8 +61,8 @@ AFTER_THE_TIME = 0.95
 # Numbers that often stand for "unknown"; a value among them is one only when it lies beyond
 # every other value of its column (an outlier in value) and repeats (in frequency).
 NUMBER_CODES = (
-    0, -1, -9, -99, -999, -9999, -99999, 9, 99, 999, 9999, 99999, 999999, 97, 98, 997, 998,
-    9997, 9998, 100, 1000, 10000, 100000, 1000000,
+    0, -1, -9, -99, -999, -9999, -99999, -999999, 9, 99, 999, 9999, 99999, 999999, 9999999,
+    99999999, 97, 98, 997, 998, 9997, 9998, 100, 1000, 10000, 100000, 1000000, 10000000,
 )  # fmt: skip
 TEXT_CODES = frozenset(
     ("?", "??", "-", "--", ".", "n/a", "na", "#n/a", "nan", "null", "unknown", "unk",
@@ -162,9 +162,11 @@ def disguised_missing(values: pd.Series, kind: str) -> list[list]:
         if value == 0 and rows > MAX_ZERO_SHARE * len(present):
             continue
         repeated = counts.get(value, 0) >= 2 * rest.median()
-        # A repeated negative code in a column of no negative value (-1 visits) is one too.
-        far = gap >= FAR_CODE_GAP or (value < 0 <= others[0]) or gap >= CODE_GAP
-        if rows >= MIN_CODE_ROWS and (gap >= FAR_CODE_GAP or (far and repeated)):
+        # A negative code in a column of no negative value (-1 visits) is one however near.
+        negative = value < 0 <= others[0]
+        if rows >= MIN_CODE_ROWS and (
+            gap >= FAR_CODE_GAP or negative or (gap >= CODE_GAP and repeated)
+        ):
             codes.append([_plain(value), rows])
     return codes
 

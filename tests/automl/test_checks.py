@@ -140,6 +140,18 @@ def test_number_codes_beyond_the_values_are_found(code):
     assert not found(clean, "disguised_missing")
 
 
+@pytest.mark.parametrize(("code", "rows"), [(-1, 60), (9999999, 60)])
+def test_a_code_beside_the_values_of_a_count_is_found(code, rows):
+    # -1 visits lies next to 0 visits, yet no count is negative; a count of 9,999,999 is far.
+    rng = np.random.default_rng(8)
+    visits = rng.poisson(4, 2000).astype(float)
+    visits[:rows] = code
+    assert profile(pd.DataFrame({"visits": visits})).column("visits").missing_values == (code,)
+    # A count that goes below 0 by nature (a change of visits) keeps its -1.
+    change = rng.poisson(4, 2000) - rng.poisson(4, 2000)
+    assert not found(profile(pd.DataFrame({"change": change})), "disguised_missing")
+
+
 def test_words_for_unknown_are_found_in_categories():
     rng = np.random.default_rng(6)
     job = rng.choice(["clerk", "engineer", "nurse", " ?", "N/A"], 300)
