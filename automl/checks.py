@@ -465,6 +465,16 @@ class _Sample:
 def _leakage(sample: _Sample, p: DatasetProfile, keep: set) -> tuple[list[Check], set]:
     names = list(sample.X.columns)
     sample.single = {name: sample.score([name], tree=True) for name in names}
+    # The target in other units (cents, a power of it): whatever the rest reaches, a high risk.
+    # A shallow tree's steps score it below 1.
+    copies = set()
+    if sample.task == "regression":
+        for name in names:
+            if p.column(name).kind == "numeric":
+                exact = _exact_fit(sample.X[[name]].to_numpy(float), sample.y)
+                if exact:
+                    copies.add(name)
+                    sample.single[name] = max(sample.single[name], exact[1])
     suspects = [n for n in names if sample.single[n] >= MODERATE_RISK]
     # Each suspect is measured against the other columns, but without the near-perfect ones:
     # strong columns that measure one thing (a diamond's carat and size) explain each other,
@@ -477,7 +487,7 @@ def _leakage(sample: _Sample, p: DatasetProfile, keep: set) -> tuple[list[Check]
             alone = sample.single[name]
             rest = sample.score([n for n in names if n != name and n not in perfect])
             beyond = alone - rest >= BEYOND_REST
-            high = alone >= HIGH_RISK and beyond
+            high = (alone >= HIGH_RISK and beyond) or name in copies
             if not (beyond or alone >= HIGH_RISK):
                 continue  # strong, but the other columns reach nearly as far: a good column
             scores = {"alone": alone, "without": rest, "with": with_all}

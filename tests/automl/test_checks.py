@@ -59,6 +59,18 @@ def test_a_perfect_leak_is_left_out_unless_kept():
     assert "invoice" in [c.name for c in kept.features]
 
 
+def test_the_target_in_other_units_is_a_high_risk_leak():
+    # The other columns reach R² 0.97, a shallow tree on the copy 0.99: not 0.1 beyond them.
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(3000, 3)).round(3), columns=["a", "b", "c"])
+    df["y"] = df.a + df.b + df.c + rng.normal(scale=0.25, size=3000)
+    df["y_cents"] = (df["y"] * 100).round()
+    leak = found(profile(df, target="y"), "leakage")
+    assert [(c.columns, c.details["risk"], c.status) for c in leak] == [
+        (("y_cents",), "high", "acted")
+    ]
+
+
 def counts_table(noise: float, n_rows: int = 1000) -> pd.DataFrame:
     rng = np.random.default_rng(2)
     hour = rng.integers(0, 24, n_rows)
