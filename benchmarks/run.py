@@ -1,16 +1,19 @@
 """Accuracy benchmark: the engine against a floor, FLAML and AutoGluon on a folder of CSVs.
 
 Each dataset of the folder's manifest.json (its target, less its ``drop_columns``) is split
-80/20 with a fixed seed, stratified for classification, and every system gets the same rows
-and the same time budget, one run at a time. The engine trains through its CLI
+80/20 with a fixed seed (``--seeds 3``: three seeds, three different splits), stratified for
+classification, and every system gets the same rows and the same time budget, one run at a
+time. The engine trains through its CLI
 (``python -m automl fit``, then ``predict``) exactly as a user would; the floor is
 scikit-learn's HistGradientBoosting with default settings; FLAML and AutoGluon run in their
 own virtualenv (``benchmarks/requirements.txt``), skipped when it is missing. Prints the test
-score of each, ranks among the three AutoML systems, fit seconds (wall clock of the whole fit
-command for the engine) and peak memory.
+score of each (the mean over the splits, and its spread), mean ranks among the three AutoML
+systems, the worst fit seconds (wall clock of the whole fit command for the engine) and peak
+memory, and on how many splits the engine fell below the floor.
 
     python3 -m venv .venv-bench && .venv-bench/bin/pip install -r benchmarks/requirements.txt
     .venv/bin/python benchmarks/run.py                      # ../shared/datasets, 60 s each
+    .venv/bin/python benchmarks/run.py --seeds 3            # three splits each, ranks' spread
     .venv/bin/python benchmarks/run.py --systems engine --only titanic insurance
     .venv/bin/python benchmarks/run.py --systems flaml autogluon --save competitors.jsonl
     .venv/bin/python benchmarks/run.py --systems engine --load competitors.jsonl
@@ -129,27 +132,58 @@ def floor(train, test, target, task, seed) -> pd.DataFrame:
 
 
 def table(results: list[dict]) -> pd.DataFrame:
-    """One row per dataset: the floor's and each system's score, ranks, seconds and memory."""
-    frame = pd.DataFrame(results).drop_duplicates(["dataset", "system"], keep="last")
-    scores = frame.pivot(index="dataset", columns="system", values="score")
-    higher = frame.groupby("dataset")["greater_is_better"].first()
-    systems = [s for s in SYSTEMS if s in scores.columns]
-    signed = scores[systems].mul(np.where(higher, -1, 1), axis=0)
-    ranks = signed.rank(axis=1, method="min")
-    out = pd.DataFrame(index=scores.index)
-    out["metric"] = frame.groupby("dataset")["metric"].first()
-    if "floor" in scores.columns:
-        out["hgb_floor"] = scores["floor"]
+    """One row per dataset: the floor's and each system's score (the mean over the seeds, each
+    seed its own split), mean ranks, the spread of scores, fit seconds and peak memory (the
+    worst over the seeds), and on how many splits the engine fell below the floor."""
+    frame = _frame(results)
+    ranked = _ranked(frame)
+    systems = [s for s in SYSTEMS if s in set(frame["system"])]
+    by_dataset = ranked.groupby("dataset")
+    out = pd.DataFrame({"metric": by_dataset["metric"].first(),
+                        "splits": by_dataset["seed"].nunique()})  # fmt: skip
+    if "floor" in set(frame["system"]):
+        out["hgb_floor"] = by_dataset["score_floor"].mean()
     for system in systems:
-        out[system] = scores[system]
-        out[f"{system}_rank"] = ranks[system]
-    for value in ("fit_seconds", "peak_mb"):
-        wide = frame.pivot(index="dataset", columns="system", values=value)
+        out[system] = by_dataset[f"score_{system}"].mean()
+        out[f"{system}_sd"] = by_dataset[f"score_{system}"].std(ddof=0)
+        out[f"{system}_rank"] = by_dataset[f"rank_{system}"].mean()
+    for value, worst in (("fit_seconds", "max"), ("peak_mb", "max")):
+        wide = frame.pivot_table(index="dataset", columns="system", values=value, aggfunc=worst)
         for system in systems:
             out[f"{system}_{value.split('_')[0]}"] = wide[system]
+    if "engine" in systems and "score_floor" in ranked:
+        below = ranked.groupby("dataset")["below_floor"].sum()
+        out["below_floor"] = [
+            f"{n}/{k}" if n else "" for n, k in zip(below, out["splits"], strict=True)
+        ]
+    return out.reset_index()
+
+
+def _frame(results: list[dict]) -> pd.DataFrame:
+    """The results, the last of each dataset, seed and system; seed 0 for results saved
+    before there were seeds."""
+    frame = pd.DataFrame(results)
+    frame["seed"] = frame.get("seed", pd.Series(0, index=frame.index)).fillna(0).astype(int)
+    return frame.drop_duplicates(["dataset", "seed", "system"], keep="last")
+
+
+def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset and seed: each system's score and rank among the AutoML systems,
+    and whether the engine scored below the floor."""
+    scores = frame.pivot(index=["dataset", "seed"], columns="system", values="score")
+    higher = frame.groupby(["dataset", "seed"])["greater_is_better"].first()
+    systems = [s for s in SYSTEMS if s in scores.columns]
+    sign = np.where(higher.reindex(scores.index), -1, 1)
+    signed = scores[systems].mul(sign, axis=0)
+    ranks = signed.rank(axis=1, method="min")
+    out = pd.DataFrame(index=scores.index)
+    out["metric"] = frame.groupby(["dataset", "seed"])["metric"].first()
+    for system in scores.columns:
+        out[f"score_{system}"] = scores[system]
+    for system in systems:
+        out[f"rank_{system}"] = ranks[system]
     if "engine" in systems and "floor" in scores.columns:
-        below = signed["engine"] > scores["floor"] * np.where(higher, -1, 1)
-        out["below_floor"] = np.where(below, "yes", "")
+        out["below_floor"] = signed["engine"] > scores["floor"] * sign
     return out.reset_index()
 
 
@@ -157,20 +191,56 @@ def print_table(results: list[dict]) -> None:
     out = table(results)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    ranks = [c for c in out.columns if c.endswith("_rank")]
-    complete = out.dropna(subset=ranks)
-    print(f"\nMean rank over {len(complete)} datasets: "
-          + ", ".join(f"{c[:-5]} {complete[c].mean():.2f}" for c in ranks))  # fmt: skip
+    ranked = _ranked(_frame(results))
+    ranks = [c for c in ranked.columns if c.startswith("rank_")]
+    complete = ranked.dropna(subset=ranks)
+    per_seed = complete.groupby("seed")[ranks].mean()
+    spread = [
+        f"{c[5:]} {complete[c].mean():.2f} (per split {per_seed[c].min():.2f} to "
+        f"{per_seed[c].max():.2f})"
+        for c in ranks
+    ]
+    print(f"\nMean rank over {complete['dataset'].nunique()} datasets and {len(per_seed)} "
+          f"splits each: " + ", ".join(spread))  # fmt: skip
     if "engine_fit" in out:
         print(f"Engine fit seconds: median {out['engine_fit'].median():.1f}, "
               f"max {out['engine_fit'].max():.1f}")  # fmt: skip
+
+
+def run_split(args, systems, entry, df, seed) -> list[dict]:
+    """The floor's and each system's result on one seeded 80/20 split of a dataset."""
+    task, target = entry["task"], entry["target"]
+    metric = get_metric("auto", task)
+    train, test = split(df, target, task, seed)
+    base = {"dataset": entry["name"], "seed": seed, "metric": metric.name,
+            "greater_is_better": metric.greater_is_better, "budget": args.budget}  # fmt: skip
+    floor_predictions = floor(train, test, target, task, seed)
+    found = [{**base, "system": "floor", "score": score(task, test[target], floor_predictions)}]
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        train.to_csv(workdir / "train.csv", index=False)
+        test.drop(columns=[target]).to_csv(workdir / "test.csv", index=False)
+        for system in systems:
+            if system == "engine":
+                row = engine(workdir, target, task, args.budget, seed, args.families)
+            else:
+                row = competitor(args.python, system, workdir, target, task, args.budget, seed)
+            predictions = pd.read_csv(workdir / "pred.csv")
+            row.update(base, system=system, score=score(task, test[target], predictions))
+            found.append(row)
+            seconds, peak, best = row["fit_seconds"], row["peak_mb"], row.get("best", "")
+            print(f"{entry['name']:22} seed {seed} {system:10} {metric.name} {row['score']:.4g} "
+                  f"in {seconds:.1f} s, {peak:.0f} MB. {best}", flush=True)  # fmt: skip
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--budget", type=float, default=60)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the first split's seed")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="splits per dataset: seeds --seed, --seed + 1, ...")  # fmt: skip
     parser.add_argument("--only", nargs="*", help="dataset names")
     parser.add_argument("--systems", nargs="*", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--python", type=Path, default=ROOT / ".venv-bench" / "bin" / "python",
@@ -191,36 +261,14 @@ def main() -> None:
     for entry in manifest["datasets"]:
         if args.only and entry["name"] not in args.only:
             continue
-        task, target = entry["task"], entry["target"]
-        metric = get_metric("auto", task)
         df = read_table(args.datasets / entry["file"])
         df = df.drop(columns=entry.get("drop_columns", []))
-        train, test = split(df, target, task, args.seed)
-        base = {"dataset": entry["name"], "metric": metric.name,
-                "greater_is_better": metric.greater_is_better, "budget": args.budget}  # fmt: skip
-        found = [{**base, "system": "floor",
-                  "score": score(task, test[target], floor(train, test, target, task,
-                                                           args.seed))}]  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            train.to_csv(workdir / "train.csv", index=False)
-            test.drop(columns=[target]).to_csv(workdir / "test.csv", index=False)
-            for system in systems:
-                if system == "engine":
-                    row = engine(workdir, target, task, args.budget, args.seed, args.families)
-                else:
-                    row = competitor(args.python, system, workdir, target, task, args.budget,
-                                     args.seed)  # fmt: skip
-                predictions = pd.read_csv(workdir / "pred.csv")
-                row.update(base, system=system, score=score(task, test[target], predictions))
-                found.append(row)
-                seconds, peak, best = row["fit_seconds"], row["peak_mb"], row.get("best", "")
-                print(f"{entry['name']:22} {system:10} {metric.name} {row['score']:.4g} in "
-                      f"{seconds:.1f} s, {peak:.0f} MB. {best}", flush=True)  # fmt: skip
-        results.extend(found)
-        if args.save:
-            with args.save.open("a") as out:
-                out.writelines(json.dumps(r) + "\n" for r in found)
+        for seed in range(args.seed, args.seed + args.seeds):
+            found = run_split(args, systems, entry, df, seed)
+            results.extend(found)
+            if args.save:
+                with args.save.open("a") as out:
+                    out.writelines(json.dumps(r) + "\n" for r in found)
     print()
     print_table(results)
 
