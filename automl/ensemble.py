@@ -15,6 +15,9 @@ from automl.metrics import Metric
 
 # Rounds of selection: weights in steps of 1/25 are as fine as the validation data can judge.
 ROUNDS = 25
+# A member stays in the blend only if leaving it out would lose more than this share of the
+# blend's gain over its best member alone: each member costs its own prediction time.
+KEEP_GAIN = 0.95
 
 
 def select_weights(
@@ -45,6 +48,32 @@ def select_weights(
         if best is None or metric.better(scores[chosen], best):
             best, best_counts = scores[chosen], counts.copy()
     return best_counts / best_counts.sum()
+
+
+def lighten(
+    predictions: list[np.ndarray], y: np.ndarray, metric: Metric, weights, costs, classes=None
+) -> np.ndarray:
+    """``weights`` without the members the blend does not need: the costliest to predict is
+    left out first, its weight given to the member whose answers are nearest its own, while
+    the blend keeps ``KEEP_GAIN`` of its gain over its best member alone."""
+    weights = np.asarray(weights, dtype=float)
+    alone = [score(metric, y, predictions[i], classes) for i in np.flatnonzero(weights)]
+    best_alone = alone[_best(metric, alone)]
+    full = score(metric, y, blend(predictions, weights), classes)
+    floor = full - (1 - KEEP_GAIN) * (full - best_alone)  # as far down (or up) as it may go
+    while np.count_nonzero(weights) > 1:
+        for i in sorted(np.flatnonzero(weights), key=lambda i: -costs[i]):
+            others = [j for j in np.flatnonzero(weights) if j != i]
+            nearest = min(others, key=lambda j: np.mean((predictions[j] - predictions[i]) ** 2))
+            lighter = weights.copy()
+            lighter[nearest] += lighter[i]
+            lighter[i] = 0
+            if not metric.better(floor, score(metric, y, blend(predictions, lighter), classes)):
+                weights = lighter
+                break
+        else:
+            break
+    return weights
 
 
 def blend(predictions: list[np.ndarray], weights) -> np.ndarray:

@@ -22,7 +22,7 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from automl.ensemble import ROUNDS, Blend, blend, score, select_weights
+from automl.ensemble import ROUNDS, Blend, blend, lighten, score, select_weights
 from automl.evaluation import evaluate
 from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
 from automl.metrics import Metric, get_metric
@@ -907,12 +907,14 @@ def _width(class_labels) -> int | None:
 
 def pool_weights(pool, y, metric, classes, *, seed, max_rows=None, rounds=ROUNDS) -> np.ndarray:
     """Ensemble weights of ``pool``, chosen on the rows validated (a sample of at most
-    ``max_rows`` of them, for a quick estimate)."""
+    ``max_rows`` of them, for a quick estimate), without the members it does not need."""
     rows = np.flatnonzero(_validated(pool[0]._oof, len(y)))
     if max_rows and len(rows) > max_rows:
         rows = np.random.default_rng(seed).choice(rows, max_rows, replace=False)
     oof = [c._oof[rows].astype(float) for c in pool]
-    return select_weights(oof, y[rows], metric, classes, rounds=rounds)
+    weights = select_weights(oof, y[rows], metric, classes, rounds=rounds)
+    costs = [c.predict_ms_per_1k or 0.0 for c in pool]
+    return lighten(oof, y[rows], metric, weights, costs, classes)
 
 
 def evaluation_of(candidate: Candidate, y, profile, class_labels, seed) -> dict | None:

@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from automl import AutoML, load
-from automl.ensemble import Blend, blend, select_weights
+from automl.ensemble import Blend, blend, lighten, select_weights
 from automl.fast import compile_rows
 from automl.metrics import get_metric
 from tests.automl.test_fast import as_columns, table
@@ -32,6 +32,21 @@ def test_a_useless_candidate_gets_no_weight():
     good, noise = y + rng.normal(scale=0.1, size=1000), rng.normal(size=1000)
     weights = select_weights([noise, good], y, RMSE)
     assert weights[0] == 0 and weights[1] == 1
+
+
+def test_a_member_that_adds_nothing_measurable_is_left_out_the_costliest_first():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=4000)
+    error = rng.normal(size=4000)
+    # Two near twins with one error, a third with the opposite one: the blend needs one twin.
+    twin = y + error + rng.normal(scale=0.01, size=4000)
+    members = [y + error, twin, y - error]
+    weights = np.array([0.25, 0.25, 0.5])
+    kept = lighten(members, y, RMSE, weights, costs=[1.0, 5.0, 1.0])
+    assert kept == pytest.approx([0.5, 0, 0.5])  # the costly twin goes
+    assert lighten(members, y, RMSE, weights, costs=[5.0, 1.0, 1.0]) == pytest.approx([0, 0.5, 0.5])
+    # Members that each carry their part of the gain all stay.
+    assert lighten(members[::2], y, RMSE, [0.5, 0.5], costs=[9.0, 1.0]) == pytest.approx([0.5, 0.5])
 
 
 def test_weights_of_probabilities_keep_rows_summing_to_one():
