@@ -42,7 +42,8 @@ STATUSES = (ALERT, ACTED, INFO, PASSED)  # the order cards are shown in
 
 MOSTLY_MISSING = 0.5
 IMBALANCE = 0.05
-# Rows the target-aware checks train their small models on.
+# Rows the target-aware checks train their small models on, with MIN_CLASS_ROWS of each class
+# at least (all of a rarer one).
 SAMPLE_ROWS = 5000
 MIN_CLASS_ROWS = 50
 # Leak risk on a score normalised to [0, 1] (R², or balanced accuracy above chance), as

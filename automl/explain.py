@@ -156,11 +156,15 @@ def _softmax_contributions(estimator, Z, probability, column):
     bases, phis = _raw_contributions(estimator, Z, ALL)
     exp = np.exp(bases - bases.max(axis=1, keepdims=True))
     base_probability = exp / exp.sum(axis=1, keepdims=True)
-    slopes = [-p[:, [column]] * p for p in (base_probability, probability)]
-    for slope, p in zip(slopes, (base_probability, probability), strict=True):
-        slope[:, column] += p[:, column]
-    slope = (slopes[0] + slopes[1]) / 2
+    slope = (_softmax_slope(base_probability, column) + _softmax_slope(probability, column)) / 2
     return base_probability[:, column], np.einsum("nc,ncf->nf", slope, phis)
+
+
+def _softmax_slope(probability, column):
+    """The slope of class ``column``'s probability along each class's margin, row by row."""
+    slope = -probability[:, [column]] * probability
+    slope[:, column] += probability[:, column]
+    return slope
 
 
 def _is_margin(estimator) -> bool:

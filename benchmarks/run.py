@@ -131,12 +131,11 @@ def floor(train, test, target, task, seed) -> pd.DataFrame:
     return pd.DataFrame(proba, columns=[f"proba_{c}" for c in model.classes_])
 
 
-def table(results: list[dict]) -> pd.DataFrame:
-    """One row per dataset: the floor's and each system's score (the mean over the seeds, each
-    seed its own split), mean ranks, the spread of scores, fit seconds and peak memory (the
-    worst over the seeds), and on how many splits the engine fell below the floor."""
-    frame = _frame(results)
-    ranked = _ranked(frame)
+def table(frame: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset of ``frame`` (``_frame``) and ``ranked`` (``_ranked``): the floor's
+    and each system's score (the mean over the seeds, each seed its own split), mean ranks,
+    the spread of scores, fit seconds and peak memory (the worst over the seeds), and on how
+    many splits the engine fell below the floor."""
     systems = [s for s in SYSTEMS if s in set(frame["system"])]
     by_dataset = ranked.groupby("dataset")
     out = pd.DataFrame({"metric": by_dataset["metric"].first(),
@@ -188,10 +187,11 @@ def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def print_table(results: list[dict]) -> None:
-    out = table(results)
+    frame = _frame(results)
+    ranked = _ranked(frame)
+    out = table(frame, ranked)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    ranked = _ranked(_frame(results))
     ranks = [c for c in ranked.columns if c.startswith("rank_")]
     complete = ranked.dropna(subset=ranks)
     per_seed = complete.groupby("seed")[ranks].mean()
