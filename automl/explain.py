@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from automl.ensemble import Blend
 from automl.exceptions import AutoMLError
 from automl.features import feature_columns
-from automl.learners import EarlyStopped
+from automl.learners import LogTarget, fitted_layers
 from automl.treeshap import forest_contributions, hist_contributions
 from automl.wording import plain
 
@@ -104,9 +104,8 @@ def _contributions(predictor, X, names, k, n_classes):
             b, c = _contributions(pipeline, X, names, k, n_classes)
             base, total = base + weight * b, total + weight * c
         return base, total
-    features, estimator = predictor[:-1], predictor[-1]
-    if isinstance(estimator, EarlyStopped):
-        estimator = estimator.model_
+    features, layers = predictor[:-1], fitted_layers(predictor[-1])
+    estimator = layers[-1]
     Z = features.transform(X)
     # XGBoost reads the entries a sparse matrix leaves out as missing, not as 0: it is
     # explained on the matrix it answers from. The others are explained on dense rows.
@@ -115,6 +114,10 @@ def _contributions(predictor, X, names, k, n_classes):
     owners = np.array([names.index(c) for c in feature_columns(features[0])])
     if k is None:
         base, phi = _raw_contributions(estimator, Z, None)
+        if isinstance(layers[0], LogTarget):  # from the log scale to the target's units
+            to_target = layers[0].to_target
+            base, phi = _carried(to_target(base), to_target(base + phi.sum(axis=1)), phi,
+                                 slope=np.exp(base))  # fmt: skip
     else:
         base, phi = _class_contributions(estimator, Z, k, n_classes)
     by_column = np.zeros((len(X), len(names)))
@@ -142,11 +145,19 @@ def _class_contributions(estimator, Z, k, n_classes):
             b, c = _raw_contributions(estimator, Z[rows], column)
             base_probability = 1 / (1 + np.exp(-b))  # the sign of the margin is the class's
             slope = probability[:, column] * (1 - probability[:, column])
-        change, linear = probability[:, column] - base_probability, c.sum(axis=1)
-        steady = np.abs(linear) < 1e-9  # where the answer barely moves
-        factor = np.where(steady, slope, change / np.where(steady, 1, linear))
-        base[rows], phi[rows] = base_probability, c * factor[:, None]
+        base[rows], phi[rows] = _carried(base_probability, probability[:, column], c, slope)
     return base, phi
+
+
+def _carried(start, end, phi, slope):
+    """``start`` and contributions ``phi`` to a model's raw output (its margin, or a log)
+    carried onto an answer that moves from ``start`` to ``end`` as that output moves: each
+    column keeps its share of the change, or moves by ``slope`` where the output barely
+    does."""
+    linear = phi.sum(axis=1)
+    steady = np.abs(linear) < 1e-9
+    factor = np.where(steady, slope, (end - start) / np.where(steady, 1, linear))
+    return start, phi * factor[:, None]
 
 
 def _softmax_contributions(estimator, Z, probability, column):

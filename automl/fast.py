@@ -35,6 +35,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 from automl import kinds as K
 from automl.ensemble import Blend, blend
 from automl.features import DATE_PARTS, DateParts, KindReader
+from automl.learners import fitted_layers
 
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A category no training row had: what the encoders do with unknown values.
@@ -200,10 +201,10 @@ def _compile(model, pipeline: Pipeline, sample: dict[str, list]) -> RowPredictor
 def single_threaded(model) -> None:
     """Predict on one thread: a server answers many small requests at once, and thread pools
     per request cost more than they save."""
-    for estimator in (pipeline[-1] for pipeline in model.pipelines):
-        for target in (estimator, getattr(estimator, "model_", None)):
-            if target is not None and "n_jobs" in target.get_params():
-                target.set_params(n_jobs=1)
+    for pipeline in model.pipelines:
+        for layer in fitted_layers(pipeline[-1]):
+            if "n_jobs" in layer.get_params():
+                layer.set_params(n_jobs=1)
 
 
 def _steps(features):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -25,14 +25,25 @@ from sklearn.pipeline import Pipeline
 
 from automl.features import make_preprocessor, native_categories
 
+# A regression target never below 0 and at least this skewed (a long right tail: prices,
+# claims, counts) is also tried on a log scale, candidate by candidate.
+SKEWED = 0.75
+# Fully grown trees hold about two nodes a training row: on a large table a forest of
+# hundreds would take gigabytes, in memory and in the saved model. Its trees' leaves are
+# capped so that the whole forest holds about this many bytes.
+FOREST_BYTES = 300 * 2**20
+NODE_BYTES = 64  # scikit-learn's tree node, besides its values (8 bytes per class or output)
+MIN_LEAVES = 256
+
 
 class Learner:
     name: str
     title: str  # what people read
     portfolio: list[dict] = []
 
-    def make(self, params: dict, task: str, seed: int, n_jobs: int, categories: int = 0):
-        """The model; ``categories``: how many leading input columns are category codes."""
+    def make(self, params: dict, profile, seed: int, n_jobs: int, categories: int = 0):
+        """The model for ``profile``'s task and size; ``categories``: how many leading input
+        columns are category codes."""
         raise NotImplementedError
 
     def search_space(self, trial, n_rows: int) -> dict:
@@ -44,8 +55,8 @@ class Linear(Learner):
     title = "Linear model (logistic or ridge regression)"
     portfolio = [{"C": 1.0}]
 
-    def make(self, params, task, seed, n_jobs, categories=0):
-        if task == "regression":
+    def make(self, params, profile, seed, n_jobs, categories=0):
+        if profile.task == "regression":
             return Ridge(alpha=1.0 / params["C"])
         return LogisticRegression(C=params["C"], max_iter=2000)
 
@@ -57,16 +68,17 @@ class _Forest(Learner):
     classes: tuple[type, type]
     portfolio = [{"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1}]
 
-    def make(self, params, task, seed, n_jobs, categories=0):
+    def make(self, params, profile, seed, n_jobs, categories=0):
         classifier, regressor = self.classes
-        model = regressor if task == "regression" else classifier
+        regression = profile.task == "regression"
         max_features = params["max_features"]
-        if task == "regression" and max_features == "sqrt":
+        if regression and max_features == "sqrt":
             max_features = 1.0 / 3  # the usual default for regression forests
-        return model(
+        return (regressor if regression else classifier)(
             n_estimators=params["n_estimators"],
             max_features=max_features,
             min_samples_leaf=params["min_samples_leaf"],
+            max_leaf_nodes=_max_leaves(params["n_estimators"], profile),
             n_jobs=n_jobs,
             random_state=seed,
         )
@@ -78,6 +90,14 @@ class _Forest(Learner):
             "max_features": trial.suggest_categorical(f"{p}__max_features", ["sqrt", 0.5, 1.0]),
             "min_samples_leaf": trial.suggest_int(f"{p}__min_samples_leaf", 1, 20, log=True),
         }
+
+
+def _max_leaves(n_estimators: int, profile) -> int | None:
+    """Leaves a tree of the forest may grow: None (unbounded) while the forest's nodes, about
+    two a training row in each tree, stay within ``FOREST_BYTES``."""
+    outputs = len(profile.target_summary.get("classes", ())) or 1
+    leaves = FOREST_BYTES / n_estimators / (2 * (NODE_BYTES + 8 * outputs))
+    return None if leaves >= profile.n_rows else max(int(leaves), MIN_LEAVES)
 
 
 class RandomForest(_Forest):
@@ -103,11 +123,11 @@ class HistGradientBoosting(Learner):
          "l2": 1.0},
     ]  # fmt: skip
 
-    def make(self, params, task, seed, n_jobs, categories=0):
+    def make(self, params, profile, seed, n_jobs, categories=0):
         model = (
             HistGradientBoostingRegressor
-            if task == "regression"
-            else (HistGradientBoostingClassifier)
+            if profile.task == "regression"
+            else HistGradientBoostingClassifier
         )
         # Early stopping ("auto": above 10,000 rows) holds out 10% of the training fold, so
         # the rounds are chosen without seeing the rows the fold is scored on; below that,
@@ -255,10 +275,10 @@ class LGBMRegressorES(RegressorMixin, EarlyStoppedLGBM):
 class _Boosting(Learner):
     estimators: tuple[type, type]  # classifier, regressor: ``EarlyStopped`` subclasses
 
-    def make(self, params, task, seed, n_jobs, categories=0):
+    def make(self, params, profile, seed, n_jobs, categories=0):
         classifier, regressor = self.estimators
-        kind = regressor if task == "regression" else classifier
-        return kind(task=task, params=params, seed=seed, n_jobs=n_jobs)
+        kind = regressor if profile.task == "regression" else classifier
+        return kind(task=profile.task, params=params, seed=seed, n_jobs=n_jobs)
 
 
 class LightGBM(_Boosting):
@@ -307,11 +327,59 @@ class XGBoost(_Boosting):
         }
 
 
+class LogTarget(RegressorMixin, BaseEstimator):
+    """A regressor that learns log(1 + y) and answers in y's units. On a target with a long
+    right tail, squared error on the raw scale is ruled by its few largest values; on the log
+    scale every row's relative error counts alike."""
+
+    def __init__(self, model=None):
+        self.model = model
+
+    def fit(self, X, y, deadline: float | None = None):
+        y = np.asarray(y, dtype=float)
+        self.model_ = clone(self.model)
+        timed = {"deadline": deadline} if isinstance(self.model_, EarlyStopped) else {}
+        self.model_.fit(X, np.log1p(y), **timed)
+        # exp() of a linear model's answer far outside the training rows would overflow:
+        # answers stay between 0 and twice the largest target seen.
+        self.limits_ = (0.0, float(np.log1p(2 * y.max())))
+        return self
+
+    def predict(self, X):
+        return self.to_target(self.model_.predict(X))
+
+    def to_target(self, log_answer):
+        """Answers on the log scale, in the target's units."""
+        return np.expm1(np.clip(log_answer, *self.limits_))
+
+
+def fitted_layers(estimator) -> list:
+    """A fitted model and those it wraps, outermost first: a log-scale target's model, an
+    early-stopped booster's library model."""
+    layers = [estimator]
+    while isinstance(layers[-1], (LogTarget, EarlyStopped)):
+        layers.append(layers[-1].model_)
+    return layers
+
+
+def target_scales(profile) -> list[str]:
+    """The scales a candidate may learn the target on: "raw", and also "log" for a
+    regression target that is never negative and has a long right tail."""
+    summary = profile.target_summary
+    skewed = summary.get("min", -1) >= 0 and summary.get("skew", 0) >= SKEWED
+    return ["raw", "log"] if profile.task == "regression" and skewed else ["raw"]
+
+
 def make_pipeline(profile, family: str, params: dict, seed: int, n_jobs: int) -> Pipeline:
-    """The unfitted pipeline of one candidate: its family's features, then its model."""
+    """The unfitted pipeline of one candidate: its family's features, then its model (on the
+    target's log scale when ``params["target_scale"]`` is "log")."""
+    params = dict(params)
+    scale = params.pop("target_scale", "raw")
     model = LEARNERS[family].make(
-        params, profile.task, seed, n_jobs, categories=native_categories(profile, family)
+        params, profile, seed, n_jobs, categories=native_categories(profile, family)
     )
+    if scale == "log":
+        model = LogTarget(model)
     return Pipeline([("features", make_preprocessor(profile, family)), ("model", model)])
 
 

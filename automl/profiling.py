@@ -72,7 +72,8 @@ class DatasetProfile:
     ----------
     columns : tuple of ColumnProfile, in the table's order (the target included).
     task : "binary", "multiclass" or "regression" when a target was given, else None.
-    target_summary : class counts for classification; min, max, mean, std for regression.
+    target_summary : class counts for classification; min, max, mean, std and skew for
+        regression.
     checks : tuple of automl.checks.Check, alerts first.
     """
 
@@ -429,6 +430,8 @@ def _target_task(y: pd.Series, column: ColumnProfile, task: str) -> tuple[str, d
             )
         values = numbers.dropna()
         summary = {k: float(getattr(values, k)()) for k in ("min", "max", "mean", "std")}
+        # pandas' skew is NaN on fewer than 3 values or a constant target: no tail then.
+        summary["skew"] = float(np.nan_to_num(values.skew()))
         return task, summary
     if n_classes < 2:
         raise DataError(

@@ -24,7 +24,14 @@ from threadpoolctl import threadpool_limits
 
 from automl.ensemble import ROUNDS, Blend, blend, lighten, score, select_weights
 from automl.evaluation import evaluate
-from automl.learners import ENSEMBLE, LEARNERS, EarlyStopped, make_pipeline
+from automl.learners import (
+    ENSEMBLE,
+    LEARNERS,
+    EarlyStopped,
+    LogTarget,
+    make_pipeline,
+    target_scales,
+)
 from automl.metrics import Metric, get_metric
 from automl.profiling import DatasetProfile
 from automl.runner import worker_name
@@ -340,11 +347,16 @@ class Search:
         )  # fmt: skip
         study.set_user_attr("deadline", self.deadline)
         study.set_user_attr("coordinator", worker_name())
+        scales = target_scales(self.plan.profile)
         for family, index in PORTFOLIO_ORDER:
             learner = LEARNERS[family]
             if family in self.plan.families and index < len(learner.portfolio):
                 fixed = {f"{family}__{k}": v for k, v in learner.portfolio[index].items()}
-                study.enqueue_trial({"family": family, **fixed}, skip_if_exists=True)
+                # A skewed target: each family's first configuration on both scales.
+                for scale in scales if index == 0 else scales[:1]:
+                    chosen = {"target_scale": scale} if len(scales) > 1 else {}
+                    study.enqueue_trial({"family": family, **fixed, **chosen},
+                                        skip_if_exists=True)  # fmt: skip
         return _load(self.plan, storage)
 
     def _take_over(self, study: optuna.Study) -> None:
@@ -515,6 +527,9 @@ class Trials:
                     continue
                 skips = 0
                 params = LEARNERS[family].search_space(trial, len(self.y))
+                scales = target_scales(self.plan.profile)
+                if len(scales) > 1:
+                    params["target_scale"] = trial.suggest_categorical("target_scale", scales)
                 candidate = Candidate(f"m{trial.number + 1:03d}", family, params,
                                       worker=trial.user_attrs["worker"])  # fmt: skip
                 trial.set_user_attr("model_id", candidate.model_id)
@@ -603,7 +618,7 @@ class Trials:
                                          self.plan.seed, self.n_threads)  # fmt: skip
                 tick = time.monotonic()
                 # Boosting stops its rounds at the search's deadline rather than overrun it.
-                timed = isinstance(pipeline[-1], EarlyStopped)
+                timed = isinstance(pipeline[-1], (EarlyStopped, LogTarget))
                 stop = self._search_deadline() - time.time() + time.monotonic()
                 deadline = {"model__deadline": stop} if timed else {}
                 with warnings.catch_warnings():

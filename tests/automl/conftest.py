@@ -46,3 +46,10 @@ def multiclass_table():
 @pytest.fixture
 def regression_table():
     return make_table("regression")
+
+
+def skewed_table(n_rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """The regression table with a price-like target: never negative, a long right tail."""
+    df = make_table("regression", n_rows=n_rows, seed=seed)
+    df["y"] = 1000 * np.exp(df["y"] / 20)
+    return df

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import r2_score, roc_auc_score
 
 from automl import AutoML, AutoMLError, DataError, Event, NotFittedError, load
-from tests.automl.conftest import make_table
+from tests.automl.conftest import make_table, skewed_table
 
 # Runs end after TRIALS candidates, well within their budget, so that what they find does not
 # depend on how busy the machine is (the budget's promise is measured in benchmarks/).
@@ -57,6 +57,21 @@ def test_regression_fit_explains_the_target(regression_table):
     assert r2_score(fresh["y"], run.predict(fresh)) > 0.8
     with pytest.raises(DataError, match="not class probabilities"):
         run.predict_proba(fresh)
+
+
+def test_a_skewed_target_is_searched_on_both_scales_and_answered_in_its_units(regression_table):
+    families = ["hist_gradient_boosting", "linear"]
+    run = AutoML(time_budget=BUDGET, n_trials=TRIALS, families=families, n_splits=3, seed=0)
+    run.fit(skewed_table(), target="y")
+    tried = {(row["family"], row["params"].get("target_scale"))
+             for _, row in run.leaderboard_.iterrows() if row["family"] in families}  # fmt: skip
+    assert tried == {(f, scale) for f in families for scale in ("raw", "log")}
+    fresh = skewed_table(200, seed=5)
+    assert fresh["y"].corr(pd.Series(run.predict(fresh)), method="spearman") > 0.9
+    # A bell-shaped target with negative values keeps one scale, named nowhere.
+    plain = AutoML(time_budget=BUDGET, n_trials=2, families=families, n_splits=3)
+    plain.fit(regression_table, target="y")
+    assert all("target_scale" not in params for params in plain.leaderboard_["params"])
 
 
 def test_callbacks_see_the_search_and_should_stop_cancels(binary_table):

@@ -6,8 +6,9 @@ import pytest
 
 from automl import AutoML, AutoMLError
 from automl.ensemble import Blend
+from automl.learners import LEARNERS
 from automl.model import Model
-from tests.automl.conftest import make_table
+from tests.automl.conftest import make_table, skewed_table
 
 FAMILIES = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm",
             "xgboost"]  # fmt: skip
@@ -214,3 +215,21 @@ def test_a_value_that_32_bit_floats_do_not_hold_is_still_explained_in_full():
     assert (np.abs(copied + baseline - model.predict(X)) > 1e-3).any()  # the copy strays there
     base, phi = _raw_contributions(model, X, None)
     np.testing.assert_allclose(base + phi.sum(axis=1), model.predict(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["linear", "random_forest", "xgboost"])
+def test_a_log_scale_model_explains_in_the_targets_units(family):
+    train = skewed_table(300, seed=1)
+    run = AutoML(time_budget=30, families=[family], n_trials=1, n_splits=2, seed=0)
+    run.fit(train, target="y")
+    params = {**LEARNERS[family].portfolio[0], "target_scale": "log"}
+    model = run.build(train, {"model_id": "m009", "family": family, "params": params}, target="y")
+    rows = skewed_table(25, seed=7).drop(columns=["y"])
+    for row, answer in zip(model.explain(rows, top=None), model.predict(rows), strict=True):
+        assert row["output"] == pytest.approx(answer, rel=1e-9)
+        total = row["base"] + sum(c["contribution"] for c in row["contributions"])
+        assert total == pytest.approx(answer, rel=1e-9)
+    # In the target's units, not in logs: a row's reasons move it by hundreds, not by tenths.
+    moved = [abs(c["contribution"]) for row in model.explain(rows, top=1)
+             for c in row["contributions"]]  # fmt: skip
+    assert np.median(moved) > 50

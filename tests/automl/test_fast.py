@@ -9,6 +9,7 @@ import pytest
 
 from automl import AutoML
 from automl.fast import FORESTS, RowPredictor, Unsupported, compile_rows, single_threaded
+from automl.learners import LEARNERS
 from tests.automl.conftest import make_table
 
 SHOPS = [f"shop {i}" for i in range(30)]  # over MAX_ONE_HOT: target-encoded
@@ -96,3 +97,19 @@ def test_single_threaded_sets_every_pool_to_one(fitted):
     for target in (estimator, getattr(estimator, "model_", None)):
         if target is not None and "n_jobs" in target.get_params():
             assert target.get_params()["n_jobs"] == 1
+
+
+def test_a_log_scale_model_is_answered_in_the_targets_units():
+    train = table("regression", 300, seed=1).assign(y=lambda d: 1000 * np.exp(d["y"] / 20))
+    run = AutoML(time_budget=30, seed=0, families=["xgboost"], n_trials=1, n_splits=2)
+    run.fit(train, target="y")
+    params = {**LEARNERS["xgboost"].portfolio[0], "target_scale": "log"}
+    model = run.build(train, {"model_id": "m002", "family": "xgboost", "params": params},
+                      target="y")  # fmt: skip
+    single_threaded(model)
+    assert model.pipeline[-1].model_.model_.get_params()["n_jobs"] == 1
+    rows = table("regression", 40, seed=5).drop(columns=["y", "customer_id"])
+    fast = compile_rows(model, as_columns(rows.head(2)))
+    assert fast is not None
+    assert np.allclose(fast.predict(as_columns(rows)), model.predict(rows), rtol=1e-9)
+    assert model.predict(rows).min() > 0

@@ -1,12 +1,24 @@
-"""Every family's portfolio lies inside its search space, and every family trains."""
+"""Every family's portfolio lies inside its search space, every family trains, a skewed target
+is also learned on a log scale, and forests stay within their bytes."""
+
+import dataclasses
 
 import numpy as np
 import optuna
 import pytest
 
-from automl.learners import LEARNERS, make_pipeline
+from automl.learners import (
+    FOREST_BYTES,
+    LEARNERS,
+    MIN_LEAVES,
+    NODE_BYTES,
+    LogTarget,
+    make_pipeline,
+    target_scales,
+)
 from automl.profiling import profile
 from automl.search import PORTFOLIO_ORDER
+from tests.automl.conftest import make_table, skewed_table
 
 
 @pytest.mark.parametrize("family", list(LEARNERS))
@@ -59,3 +71,56 @@ def test_boosting_stops_at_its_deadline_with_a_usable_model(family, binary_table
     assert hurried.predict_proba(binary_table).shape == (len(binary_table), 2)
     assert not hasattr(hurried[-1], "deadline")  # a moment of this process, not of the model
     pickle.loads(pickle.dumps(hurried))
+
+
+def test_a_skewed_target_never_below_zero_is_tried_on_a_log_scale_too(regression_table):
+    assert target_scales(profile(skewed_table(), "y")) == ["raw", "log"]
+    assert target_scales(profile(regression_table, "y")) == ["raw"]  # bell-shaped, negatives
+    below_zero = skewed_table().assign(y=lambda d: d["y"] - 1000)
+    assert target_scales(profile(below_zero, "y")) == ["raw"]
+    assert target_scales(profile(make_table("binary"), "y")) == ["raw"]
+
+
+@pytest.mark.parametrize("family", ["linear", "lightgbm"])
+def test_a_log_scale_model_answers_in_the_targets_units(family):
+    train = skewed_table()
+    p, y = profile(train, "y"), train["y"].to_numpy()
+    params = {**LEARNERS[family].portfolio[0], "target_scale": "log"}
+    pipeline = make_pipeline(p, family, params, seed=0, n_jobs=1).fit(train, y)
+    assert isinstance(pipeline[-1], LogTarget)
+    assert np.corrcoef(np.log(pipeline.predict(train)), np.log(y))[0, 1] > 0.9
+    # Learned on log(1 + y): its log answers, carried back, are the pipeline's answers.
+    log_answers = pipeline[-1].model_.predict(pipeline[:-1].transform(train))
+    assert np.median(np.abs(log_answers - np.log1p(y))) < 0.5
+    # Far outside the training rows, a linear model's exp() would overflow: bounded instead.
+    far = train.head(3).assign(x1=1e6)
+    answers = pipeline.predict(far)
+    assert (
+        np.isfinite(answers).all()
+        and (answers >= 0).all()
+        and answers.max() <= 2 * y.max() * (1 + 1e-9)
+    )
+
+
+def test_a_log_scale_booster_still_stops_at_its_deadline():
+    import time
+
+    train = skewed_table()
+    p, y = profile(train, "y"), train["y"].to_numpy()
+    params = {**LEARNERS["lightgbm"].portfolio[0], "learning_rate": 0.01, "target_scale": "log"}
+    hurried = make_pipeline(p, "lightgbm", params, seed=0, n_jobs=1)
+    hurried.fit(train, y, model__deadline=time.monotonic())
+    assert hurried[-1].model_.model_.booster_.num_trees() < 5
+
+
+@pytest.mark.parametrize("family", ["random_forest", "extra_trees"])
+def test_a_forest_on_a_large_table_is_bounded_in_bytes_not_only_in_trees(family, binary_table):
+    small = profile(binary_table, "y")
+    config = LEARNERS[family].portfolio[0]
+    assert make_pipeline(small, family, config, seed=0, n_jobs=1)[-1].max_leaf_nodes is None
+    for classes in (2, 26):
+        summary = {"classes": {f"c{i}": 10 for i in range(classes)}}
+        large = dataclasses.replace(small, n_rows=5_000_000, target_summary=summary)
+        leaves = make_pipeline(large, family, config, seed=0, n_jobs=1)[-1].max_leaf_nodes
+        node = NODE_BYTES + 8 * classes
+        assert leaves >= MIN_LEAVES and config["n_estimators"] * 2 * leaves * node <= FOREST_BYTES
