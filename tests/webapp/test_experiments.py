@@ -292,6 +292,37 @@ def test_an_ensemble_row_shows_its_members_and_builds_like_any_model(
     assert [m["model_id"] for m in manifest["params"]["members"]] == [a.model_id, b.model_id]
 
 
+def test_the_fastest_model_within_a_tolerance_stands_beside_the_best(client, finished):
+    finished.candidates.update(state="pruned")
+    rows = {"m900": ("ensemble", 0.90, 50.0), "m901": ("linear", 0.895, 10.0),
+            "m902": ("xgboost", 0.889, 5.0), "m903": ("random_forest", 0.85, 1.0)}  # fmt: skip
+    made = {model_id: Candidate.objects.create(
+        experiment=finished, model_id=model_id, family=family, state="complete", score=score,
+        score_std=0.01, predict_ms_per_1k=cost,
+        params={"members": []} if family == "ensemble" else {},
+    ) for model_id, (family, score, cost) in rows.items()}  # fmt: skip
+    finished.best = made["m900"]
+    finished.save()
+
+    def chosen(within=None):
+        return [(reasons, c.model_id) for reasons, c in finished.choices(within)]
+
+    # By default, within the best's own noise (its spread across folds): 0.01 of ROC AUC.
+    assert finished.default_tolerance() == 0.01
+    both = ["best single model", "fastest within the tolerance"]
+    assert chosen() == [(["best"], "m900"), (both, "m901")]
+    assert chosen(0.02)[-1] == (["fastest within the tolerance"], "m902")
+    assert chosen(0.1)[-1][1] == "m903" and chosen(0)[-1][1] == "m901"
+    url = reverse("experiments:detail", args=[finished.pk])
+    page = client.get(url, {"within": "0.02"}).content.decode()
+    table = page.split('id="choice-table"')[1].split("</table>")[0]
+    assert table.index("m900") < table.index("m901") < table.index("m902") and "m903" not in table
+    assert "Fastest within the tolerance" in table and "5.0 ms" in table and "50 ms" in table
+    for bad in ("abc", "-1", "nan", "inf"):
+        page = client.get(url, {"within": bad}).content.decode()
+        assert 'id="within-error"' in page and "m901" in page.split('id="choice-table"')[1]
+
+
 def test_others_get_404_everywhere(client, bob, finished):
     client.force_login(bob)
     best = finished.best

@@ -300,6 +300,40 @@ class Experiment(OwnedModel, Job):
             done.sort(key=SORT_KEYS[sort])
         return done + [c for c in rows if c.state != Candidate.State.COMPLETE]
 
+    def default_tolerance(self) -> float | None:
+        """How far below the best a model may score and still count as "as good", in the
+        metric's units: the best's spread across folds (the score's own noise), else 1 % of
+        its score."""
+        best = self.best
+        if best is None or best.score is None:
+            return None
+        return best.score_std or abs(best.score) * 0.01
+
+    def choices(self, within: float | None = None) -> list[tuple[list[str], Candidate]]:
+        """Accuracy and prediction cost side by side: the best model, the best single model
+        when the best is a blend, and the fastest to predict of those that score within
+        ``within`` of the best (``default_tolerance`` by default); each model once, with
+        every reason it is there."""
+        best = self.best
+        if best is None or best.score is None:
+            return []
+        within = self.default_tolerance() if within is None else within
+        done = [c for c in self.leaderboard() if c.state == Candidate.State.COMPLETE]
+        sign = 1 if self.greater_is_better else -1
+        close = [c for c in done if sign * (best.score - c.score) <= within + 1e-12]
+        rows = [("best", best)]
+        singles = [c for c in done if not c.is_ensemble]
+        if best.is_ensemble and singles:
+            rows.append(("best single model", singles[0]))
+        timed = [c for c in close if c.predict_ms_per_1k is not None]
+        if timed:
+            fastest = min(timed, key=lambda c: (c.predict_ms_per_1k, -sign * c.score))
+            rows.append(("fastest within the tolerance", fastest))
+        labelled: dict[int, tuple[list[str], Candidate]] = {}
+        for label, candidate in rows:
+            labelled.setdefault(candidate.pk, ([], candidate))[0].append(label)
+        return list(labelled.values())
+
 
 class CandidateQuerySet(models.QuerySet):
     def owned_by(self, user) -> CandidateQuerySet:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from django.contrib import messages
@@ -52,15 +53,33 @@ def new(request, dataset_id: int):
 def detail(request, experiment_id: int):
     experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
     sort = request.GET.get("sort", "rank")
+    within, within_error = _tolerance(request.GET.get("within"))
     context = {
         "experiment": experiment,
         "leaderboard": experiment.leaderboard(sort),
         "sort": sort if sort in SORT_KEYS else "rank",
+        "within": experiment.default_tolerance() if within is None else within,
+        "within_error": within_error,
     }
+    if experiment.status == Experiment.Status.FINISHED:
+        context["choices"] = experiment.choices(within)
     # While the run is live, the page polls this view for its body alone.
     if request.htmx and request.htmx.target == "experiment-body":
         return render(request, "experiments/_body.html", context)
     return render(request, "experiments/detail.html", context)
+
+
+def _tolerance(text: str | None) -> tuple[float | None, str]:
+    """The tolerance the page was asked for (None: the default), and what is wrong with it."""
+    if not text:
+        return None, ""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        return None, "The tolerance must be a number, 0 or more, in the metric's units."
+    return value, ""
 
 
 @login_required
