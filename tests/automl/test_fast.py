@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from automl import AutoML
-from automl.fast import FORESTS, RowPredictor, Unsupported, compile_rows, single_threaded
+from automl.fast import BOOSTED, FORESTS, RowPredictor, Unsupported, compile_rows, single_threaded
 from automl.learners import LEARNERS
 from tests.automl.conftest import make_table
 
@@ -39,6 +39,7 @@ def as_columns(frame) -> dict[str, list]:
 @pytest.fixture(scope="module", params=[
     ("binary", "linear"), ("binary", "random_forest"), ("multiclass", "hist_gradient_boosting"),
     ("multiclass", "xgboost"), ("regression", "extra_trees"), ("regression", "linear"),
+    ("binary", "hist_gradient_boosting"), ("regression", "hist_gradient_boosting"),
 ])  # fmt: skip
 def fitted(request):
     task, family = request.param
@@ -65,7 +66,7 @@ def test_the_fast_path_gives_the_models_answers(fitted):
     assert fast is not None
     # Forests are walked as arrays, all trees at once.
     assert isinstance(fast, RowPredictor)
-    assert (fast.forest is not None) == isinstance(fitted.pipeline[-1], FORESTS)
+    assert (fast.trees is not None) == isinstance(fitted.pipeline[-1], (*FORESTS, *BOOSTED))
     if fitted.is_classifier:
         assert np.allclose(fast.predict_proba(columns), fitted.predict_proba(rows), rtol=1e-9)
         assert (fast.predict(columns) == fitted.predict(rows)).all()
@@ -99,17 +100,19 @@ def test_single_threaded_sets_every_pool_to_one(fitted):
             assert target.get_params()["n_jobs"] == 1
 
 
-def test_a_log_scale_model_is_answered_in_the_targets_units():
+@pytest.mark.parametrize("family", ["xgboost", "hist_gradient_boosting"])
+def test_a_log_scale_model_is_answered_in_the_targets_units(family):
     train = table("regression", 300, seed=1).assign(y=lambda d: 1000 * np.exp(d["y"] / 20))
-    run = AutoML(time_budget=30, seed=0, families=["xgboost"], n_trials=1, n_splits=2)
+    run = AutoML(time_budget=30, seed=0, families=[family], n_trials=1, n_splits=2)
     run.fit(train, target="y")
-    params = {**LEARNERS["xgboost"].portfolio[0], "target_scale": "log"}
-    model = run.build(train, {"model_id": "m002", "family": "xgboost", "params": params},
+    params = {**LEARNERS[family].portfolio[0], "target_scale": "log"}
+    model = run.build(train, {"model_id": "m002", "family": family, "params": params},
                       target="y")  # fmt: skip
     single_threaded(model)
-    assert model.pipeline[-1].model_.model_.get_params()["n_jobs"] == 1
     rows = table("regression", 40, seed=5).drop(columns=["y", "customer_id"])
     fast = compile_rows(model, as_columns(rows.head(2)))
-    assert fast is not None
+    assert fast is not None and (fast.trees is not None) == (family != "xgboost")
+    if family == "xgboost":
+        assert model.pipeline[-1].model_.model_.get_params()["n_jobs"] == 1
     assert np.allclose(fast.predict(as_columns(rows)), model.predict(rows), rtol=1e-9)
     assert model.predict(rows).min() > 0
