@@ -375,6 +375,7 @@ def make_pipeline(profile, family: str, params: dict, seed: int, n_jobs: int) ->
     target's log scale when ``params["target_scale"]`` is "log")."""
     params = dict(params)
     scale = params.pop("target_scale", "raw")
+    params.pop("sample_rows", None)  # the rows a search trained it on: the caller's choice
     model = LEARNERS[family].make(
         params, profile, seed, n_jobs, categories=native_categories(profile, family)
     )

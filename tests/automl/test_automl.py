@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import r2_score, roc_auc_score
 
 from automl import AutoML, AutoMLError, DataError, Event, NotFittedError, load
+from automl.search import FIRST_LOOK, FIRST_LOOK_ROWS
 from tests.automl.conftest import make_table, skewed_table
 
 # Runs end after TRIALS candidates, well within their budget, so that what they find does not
@@ -72,6 +73,24 @@ def test_a_skewed_target_is_searched_on_both_scales_and_answered_in_its_units(re
     plain = AutoML(time_budget=BUDGET, n_trials=2, families=families, n_splits=3)
     plain.fit(regression_table, target="y")
     assert all("target_scale" not in params for params in plain.leaderboard_["params"])
+
+
+def test_a_large_table_gets_a_first_look_on_a_sample_before_the_portfolio():
+    table = make_table("binary", n_rows=6300, seed=2)
+    rows = []
+    run = AutoML(time_budget=BUDGET, n_trials=2, n_splits=3, seed=0)
+    run.fit(table, target="y", callbacks=[lambda e: rows.append(e.data.get("row"))])
+    first = next(row for row in rows if row)
+    assert first["model_id"] == "m001" and first["state"] == "complete"
+    assert first["family"] == FIRST_LOOK[0] and first["params"]["sample_rows"] == FIRST_LOOK_ROWS
+    second = run.leaderboard_.set_index("model_id").loc["m002"]
+    assert second["family"] == "hist_gradient_boosting" and "sample_rows" not in second["params"]
+    # Built from its row, it trains on every row, as any candidate does.
+    model = run.build(table, first, target="y")
+    assert model.predict_proba(table).shape == (len(table), 2)
+    # A table whose folds hold fewer rows starts with the portfolio.
+    small = AutoML(time_budget=BUDGET, n_trials=1, n_splits=3).fit(table.head(600), target="y")
+    assert "sample_rows" not in small.leaderboard_["params"].iloc[0]
 
 
 def test_callbacks_see_the_search_and_should_stop_cancels(binary_table):

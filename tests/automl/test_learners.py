@@ -17,7 +17,7 @@ from automl.learners import (
     target_scales,
 )
 from automl.profiling import profile
-from automl.search import PORTFOLIO_ORDER
+from automl.search import FIRST_LOOK, PORTFOLIO_ORDER
 from tests.automl.conftest import make_table, skewed_table
 
 
@@ -29,6 +29,12 @@ def test_the_portfolio_lies_inside_the_search_space(family):
         # A fixed trial refuses a value its distribution cannot hold, as an enqueued trial does.
         fixed = optuna.trial.FixedTrial({f"{family}__{k}": v for k, v in config.items()})
         assert learner.search_space(fixed, 1000) == config
+
+
+def test_the_first_look_lies_inside_the_search_space():
+    family, config = FIRST_LOOK
+    fixed = optuna.trial.FixedTrial({f"{family}__{k}": v for k, v in config.items()})
+    assert LEARNERS[family].search_space(fixed, 1000) == config
 
 
 def test_the_portfolio_order_names_real_configurations():
