@@ -323,6 +323,17 @@ def test_the_fastest_model_within_a_tolerance_stands_beside_the_best(client, fin
         assert 'id="within-error"' in page and "m901" in page.split('id="choice-table"')[1]
 
 
+def test_settings_beyond_the_models_own_are_explained_on_its_page(client, finished):
+    params = {"learning_rate": 0.1, "target_scale": "log", "sample_rows": 2000}
+    row = Candidate.objects.create(
+        experiment=finished, model_id="m950", state="complete", params=params, score=0.8,
+        family="hist_gradient_boosting",
+    )  # fmt: skip
+    page = client.get(reverse("experiments:model", args=[row.pk])).content.decode()
+    assert "target scale" in page and "learns log(1 + target)" in page
+    assert "sample rows" in page and "a first look" in page
+
+
 def test_others_get_404_everywhere(client, bob, finished):
     client.force_login(bob)
     best = finished.best

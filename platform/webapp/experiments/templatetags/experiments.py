@@ -105,6 +105,21 @@ def param_value(value) -> str:
     return charts.number(value) if isinstance(value, float) else str(value)
 
 
+# What a setting that is not a model's own means, for people who never met it.
+SETTING_NOTES = {
+    ("target_scale", "log"): "learns log(1 + target) and answers in the target's units",
+    ("target_scale", "raw"): "learns the target as it is",
+    ("sample_rows", None): "a first look: trained on this many rows of each validation fold; "
+    "built, it trains on every row",
+}
+
+
+@register.simple_tag
+def param_note(name: str, value) -> str:
+    note = SETTING_NOTES.get((name, value)) or SETTING_NOTES.get((name, None))
+    return format_html('<span class="muted">{}</span>', note) if note else ""
+
+
 @register.simple_tag
 def sort_link(key: str, label: str, current: str):
     marker = " ▾" if key == current else ""
