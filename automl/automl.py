@@ -23,7 +23,7 @@ from automl.learners import ENSEMBLE, LEARNERS
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
-from automl.search import Event, Search, fit_pipeline, predict
+from automl.search import Event, Search, fit_pipeline, fold_fit_seconds, predict
 from automl.splits import make_splits, split_rows
 from automl.study import Workdir
 
@@ -503,7 +503,8 @@ class AutoML:
         ``workers`` longest first: an overestimate on a large table, whose refit alone has
         more threads than a trial had."""
         n_rows = len(prepared.y)
-        fits = [m.get("fit_seconds") or 0 for m, _ in members]
+        fits = [fold_fit_seconds(m.get("fit_seconds"), m["params"], self.n_search_rows_)
+                for m, _ in members]  # fmt: skip
         seconds_per_row = _makespan(fits, workers) / self.n_search_rows_
         left = deadline - time.monotonic()
         if seconds_per_row * n_rows <= left:

@@ -112,6 +112,41 @@ class ExtraTrees(_Forest):
     classes = (ExtraTreesClassifier, ExtraTreesRegressor)
 
 
+# A timed histogram boosting fit adds this many trees first, then twice as many each round.
+FIRST_ROUNDS = 25
+
+
+class _Timed:
+    """scikit-learn's histogram boosting, stopping with the trees it has past a deadline: it
+    has no callbacks, so a timed fit grows in rounds of doubling size (a warm start each
+    continuing the last) until ``max_iter``, early stopping or the deadline."""
+
+    def fit(self, X, y, deadline: float | None = None):
+        if deadline is None:
+            return super().fit(X, y)
+        target, rounds = self.max_iter, FIRST_ROUNDS
+        self.warm_start = True
+        try:
+            while True:
+                self.max_iter = min(rounds, target)
+                super().fit(X, y)
+                stopped = self.n_iter_ < self.max_iter  # early stopping ended it
+                if self.max_iter >= target or stopped or time.monotonic() > deadline:
+                    break
+                rounds *= 2
+        finally:
+            self.max_iter, self.warm_start = target, False
+        return self
+
+
+class TimedHGBClassifier(_Timed, HistGradientBoostingClassifier):
+    pass
+
+
+class TimedHGBRegressor(_Timed, HistGradientBoostingRegressor):
+    pass
+
+
 class HistGradientBoosting(Learner):
     name = "hist_gradient_boosting"
     title = "Gradient boosting (scikit-learn)"
@@ -124,11 +159,7 @@ class HistGradientBoosting(Learner):
     ]  # fmt: skip
 
     def make(self, params, profile, seed, n_jobs, categories=0):
-        model = (
-            HistGradientBoostingRegressor
-            if profile.task == "regression"
-            else HistGradientBoostingClassifier
-        )
+        model = TimedHGBRegressor if profile.task == "regression" else TimedHGBClassifier
         # Early stopping ("auto": above 10,000 rows) holds out 10% of the training fold, so
         # the rounds are chosen without seeing the rows the fold is scored on; below that,
         # the number of rounds is a searched parameter and every row trains.
@@ -338,7 +369,7 @@ class LogTarget(RegressorMixin, BaseEstimator):
     def fit(self, X, y, deadline: float | None = None):
         y = np.asarray(y, dtype=float)
         self.model_ = clone(self.model)
-        timed = {"deadline": deadline} if isinstance(self.model_, EarlyStopped) else {}
+        timed = {"deadline": deadline} if takes_deadline(self.model_) else {}
         self.model_.fit(X, np.log1p(y), **timed)
         # exp() of a linear model's answer far outside the training rows would overflow:
         # answers stay between 0 and twice the largest target seen.
@@ -351,6 +382,14 @@ class LogTarget(RegressorMixin, BaseEstimator):
     def to_target(self, log_answer):
         """Answers on the log scale, in the target's units."""
         return np.expm1(np.clip(log_answer, *self.limits_))
+
+
+def takes_deadline(estimator) -> bool:
+    """Whether ``estimator.fit`` takes a ``deadline`` (a ``time.monotonic()`` time) past which
+    it stops with what it has learnt."""
+    if isinstance(estimator, LogTarget):
+        return takes_deadline(estimator.model)
+    return isinstance(estimator, (EarlyStopped, _Timed))
 
 
 def fitted_layers(estimator) -> list:

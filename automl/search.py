@@ -27,9 +27,8 @@ from automl.evaluation import evaluate
 from automl.learners import (
     ENSEMBLE,
     LEARNERS,
-    EarlyStopped,
-    LogTarget,
     make_pipeline,
+    takes_deadline,
     target_scales,
 )
 from automl.metrics import Metric, get_metric
@@ -65,12 +64,11 @@ PORTFOLIO_ORDER = [
     ("xgboost", 1),
 ]
 # A search whose training folds hold more than twice this many rows starts with a first look:
-# small boosting trained on this many rows of each fold and scored on the same validation
-# rows as every candidate, so that the leaderboard has a row within seconds on any table.
-# Built, it trains on every row, like any candidate.
+# a linear model (the cheapest family, whatever the number of classes) trained on this many
+# rows of each fold and scored on the same validation rows as every candidate, so that the
+# leaderboard has a row within seconds on any table. Built, it trains on every row.
 FIRST_LOOK_ROWS = 2000
-FIRST_LOOK = ("hist_gradient_boosting", {"learning_rate": 0.1, "max_iter": 100,
-              "max_leaf_nodes": 15, "min_samples_leaf": 20, "l2": 1e-6})  # fmt: skip
+FIRST_LOOK = ("linear", {"C": 0.3})
 TRIAL_STATES = {
     "complete": optuna.trial.TrialState.COMPLETE,
     "pruned": optuna.trial.TrialState.PRUNED,
@@ -432,7 +430,11 @@ class Search:
         done.sort(key=lambda c: c.score, reverse=self.metric.greater_is_better)
         for candidate in done:
             saved = self.workdir.load_predictions(candidate.model_id)
-            if saved is not None and len(self.pool) < POOL_SIZE:
+            if (
+                saved is not None
+                and len(self.pool) < POOL_SIZE
+                and not first_look(candidate.params)
+            ):
                 candidate._oof, candidate._test = saved
                 self.pool.append(candidate)
         self.best = done[0] if done else None
@@ -609,9 +611,11 @@ class Trials:
         """The budget's end less the time the final model will take: refitting, on all rows,
         the members of the ensemble the pool makes now (and ``running``, were it to join)."""
         reserve = self.study.user_attrs.get("final_fit_seconds", 0.0)
-        fold_seconds = reserve + ((running.fit_seconds or 0) if running else 0)
-        train_share = len(self.splits[0][0]) / self.plan.n_rows
-        return self.deadline - 1.2 * fold_seconds / train_share
+        fold_rows = len(self.splits[0][0])
+        if running is not None:
+            reserve += fold_fit_seconds(running.fit_seconds, running.params, fold_rows)
+        train_share = fold_rows / self.plan.n_rows
+        return self.deadline - 1.2 * reserve / train_share
 
     def _too_slow(self, family: str) -> bool:
         """Whether a trial of ``family`` would likely overrun the time left, from past trials."""
@@ -630,7 +634,8 @@ class Trials:
         # add up.
         candidate._oof = np.full((len(y), width) if width else len(y), np.nan, dtype=np.float32)
         fit_times, predict_rates, tests, means = [], [], [], []
-        any_done = bool(self._done())
+        # A first look alone does not let the first candidate on every row be cut short.
+        any_done = any(not first_look(row["params"]) for row in self._done())
         try:
             for step, (train, valid) in enumerate(self.splits):
                 sample = candidate.params.get("sample_rows")
@@ -640,9 +645,9 @@ class Trials:
                 pipeline = make_pipeline(self.plan.profile, candidate.family, candidate.params,
                                          self.plan.seed, self.n_threads)  # fmt: skip
                 tick = time.monotonic()
-                # Boosting stops its rounds at the search's deadline rather than overrun it.
-                timed = isinstance(pipeline[-1], (EarlyStopped, LogTarget))
-                stop = self._search_deadline() - time.time() + time.monotonic()
+                # Boosting stops adding trees at the search's deadline rather than overrun it.
+                timed = takes_deadline(pipeline[-1])
+                stop = self._search_deadline(candidate) - time.time() + time.monotonic()
                 deadline = {"model__deadline": stop} if timed else {}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -742,7 +747,7 @@ class Trials:
         pool = []
         for row in done[:POOL_SIZE]:
             saved = self.workdir.load_predictions(row["model_id"])
-            if saved is not None:
+            if saved is not None and not first_look(row["params"]):
                 candidate = Candidate(**row)
                 candidate._oof = saved[0]
                 pool.append(candidate)
@@ -750,7 +755,9 @@ class Trials:
             return
         weights = pool_weights(pool, self.y, self.metric, self.classes, seed=self.plan.seed,
                                max_rows=ESTIMATE_ROWS, rounds=ESTIMATE_ROUNDS)  # fmt: skip
-        fits = [c.fit_seconds for c, w in zip(pool, weights, strict=True) if w]
+        fold_rows = len(self.splits[0][0])
+        fits = [fold_fit_seconds(c.fit_seconds, c.params, fold_rows)
+                for c, w in zip(pool, weights, strict=True) if w]  # fmt: skip
         self.study.set_user_attr("final_fit_seconds", float(sum(fits)))
 
 
@@ -916,6 +923,20 @@ def _load(plan: Plan, storage) -> optuna.Study:
     sampler = OrderedSampler(plan.seed, lambda number: [])
     return optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler,
                              pruner=optuna.pruners.NopPruner())  # fmt: skip
+
+
+def first_look(params: dict) -> bool:
+    """Whether a candidate is the search's first look: quick to show, trained on a sample;
+    never an ensemble's member, and the final model only when it is the best there is."""
+    return "sample_rows" in params
+
+
+def fold_fit_seconds(fit_seconds: float | None, params: dict, fold_rows: int) -> float:
+    """A candidate's seconds to fit a training fold of ``fold_rows``: a first look's, measured
+    on its sample, scaled up by rows."""
+    sample = params.get("sample_rows")
+    scale = fold_rows / sample if sample and sample < fold_rows else 1.0
+    return (fit_seconds or 0.0) * scale
 
 
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import r2_score, roc_auc_score
 
 from automl import AutoML, AutoMLError, DataError, Event, NotFittedError, load
-from automl.search import FIRST_LOOK, FIRST_LOOK_ROWS
+from automl.search import FIRST_LOOK, FIRST_LOOK_ROWS, fold_fit_seconds
 from tests.automl.conftest import make_table, skewed_table
 
 # Runs end after TRIALS candidates, well within their budget, so that what they find does not
@@ -88,6 +88,9 @@ def test_a_large_table_gets_a_first_look_on_a_sample_before_the_portfolio():
     # Built from its row, it trains on every row, as any candidate does.
     model = run.build(table, first, target="y")
     assert model.predict_proba(table).shape == (len(table), 2)
+    # Its time to fit a whole fold, for the budget's sake, is scaled up from its sample.
+    assert fold_fit_seconds(2.0, first["params"], 4 * FIRST_LOOK_ROWS) == 8.0
+    assert fold_fit_seconds(2.0, second["params"], 4 * FIRST_LOOK_ROWS) == 2.0
     # A table whose folds hold fewer rows starts with the portfolio.
     small = AutoML(time_budget=BUDGET, n_trials=1, n_splits=3).fit(table.head(600), target="y")
     assert "sample_rows" not in small.leaderboard_["params"].iloc[0]

@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from automl.learners import (
+    FIRST_ROUNDS,
     FOREST_BYTES,
     LEARNERS,
     MIN_LEAVES,
@@ -130,3 +131,26 @@ def test_a_forest_on_a_large_table_is_bounded_in_bytes_not_only_in_trees(family,
         leaves = make_pipeline(large, family, config, seed=0, n_jobs=1)[-1].max_leaf_nodes
         node = NODE_BYTES + 8 * classes
         assert leaves >= MIN_LEAVES and config["n_estimators"] * 2 * leaves * node <= FOREST_BYTES
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_histogram_boosting_stops_adding_trees_at_its_deadline(task, request):
+    import pickle
+    import time
+
+    table = request.getfixturevalue(f"{task}_table")
+    p = profile(table, "y")
+    y = table["y"].to_numpy()
+    y = y.astype(float) if task == "regression" else np.unique(y, return_inverse=True)[1]
+    slow = {**LEARNERS["hist_gradient_boosting"].portfolio[0], "max_iter": 400}
+    unhurried = make_pipeline(p, "hist_gradient_boosting", slow, seed=0, n_jobs=1)
+    unhurried.fit(table, y, model__deadline=time.monotonic() + 3600)
+    hurried = make_pipeline(p, "hist_gradient_boosting", slow, seed=0, n_jobs=1)
+    hurried.fit(table, y, model__deadline=time.monotonic())
+    assert hurried[-1].n_iter_ == FIRST_ROUNDS and unhurried[-1].n_iter_ == 400
+    # In rounds or at once, the same trees: a timed fit is the fit, cut short.
+    at_once = make_pipeline(p, "hist_gradient_boosting", slow, seed=0, n_jobs=1).fit(table, y)
+    method = "predict" if task == "regression" else "predict_proba"
+    assert np.allclose(getattr(at_once, method)(table), getattr(unhurried, method)(table))
+    assert hurried[-1].max_iter == 400 and not hurried[-1].warm_start  # its settings, as given
+    pickle.loads(pickle.dumps(hurried))
