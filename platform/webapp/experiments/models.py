@@ -309,16 +309,20 @@ class Experiment(OwnedModel, Job):
             return None
         return best.score_std or abs(best.score) * 0.01
 
-    def choices(self, within: float | None = None) -> list[tuple[list[str], Candidate]]:
+    def choices(
+        self, within: float | None = None, leaderboard: list[Candidate] | None = None
+    ) -> list[tuple[list[str], Candidate]]:
         """Accuracy and prediction cost side by side: the best model, the best single model
         when the best is a blend, and the fastest to predict of those that score within
         ``within`` of the best (``default_tolerance`` by default); each model once, with
-        every reason it is there."""
+        every reason it is there. ``leaderboard``: this run's, when the caller has it."""
         best = self.best
         if best is None or best.score is None:
             return []
         within = self.default_tolerance() if within is None else within
-        done = [c for c in self.leaderboard() if c.state == Candidate.State.COMPLETE]
+        rows = self.leaderboard() if leaderboard is None else leaderboard
+        done = sorted((c for c in rows if c.state == Candidate.State.COMPLETE),
+                      key=lambda c: c.rank)  # fmt: skip
         sign = 1 if self.greater_is_better else -1
         close = [c for c in done if sign * (best.score - c.score) <= within + 1e-12]
         rows = [("best", best)]

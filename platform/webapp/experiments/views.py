@@ -54,15 +54,16 @@ def detail(request, experiment_id: int):
     experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
     sort = request.GET.get("sort", "rank")
     within, within_error = _tolerance(request.GET.get("within"))
+    leaderboard = experiment.leaderboard(sort)
     context = {
         "experiment": experiment,
-        "leaderboard": experiment.leaderboard(sort),
+        "leaderboard": leaderboard,
         "sort": sort if sort in SORT_KEYS else "rank",
         "within": experiment.default_tolerance() if within is None else within,
         "within_error": within_error,
     }
     if experiment.status == Experiment.Status.FINISHED:
-        context["choices"] = experiment.choices(within)
+        context["choices"] = experiment.choices(within, leaderboard)
     # While the run is live, the page polls this view for its body alone.
     if request.htmx and request.htmx.target == "experiment-body":
         return render(request, "experiments/_body.html", context)
