@@ -64,6 +64,84 @@ class Linear(Learner):
         return {"C": trial.suggest_float("linear__C", 1e-3, 1e2, log=True)}
 
 
+# A timed fit of trees grows this many first, then more each round.
+FIRST_ROUNDS = 25
+
+
+class _Timed:
+    """Trees (a boosting's or a forest's) that stop growing, with those they have, past a
+    deadline: scikit-learn's estimators have no callbacks, so a timed fit grows in rounds,
+    each a warm start continuing the last (the same trees as one fit), until the full
+    count, early stopping or the deadline."""
+
+    size: str  # the parameter that counts the trees
+
+    def fit(self, X, y, deadline: float | None = None):
+        if deadline is None:
+            return super().fit(X, y)
+        target, rounds = getattr(self, self.size), FIRST_ROUNDS
+        self.warm_start = True
+        try:
+            while True:
+                setattr(self, self.size, min(rounds, target))
+                super().fit(X, y)
+                full = getattr(self, self.size) >= target
+                if full or self._stopped_early() or time.monotonic() > deadline:
+                    break
+                rounds = self._more(rounds)
+        finally:
+            setattr(self, self.size, target)
+            self.warm_start = False
+        return self
+
+
+class _TimedBoosting(_Timed):
+    # Each round bins the rows again: doubling keeps the rounds few.
+    size = "max_iter"
+
+    def _stopped_early(self) -> bool:
+        return self.n_iter_ < self.max_iter
+
+    def _more(self, rounds: int) -> int:
+        return 2 * rounds
+
+
+class _TimedForest(_Timed):
+    # A forest's trees cost alike and a round adds little: even rounds keep the overrun at
+    # one round's trees.
+    size = "n_estimators"
+
+    def _stopped_early(self) -> bool:
+        return False
+
+    def _more(self, rounds: int) -> int:
+        return rounds + FIRST_ROUNDS
+
+
+class TimedHGBClassifier(_TimedBoosting, HistGradientBoostingClassifier):
+    pass
+
+
+class TimedHGBRegressor(_TimedBoosting, HistGradientBoostingRegressor):
+    pass
+
+
+class TimedRandomForestClassifier(_TimedForest, RandomForestClassifier):
+    pass
+
+
+class TimedRandomForestRegressor(_TimedForest, RandomForestRegressor):
+    pass
+
+
+class TimedExtraTreesClassifier(_TimedForest, ExtraTreesClassifier):
+    pass
+
+
+class TimedExtraTreesRegressor(_TimedForest, ExtraTreesRegressor):
+    pass
+
+
 class _Forest(Learner):
     classes: tuple[type, type]
     portfolio = [{"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1}]
@@ -103,48 +181,13 @@ def _max_leaves(n_estimators: int, profile) -> int | None:
 class RandomForest(_Forest):
     name = "random_forest"
     title = "Random forest"
-    classes = (RandomForestClassifier, RandomForestRegressor)
+    classes = (TimedRandomForestClassifier, TimedRandomForestRegressor)
 
 
 class ExtraTrees(_Forest):
     name = "extra_trees"
     title = "Extra trees"
-    classes = (ExtraTreesClassifier, ExtraTreesRegressor)
-
-
-# A timed histogram boosting fit adds this many trees first, then twice as many each round.
-FIRST_ROUNDS = 25
-
-
-class _Timed:
-    """scikit-learn's histogram boosting, stopping with the trees it has past a deadline: it
-    has no callbacks, so a timed fit grows in rounds of doubling size (a warm start each
-    continuing the last) until ``max_iter``, early stopping or the deadline."""
-
-    def fit(self, X, y, deadline: float | None = None):
-        if deadline is None:
-            return super().fit(X, y)
-        target, rounds = self.max_iter, FIRST_ROUNDS
-        self.warm_start = True
-        try:
-            while True:
-                self.max_iter = min(rounds, target)
-                super().fit(X, y)
-                stopped = self.n_iter_ < self.max_iter  # early stopping ended it
-                if self.max_iter >= target or stopped or time.monotonic() > deadline:
-                    break
-                rounds *= 2
-        finally:
-            self.max_iter, self.warm_start = target, False
-        return self
-
-
-class TimedHGBClassifier(_Timed, HistGradientBoostingClassifier):
-    pass
-
-
-class TimedHGBRegressor(_Timed, HistGradientBoostingRegressor):
-    pass
+    classes = (TimedExtraTreesClassifier, TimedExtraTreesRegressor)
 
 
 class HistGradientBoosting(Learner):

@@ -133,8 +133,13 @@ def test_a_forest_on_a_large_table_is_bounded_in_bytes_not_only_in_trees(family,
         assert leaves >= MIN_LEAVES and config["n_estimators"] * 2 * leaves * node <= FOREST_BYTES
 
 
+def _trees(model) -> int:
+    return model.n_iter_ if hasattr(model, "n_iter_") else len(model.estimators_)
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest", "extra_trees"])
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_histogram_boosting_stops_adding_trees_at_its_deadline(task, request):
+def test_trees_stop_growing_at_their_deadline(family, task, request):
     import pickle
     import time
 
@@ -142,15 +147,17 @@ def test_histogram_boosting_stops_adding_trees_at_its_deadline(task, request):
     p = profile(table, "y")
     y = table["y"].to_numpy()
     y = y.astype(float) if task == "regression" else np.unique(y, return_inverse=True)[1]
-    slow = {**LEARNERS["hist_gradient_boosting"].portfolio[0], "max_iter": 400}
-    unhurried = make_pipeline(p, "hist_gradient_boosting", slow, seed=0, n_jobs=1)
+    size = "max_iter" if family == "hist_gradient_boosting" else "n_estimators"
+    slow = {**LEARNERS[family].portfolio[0], size: 400 if size == "max_iter" else 100}
+    unhurried = make_pipeline(p, family, slow, seed=0, n_jobs=1)
     unhurried.fit(table, y, model__deadline=time.monotonic() + 3600)
-    hurried = make_pipeline(p, "hist_gradient_boosting", slow, seed=0, n_jobs=1)
+    hurried = make_pipeline(p, family, slow, seed=0, n_jobs=1)
     hurried.fit(table, y, model__deadline=time.monotonic())
-    assert hurried[-1].n_iter_ == FIRST_ROUNDS and unhurried[-1].n_iter_ == 400
+    assert _trees(hurried[-1]) == FIRST_ROUNDS and _trees(unhurried[-1]) == slow[size]
     # In rounds or at once, the same trees: a timed fit is the fit, cut short.
-    at_once = make_pipeline(p, "hist_gradient_boosting", slow, seed=0, n_jobs=1).fit(table, y)
+    at_once = make_pipeline(p, family, slow, seed=0, n_jobs=1).fit(table, y)
     method = "predict" if task == "regression" else "predict_proba"
     assert np.allclose(getattr(at_once, method)(table), getattr(unhurried, method)(table))
-    assert hurried[-1].max_iter == 400 and not hurried[-1].warm_start  # its settings, as given
-    pickle.loads(pickle.dumps(hurried))
+    # Its settings as given, and it predicts with the trees it has.
+    assert getattr(hurried[-1], size) == slow[size] and not hurried[-1].warm_start
+    assert getattr(pickle.loads(pickle.dumps(hurried)), method)(table).shape[0] == len(table)
