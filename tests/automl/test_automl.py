@@ -96,6 +96,21 @@ def test_a_large_table_gets_a_first_look_on_a_sample_before_the_portfolio():
     assert "sample_rows" not in small.leaderboard_["params"].iloc[0]
 
 
+def test_a_table_with_text_tries_the_linear_model_first(binary_table):
+    rng = np.random.default_rng(0)
+    good, bad, filler = ["great", "lovely", "perfect"], ["awful", "torn", "cheap"], ["the", "it"]
+    y = rng.integers(0, 2, 300)
+    reviews = [" ".join(rng.choice([good if label else bad, filler][i % 2]) for i in range(6))
+               for label in y]  # fmt: skip
+    table = pd.DataFrame({"review": reviews, "size": rng.normal(size=300), "y": y})
+    run = AutoML(time_budget=BUDGET, n_trials=2, n_splits=3, seed=0).fit(table, target="y")
+    board = run.leaderboard_.set_index("model_id")
+    assert board.loc["m001", "family"] == "linear" and board.loc["m001", "score"] > 0.95
+    # Without text, the portfolio starts with histogram boosting.
+    plain = AutoML(time_budget=BUDGET, n_trials=1, n_splits=3).fit(binary_table, target="y")
+    assert plain.leaderboard_.set_index("model_id").loc["m001", "family"] != "linear"
+
+
 def test_callbacks_see_the_search_and_should_stop_cancels(binary_table):
     events: list[Event] = []
     run = AutoML(time_budget=60).fit(
