@@ -107,8 +107,8 @@ class _TimedBoosting(_Timed):
 
 
 class _TimedForest(_Timed):
-    # A forest's trees cost alike and a round adds little: even rounds keep the overrun at
-    # one round's trees.
+    # A forest's trees cost alike and a round's own overhead is small: even rounds keep the
+    # overrun to one round's trees.
     size = "n_estimators"
 
     def _stopped_early(self) -> bool:
