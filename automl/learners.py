@@ -94,6 +94,9 @@ class _Timed:
             self.warm_start = False
         return self
 
+    def _stopped_early(self) -> bool:
+        return False
+
 
 class _TimedBoosting(_Timed):
     # Each round bins the rows again: doubling keeps the rounds few.
@@ -110,9 +113,6 @@ class _TimedForest(_Timed):
     # A forest's trees cost alike and a round's own overhead is small: even rounds keep the
     # overrun to one round's trees.
     size = "n_estimators"
-
-    def _stopped_early(self) -> bool:
-        return False
 
     def _more(self, rounds: int) -> int:
         return rounds + FIRST_ROUNDS

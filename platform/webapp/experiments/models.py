@@ -320,8 +320,8 @@ class Experiment(OwnedModel, Job):
         if best is None or best.score is None:
             return []
         within = self.default_tolerance() if within is None else within
-        rows = self.leaderboard() if leaderboard is None else leaderboard
-        done = sorted((c for c in rows if c.state == Candidate.State.COMPLETE),
+        board = self.leaderboard() if leaderboard is None else leaderboard
+        done = sorted((c for c in board if c.state == Candidate.State.COMPLETE),
                       key=lambda c: c.rank)  # fmt: skip
         sign = 1 if self.greater_is_better else -1
         close = [c for c in done if sign * (best.score - c.score) <= within + 1e-12]
