@@ -33,6 +33,8 @@ _EXPORTS = {
     "read_batches": "automl.reading",
     "read_table": "automl.reading",
     "sniff": "automl.reading",
+    "Rows": "automl.rows",
+    "read_rows": "automl.rows",
     "runner_alive": "automl.runner",
     "runner_name": "automl.runner",
     "Event": "automl.search",

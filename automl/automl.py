@@ -482,6 +482,11 @@ class AutoML:
             "n_rows": len(y),
             "n_training_rows": len(prepared.y),
             "fingerprint": _fingerprint(prepared.data),
+            # Columns of the training table the model does not use (the target among them):
+            # rows sent with them, as their table holds them, are read without complaint.
+            "ignored_columns": [
+                str(c) for c in prepared.data.columns if c not in prepared.features
+            ],
             "checks": [asdict(check) for check in self.checks_],
         }
         return Model(

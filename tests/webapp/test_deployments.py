@@ -4,6 +4,7 @@ keys, pause, and every answer the endpoint gives to a bad request."""
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -13,6 +14,8 @@ from webapp.deployments import monitoring, serving
 from webapp.deployments.models import Deployment, DeploymentKey
 from webapp.experiments.models import Candidate
 from webapp.lib import keys
+
+DATA = Path(__file__).parents[1] / "data"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,7 +75,8 @@ def _without(row, name):
     [
         (lambda row: {"rows": []}, 400, "no rows"),
         (lambda row: {"rows": [row], "extra": 1}, 422, "Unknown field 'extra'"),
-        (lambda row: {"rows": [{**row, "monthly_fee": "12"}]}, 422, "'monthly_fee' must be a"),
+        (lambda row: {"rows": [{**row, "monthly_fee": "twelve"}]}, 422, "'monthly_fee' must be a"),
+        (lambda row: {"rows": [{**row, "newsletter": "maybe"}]}, 422, "'newsletter' must be true"),
         (lambda row: {"rows": [{**row, "monthly_fee": False}]}, 422, "must be a number, not false"),
         (lambda row: {"rows": [row, {**row, "colour": "red"}]}, 422, "row 2: unknown column"),
         (lambda row: {"rows": [_without(row, "plan")]}, 422, "'plan' is required"),
@@ -80,6 +84,7 @@ def _without(row, name):
         (lambda row: [row], 400, "list of rows"),
         (lambda row: {"rows": ["a row"]}, 422, "expected an object"),
         (lambda row: {"rows": [row], "explain": "yes"}, 422, "'explain' must be true or false"),
+        (lambda row: {"rows": [row], "key": 3}, 422, "'key' must be the name of a column"),
     ],
 )
 def test_bad_requests_get_a_plain_4xx(client, deployed, change, status, message):
@@ -88,6 +93,68 @@ def test_bad_requests_get_a_plain_4xx(client, deployed, change, status, message)
     assert response.status_code == status, response.content
     body = response.json()
     assert message in body["detail"] + " ".join(body["errors"])
+
+
+def _written(count: int) -> list[dict]:
+    """The first rows of the training file as a CRM would send them: every value as written,
+    the ID and the target included."""
+    header, *lines = (DATA / "customers.csv").read_text().splitlines()
+    return [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines[:count]]
+
+
+def _typed(row: dict) -> dict:
+    number = {"age", "monthly_fee", "support_calls"}
+    return {
+        "age": float(row["age"]) if row["age"] else None,
+        **{name: float(row[name]) for name in number - {"age"}},
+        "newsletter": row["newsletter"] == "yes",
+        "plan": row["plan"], "signup_date": row["signup_date"],
+    }  # fmt: skip
+
+
+def test_rows_as_the_training_file_holds_them_predict(client, deployed):
+    deployment, key = deployed
+    rows = _written(4)
+    assert all(isinstance(value, str) for row in rows for value in row.values())
+    response = predict(client, deployment.slug, {"rows": rows, "key": "customer_id"}, key)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["ignored_columns"] == ["churned", "customer_id"]
+    assert body["keys"] == [row["customer_id"] for row in rows]
+    typed = predict(client, deployment.slug, {"rows": [_typed(row) for row in rows]}, key).json()
+    assert typed["ignored_columns"] == [] and "keys" not in typed
+    assert typed["predictions"] == body["predictions"]
+    assert typed["probabilities"] == body["probabilities"]
+    # Yes/no as 1/0, numbers or text.
+    ones = [{**_typed(row), "newsletter": int(_typed(row)["newsletter"])} for row in rows]
+    answer = predict(client, deployment.slug, {"rows": ones}, key).json()
+    assert answer["probabilities"] == body["probabilities"]
+
+
+def test_a_csv_body_is_answered_as_its_json_rows(client, deployed):
+    deployment, key = deployed
+    lines = (DATA / "customers.csv").read_text().splitlines()[:6]
+    response = client.post(
+        f"/api/v1/deployments/{deployment.slug}/predict?key=customer_id",
+        data="\n".join(lines) + "\n", content_type="text/csv",
+        headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    from_json = predict(client, deployment.slug, {"rows": _written(5), "key": "customer_id"}, key)
+    assert response.json() == from_json.json()
+    # A semicolon file with a decimal comma is read as training would read it.
+    semicolons = "\n".join(line.replace(",", ";") for line in lines).replace("9.99", "9,99")
+    other = client.post(
+        f"/api/v1/deployments/{deployment.slug}/predict?key=customer_id",
+        data=semicolons + "\n", content_type="text/csv",
+        headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    assert other.json()["probabilities"] == from_json.json()["probabilities"]
+    broken = client.post(
+        f"/api/v1/deployments/{deployment.slug}/predict", data=b"\xff\xfe\x00bad",
+        content_type="text/csv", headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    assert broken.status_code in (400, 422) and broken.json()["detail"]
 
 
 def test_predictions_explain_themselves_on_request(client, deployed):
@@ -252,8 +319,13 @@ def test_the_prediction_endpoint_is_documented(client):
     assert operation["security"] == [{"DeploymentKey": []}]
     assert "DeploymentKey" in schema["components"]["securitySchemes"]
     query = [p for p in operation["parameters"] if p["in"] == "query"]
-    assert [(p["name"], p["schema"]["type"]) for p in query] == [("explain", "boolean")]
+    assert [(p["name"], p["schema"]["type"]) for p in query] == [
+        ("explain", "boolean"), ("key", "string")
+    ]  # fmt: skip
     assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} == {"slug"}
+    assert set(operation["requestBody"]["content"]) == {"application/json", "text/csv"}
+    answer = schema["components"]["schemas"]["PredictionOut"]["properties"]
+    assert {"ignored_columns", "keys"} <= set(answer)
 
 
 def test_each_deployment_is_documented_with_its_columns(client, deployed, bob):
@@ -262,12 +334,18 @@ def test_each_deployment_is_documented_with_its_columns(client, deployed, bob):
     schema = client.get("/api/v1/openapi.json").json()  # read by the owner
     body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
     assert body["example"] == deployment.current.example()
-    assert [p["name"] for p in schema["paths"][path]["post"]["parameters"]] == ["explain"]
+    assert [p["name"] for p in schema["paths"][path]["post"]["parameters"]] == ["explain", "key"]
+    assert "text/csv" in schema["paths"][path]["post"]["requestBody"]["content"]
     row = body["schema"]["properties"]["rows"]["items"]
     assert row["additionalProperties"] is False and "plan" in row["required"]
-    assert row["properties"]["monthly_fee"]["type"] == ["number"]
-    assert row["properties"]["age"]["type"] == ["number", "null"]  # it had gaps
+    # Each value in its JSON type or as the training file wrote it.
+    assert row["properties"]["monthly_fee"]["type"] == ["number", "string"]
+    assert row["properties"]["age"]["type"] == ["number", "string", "null"]  # it had gaps
+    assert row["properties"]["newsletter"]["type"] == ["boolean", "integer", "string"]
     assert "basic" in row["properties"]["plan"]["description"]
+    # The training file's other columns are accepted, and "id" as the row's key.
+    assert {"customer_id", "churned", "id"} <= set(row["properties"])
+    assert "customer_id" not in row["required"]
     answer = schema["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
     assert set(answer["schema"]["properties"]["probabilities"]["items"]["required"]) == {
         "no", "yes"

@@ -251,21 +251,24 @@ PREDICT_BODY = {
             "application/json": {
                 "schema": openapi.rows_body(
                     {"type": "object"},
-                    description="One object per row: {column: value}. See GET "
-                    "/api/v1/deployments/{slug} for the columns.",
+                    description="One object per row: {column: value}, each value in its JSON "
+                    "type or as the training file wrote it; columns of the training file the "
+                    "model does not use are accepted. See GET /api/v1/deployments/{slug} for "
+                    "the columns.",
                 ),
                 "example": {"rows": [{"column": "value"}], "explain": False},
-            }
+            },
+            "text/csv": openapi.csv_body(openapi.CSV_ROWS),
         },
     },
-    "parameters": [openapi.EXPLAIN_QUERY],
+    "parameters": [openapi.EXPLAIN_QUERY, openapi.KEY_QUERY],
     "security": [{"DeploymentKey": []}],
 }
 
 
 class Contribution(Schema):
     column: str
-    value: str | float | bool | None = Field(..., description="The value as sent")
+    value: str | float | bool | None = Field(..., description="The value as the model read it")
     contribution: float
 
 
@@ -292,6 +295,13 @@ class PredictionOut(Schema):
     )
     deployment: str
     version: int
+    ignored_columns: list[str] = Field(
+        ..., description="Columns sent that the model does not use (the training data's IDs, "
+        "excluded columns, the target): read and left out"
+    )  # fmt: skip
+    keys: list | None = Field(
+        None, description="Each row's key as sent (the field `key` names, or `id`), when any"
+    )
 
 
 @router.post(
@@ -318,15 +328,18 @@ def predict(request, slug: str):
         version = serving.cached_version(version_id)
         payload = serving.read_body(request)
         explain = serving.wants_explanation(request, payload)
-        columns = serving.read_rows(payload, version.schema)
-        answer = serving.predict(serving.model_for(version), columns, explain)
+        rows = serving.read_rows(payload, version, key=request.GET.get("key"))
+        answer = serving.predict(serving.model_for(version), rows.columns, explain)
     except serving.RequestError:
         if deployment_id is not None:
             monitoring.record(deployment_id, ok=False, columns=None,
                               seconds=time.perf_counter() - started)  # fmt: skip
         raise  # answered by the API's handler, like every RequestError
-    monitoring.record(deployment_id, ok=True, columns=columns,
+    monitoring.record(deployment_id, ok=True, columns=rows.columns,
                       seconds=time.perf_counter() - started)  # fmt: skip
+    answer["ignored_columns"] = rows.ignored
+    if rows.keys is not None:
+        answer["keys"] = rows.keys
     # Built here rather than validated by ninja: the answer is ours, and checking a thousand
     # probabilities against the schema would cost more than computing them.
     return JsonResponse({**answer, "deployment": slug, "version": version.number})

@@ -83,6 +83,7 @@ class Deployment(OwnedModel):
             version = Version.objects.create(
                 deployment=locked, number=number, candidate=candidate,
                 schema=input_schema(candidate, manifest),
+                ignored_columns=ignored_columns(candidate, manifest),
                 classes=[str(c) for c in manifest["classes"]] if manifest["classes"] else None,
             )  # fmt: skip
             self.switch_to(version)
@@ -115,6 +116,8 @@ class Version(models.Model):
     # What a request sends, made at deploy time:
     # [{name, kind, required, categories, example, date_format}]
     schema = models.JSONField(default=list)
+    # Columns of the training table the model does not use: accepted in requests, named back.
+    ignored_columns = models.JSONField(default=list)
     classes = models.JSONField(null=True, blank=True)  # as strings, for classification
     created = models.DateTimeField(default=timezone.now)
 
@@ -389,3 +392,12 @@ def input_schema(candidate: Candidate, manifest: dict) -> list[dict]:
         )
         for column in manifest["schema"]
     ]  # fmt: skip
+
+
+def ignored_columns(candidate: Candidate, manifest: dict) -> list[str]:
+    """The training table's columns the model does not use, as the engine recorded them (or,
+    for a model saved before it did, the dataset's columns outside its schema)."""
+    if "ignored_columns" in manifest:
+        return manifest["ignored_columns"]
+    used = {column["name"] for column in manifest["schema"]}
+    return [c["name"] for c in candidate.experiment.dataset.columns() if c["name"] not in used]

@@ -23,7 +23,6 @@ ERRORS = {
     "422": "Values that do not fit the columns; the messages name row and column",
     "503": "Paused by its owner, or the model cannot be loaded",
 }
-JSON_TYPES = {"numeric": "number", "boolean": "boolean"}
 # strftime directives as the patterns of the values they read.
 DIRECTIVES = {"%d": r"\d{1,2}", "%m": r"\d{1,2}", "%Y": r"\d{4}", "%H": r"\d{1,2}",
               "%M": r"\d{2}", "%S": r"\d{2}", "%b": "[A-Za-z]{3}"}  # fmt: skip
@@ -44,14 +43,15 @@ def paths(deployment: Deployment) -> dict:
                 f"(version {version.number})",
                 "tags": ["your deployments"],
                 "security": [{"DeploymentKey": []}],
-                "parameters": [EXPLAIN_QUERY],
+                "parameters": [EXPLAIN_QUERY, KEY_QUERY],
                 "requestBody": {
                     "required": True,
                     "content": {
                         "application/json": {
                             "schema": request_schema(version),
                             "example": version.example(),
-                        }
+                        },
+                        "text/csv": csv_body(CSV_ROWS),
                     },
                 },
                 "responses": {
@@ -91,27 +91,15 @@ def document(deployment: Deployment, components: dict) -> dict:
 
 
 def request_schema(version: Version) -> dict:
-    properties = {}
-    for column in version.schema:
-        json_type = JSON_TYPES.get(column["kind"], "string")
-        if column["kind"] == "categorical":
-            json_type = ["string", "integer"]  # categories written as numbers are read as text
-        types = json_type if isinstance(json_type, list) else [json_type]
-        prop = {"type": types if column["required"] else [*types, "null"]}
-        if column["kind"] == "numeric":
-            prop.update(minimum=-MAX_MAGNITUDE, maximum=MAX_MAGNITUDE)
-        if column.get("categories"):
-            shown = column["categories"][:20]
-            prop["description"] = (
-                "Seen in training: "
-                + ", ".join(map(str, shown))
-                + (", …" if len(column["categories"]) > 20 else "")
-            )
-        elif column["kind"] == "datetime":
-            prop.update(date_format(column))
-        if column["example"] is not None:
-            prop["examples"] = [column["example"]]
-        properties[column["name"]] = prop
+    """The request body: each model column in its JSON type or as the training file wrote it,
+    the training table's unused columns accepted, and ``id`` as an optional row key."""
+    properties = {column["name"]: _column(column) for column in version.schema}
+    for name in version.ignored_columns:
+        properties[name] = {
+            "description": "A column of the training data the model does not use: accepted, "
+            "and named in the answer's ignored_columns",
+        }
+    properties.setdefault("id", ROW_ID)
     row = {
         "type": "object",
         "properties": properties,
@@ -119,6 +107,42 @@ def request_schema(version: Version) -> dict:
         "additionalProperties": False,
     }
     return rows_body(row, maxItems=settings.MAX_PREDICTION_ROWS)
+
+
+def _column(column: dict) -> dict:
+    kind = column["kind"]
+    types = WRITTEN_TYPES.get(kind, ["string", "integer", "number"])
+    prop = {"type": types if column["required"] else [*types, "null"]}
+    notes = [AS_WRITTEN.get(kind, "")]
+    if kind == "numeric":
+        prop["maximum"], prop["minimum"] = MAX_MAGNITUDE, -MAX_MAGNITUDE
+    if kind == "datetime":
+        dates = date_format(column)
+        notes.append(dates.pop("description"))
+        prop.update(dates)
+    if column.get("categories"):
+        shown = column["categories"][:20]
+        more = ", …" if len(column["categories"]) > 20 else ""
+        notes.append("Seen in training: " + ", ".join(map(str, shown)) + more)
+    prop["description"] = ". ".join(note for note in notes if note)
+    if column["example"] is not None:
+        prop["examples"] = [column["example"]]
+    return prop
+
+
+# Each kind's JSON types: its own, and text as the training file wrote it.
+WRITTEN_TYPES = {
+    "numeric": ["number", "string"],
+    "boolean": ["boolean", "integer", "string"],
+    "datetime": ["string"],
+}
+AS_WRITTEN = {
+    "numeric": 'A number, or text as the training data wrote numbers ("1,234.50", "12 %")',
+    "boolean": "true or false, 1 or 0, or as the training data wrote it (yes/no, y/n, on/off)",
+    "categorical": "A category (a number is read as its text)",
+}
+# A field that is not a column: echoed back with the row's prediction in ``keys``.
+ROW_ID = {"description": "Optional: the row's key, echoed back in the answer's keys"}
 
 
 # What ``"explain": true`` adds to an answer: each row's reason codes.
@@ -143,13 +167,26 @@ EXPLANATIONS = {
                     "required": ["column", "value", "contribution"],
                     "properties": {
                         "column": {"type": "string"},
-                        "value": {"description": "The value as sent"},
+                        "value": {"description": "The value as the model read it"},
                         "contribution": {"type": "number"},
                     },
                 },
             },
         },
     },
+}
+
+
+IGNORED = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Columns the rows sent that the model does not use (the training data's "
+    "IDs, excluded columns, the target): read and left out",
+}
+KEYS = {
+    "type": "array",
+    "description": "Each row's key as sent (the field named by `key`, or `id`); only when "
+    "there is one",
 }
 
 
@@ -164,8 +201,8 @@ EXPLAIN_QUERY = {
 
 
 def rows_body(row: dict, **rows: object) -> dict:
-    """A prediction request: ``{"rows": [row, ...], "explain": bool}``, with more keywords
-    for ``rows``."""
+    """A prediction request: ``{"rows": [row, ...], "explain": bool, "key": str}``, with
+    more keywords for ``rows``."""
     return {
         "type": "object",
         "required": ["rows"],
@@ -177,8 +214,40 @@ def rows_body(row: dict, **rows: object) -> dict:
                 "default": False,
                 "description": "Add each row's reason codes (`explanations`); also `?explain=true`",
             },
+            "key": KEY,
         },
     }
+
+
+KEY = {
+    "type": "string",
+    "description": "The field of each row echoed back as its key in the answer's `keys` (a "
+    "column such as an ID, or `id`, the default when rows send it); also `?key=`",
+}
+# ``?key=``: the body's ``"key"`` as a query parameter (for CSV bodies).
+KEY_QUERY = {
+    "name": "key",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The field of each row echoed back as its key in `keys`, as the body's "
+    '`"key"` does',
+}
+
+
+def csv_body(description: str) -> dict:
+    """The ``text/csv`` form of a prediction request: the rows as a file."""
+    return {
+        "schema": {"type": "string", "description": description},
+        "example": "customer_id,age,plan\nC1000,38,basic\n",
+    }
+
+
+CSV_ROWS = (
+    "A CSV file: a header line naming the columns, then one line per row, written as the "
+    "training file was (its delimiter, decimal mark and encoding are found the same way). "
+    "Options go in the query: `?explain=true`, `?key=column`"
+)
 
 
 def answer_schema(version: Version) -> dict:
@@ -199,13 +268,15 @@ def answer_schema(version: Version) -> dict:
         probabilities = {"type": "null"}
     return {
         "type": "object",
-        "required": ["predictions", "probabilities", "deployment", "version"],
+        "required": ["predictions", "probabilities", "deployment", "version", "ignored_columns"],
         "properties": {
             "predictions": {"type": "array", "items": prediction},
             "probabilities": probabilities,
             "deployment": {"type": "string", "const": version.deployment.slug},
             "version": {"type": "integer"},
             "explanations": EXPLANATIONS,
+            "ignored_columns": IGNORED,
+            "keys": KEYS,
         },
     }
 

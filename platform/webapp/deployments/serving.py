@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from automl.kinds import MAX_MAGNITUDE
-from automl.wording import QUOTED_CHARACTERS, quoted, shortened
+from automl.wording import QUOTED_CHARACTERS, listing, plain, quoted, shortened
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
@@ -125,7 +124,8 @@ def forget() -> None:
 
 
 def read_body(request):
-    """The request's JSON body, or ``RequestError`` (413, 400) saying why it cannot be read.
+    """The request's body: its JSON, or for ``Content-Type: text/csv`` its rows as
+    ``{"rows": [...]}``; ``RequestError`` (413, 400) saying why it cannot be read.
 
     Whatever a client sends is answered in plain words: a body over the size limit, deep
     nesting, numbers with thousands of digits, and NaN or Infinity (which JSON does not have).
@@ -138,6 +138,8 @@ def read_body(request):
         raw = request.body
     except RequestDataTooBig:
         raise RequestError(413, body_too_large()) from None
+    if request.content_type == "text/csv":
+        return {"rows": _csv_rows(raw)}
     try:
         return json.loads(raw, parse_int=_integer, parse_constant=_no_constant)
     except RecursionError:
@@ -146,6 +148,30 @@ def read_body(request):
         raise RequestError(400, "The body is not valid JSON: it is not UTF-8 text.") from None
     except ValueError as err:  # json.JSONDecodeError among them
         raise RequestError(400, f"The body is not valid JSON: {err}") from None
+
+
+def _csv_rows(raw: bytes) -> list[dict]:
+    """A CSV body's rows, read by the engine's reader as an uploaded training file is (its
+    delimiter, decimal mark and encoding found the same way); the first line names the
+    columns."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from automl import AutoMLError, read_table, sniff
+
+    with tempfile.TemporaryDirectory(prefix="automl-predict-") as folder:
+        path = Path(folder) / "rows.csv"
+        path.write_bytes(raw)
+        try:
+            dialect = dataclasses.replace(sniff(path), has_header=True)
+            frame = read_table(path, dialect)
+        except AutoMLError as err:
+            raise RequestError(400, f"The CSV body cannot be read: {err}") from None
+    return [
+        {name: None if pd.isna(value) else plain(value) for name, value in row.items()}
+        for row in frame.to_dict("records")
+    ]
 
 
 def _integer(text: str) -> int | float:
@@ -177,74 +203,44 @@ def _said_yes(value: str) -> bool:
     return value.lower() in ("true", "1", "yes", "on")
 
 
-def read_rows(payload, schema: list[dict]) -> dict[str, list]:
-    """The request's rows as columns of values, or ``RequestError`` (400 or 422) saying what
-    is wrong.
+def read_rows(payload, version, *, key: str | None = None):
+    """The request's rows read for ``version``'s model (an ``automl.Rows``), or
+    ``RequestError`` (400 or 422) saying what is wrong.
 
-    Types are strict: a number column takes JSON numbers (not ``"12"``, not ``true``), a
-    yes/no column JSON booleans, the others strings (categories also take integers). A missing
-    value is ``null`` or an absent field, refused for required columns; unknown fields are
-    refused so that a typo is not silently ignored.
+    Each value is taken in its JSON type or as the training file wrote it ("Yes", 0/1,
+    "1,234.50", dates as written); the training table's columns the model does not use are
+    accepted and named back; a missing value is ``null``, a blank or an absent field, refused
+    for required columns; any other field is refused, so that a typo is not silently ignored.
+    ``key`` (or the body's ``"key"``) names the field echoed back as each row's key.
     """
+    from automl import read_rows as read_for_model
+
     if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list):
         raise RequestError(400, 'Send a JSON object with a list of rows: {"rows": [{...}]}.')
-    unknown_keys = sorted(set(payload) - {"rows", "explain"})
+    unknown_keys = sorted(set(payload) - BODY_FIELDS)
     if unknown_keys:
         raise RequestError(
-            422, f"Unknown field {quoted(unknown_keys[0])}: only 'rows' and 'explain' are read."
-        )
+            422, f"Unknown field {quoted(unknown_keys[0])}: only {listing(sorted(BODY_FIELDS))} "
+            "are read.",
+        )  # fmt: skip
     rows = payload["rows"]
     if not rows:
         raise RequestError(400, "There are no rows to predict.")
     limit = settings.MAX_PREDICTION_ROWS
     if len(rows) > limit:
         raise RequestError(422, f"{len(rows)} rows is over the limit of {limit} per request.")
-    columns = {column["name"]: column for column in schema}
-    errors: list[str] = []
-    values: dict[str, list] = {name: [] for name in columns}
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            errors.append(f"row {number}: expected an object of column values")
-            continue
-        for name in sorted(set(row) - set(columns)):
-            errors.append(f"row {number}: unknown column {quoted(name)}")
-        for name, column in columns.items():
-            value, problem = _checked(row.get(name), column)
-            if problem:
-                errors.append(f"row {number}: {name!r} {problem}")
-            values[name].append(value)
-        if len(errors) > 20:
-            break
-    if errors:
-        shown = errors[:20]
-        raise RequestError(422, f"{len(errors)} problem(s) in the rows: {shown[0]}.", shown)
-    return values
+    key = payload.get("key", key)
+    if key is not None and not isinstance(key, str):
+        raise RequestError(422, f"'key' must be the name of a column, not {_json(key)}.")
+    read = read_for_model(rows, version.schema, ignored=version.ignored_columns, key=key)
+    if read.problems:
+        shown = read.problems[:20]
+        raise RequestError(422, f"{len(read.problems)} problem(s) in the rows: {shown[0]}.", shown)
+    return read
 
 
-EXPECTED = {"numeric": "a number", "boolean": "true or false", "datetime": "a date string"}
-
-
-def _checked(value, column: dict):
-    """``(value for the model, problem or None)`` for one cell."""
-    if value is None:
-        return None, ("is required" if column.get("required") else None)
-    kind = column["kind"]
-    if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None, f"must be a number, not {_json(value)}"
-        # Compared before any float conversion, which would overflow on a huge integer.
-        if not abs(value) <= MAX_MAGNITUDE:
-            return None, f"is too large: numbers are read up to {MAX_MAGNITUDE:g} in size"
-        return value, None
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            return None, f"must be true or false, not {_json(value)}"
-        return value, None
-    if kind == "categorical" and isinstance(value, int) and not isinstance(value, bool):
-        return str(value), None
-    if not isinstance(value, str):
-        return None, f"must be {EXPECTED.get(kind, 'a string')}, not {_json(value)}"
-    return value, None
+# What a prediction request's JSON object may hold.
+BODY_FIELDS = {"rows", "explain", "key"}
 
 
 def _json(value) -> str:
