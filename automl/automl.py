@@ -12,7 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.pipeline import Pipeline
+from sklearn.utils import ClassifierTags, RegressorTags
 
 from automl import kinds as K
 from automl.checks import ordered, shared_ids
@@ -60,8 +63,13 @@ class _Prepared(NamedTuple):
     rows: np.ndarray  # each training row's position in the table given
 
 
-class AutoML:
+class AutoML(BaseEstimator):
     """Search model families and hyperparameters for a table, within a time budget.
+
+    A scikit-learn estimator: ``clone``, ``get_params``/``set_params``, ``cross_val_score``
+    and a ``Pipeline``'s last step work on it. ``fit(X, y)`` takes a DataFrame (or an array,
+    whose columns are named ``x0``, ``x1``, ...) and the target as ``y`` or as a column named
+    by ``target``.
 
     Parameters
     ----------
@@ -113,6 +121,9 @@ class AutoML:
         What the checks of the table found and what was done about it.
     metric_ : automl.metrics.Metric
     classes_ : ndarray or None
+    feature_names_in_ : ndarray of str
+        The columns of ``X`` given to ``fit``, the target apart (only for a DataFrame).
+    n_features_in_ : int
     cancelled_ : bool
         Whether ``should_stop`` ended the search early.
     n_workers_ : int
@@ -204,7 +215,12 @@ class AutoML:
         """
         started = time.monotonic()
         self._check_arguments()
-        data, target = _with_target(X, y, target)
+        named = isinstance(X, pd.DataFrame)
+        data, target = _with_target(_as_table(X), y, target)
+        inputs = [name for name in data.columns if name != target]
+        self.n_features_in_ = len(inputs)
+        if named:
+            self.feature_names_in_ = np.asarray(inputs, dtype=object)
         self._profile(data, target)
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)
@@ -565,14 +581,44 @@ class AutoML:
         return self.model_
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self._fitted().predict(X)
+        return self._fitted().predict(_as_table(X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self._fitted().predict_proba(X)
+        return self._fitted().predict_proba(_as_table(X))
+
+    def score(self, X: pd.DataFrame, y) -> float:
+        """Accuracy for a classifier, R² for a regressor, as scikit-learn's estimators score
+        (the run's own metric is ``metric_``)."""
+        model = self._fitted()
+        score = accuracy_score if model.is_classifier else r2_score
+        return float(score(np.asarray(y), self.predict(X)))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        # Classifier or regressor as the task says: fitted, the task found; unfitted, the one
+        # asked for (with "auto", neither until fit has read the target).
+        tags = super().__sklearn_tags__()
+        task = self.model_.task if hasattr(self, "model_") else self.task
+        if task == "regression":
+            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
+        elif task in ("binary", "multiclass"):
+            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
+        tags.input_tags.allow_nan = tags.input_tags.string = tags.input_tags.categorical = True
+        tags.non_deterministic = True  # a time budget ends the search where the clock says
+        return tags
 
     def save(self, path, *, signing_key: bytes | None = None):
         """Write the best model to the directory ``path``; ``automl.load`` reads it back."""
         return self._fitted().save(path, signing_key=signing_key)
+
+
+def _as_table(X) -> pd.DataFrame:
+    """``X`` as a DataFrame: an array's columns are named ``x0``, ``x1``, ..."""
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    return X
 
 
 def _with_target(X, y, target) -> tuple[pd.DataFrame, str]:
