@@ -132,7 +132,7 @@ def show_profile(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m automl", description="Tabular AutoML.")
+    parser = argparse.ArgumentParser(prog="automl", description="Tabular AutoML.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = commands.add_parser("fit", help="train models and save the best")
