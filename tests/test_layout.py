@@ -1,5 +1,6 @@
-"""The layout's two promises: ``platform/`` never shadows the standard library, and the engine
-stays importable without Django (docs/architecture.md)."""
+"""The layout's promises: ``platform/`` never shadows the standard library, the engine
+stays importable without Django, and the web app uses only its public names
+(docs/architecture.md)."""
 
 import os
 import platform
@@ -54,3 +55,26 @@ def test_no_engine_module_imports_django():
         )
     ]
     assert offenders == []
+
+
+def test_the_web_app_reaches_the_engine_only_through_its_public_names():
+    import ast
+
+    import automl
+
+    offenders = []
+    for path in (ROOT / "platform" / "webapp").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("automl.")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("automl"):
+                if node.module != "automl":
+                    names = [node.module]
+                else:
+                    names = [a.name for a in node.names if a.name not in automl.__all__]
+            else:
+                continue
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names]
+    assert offenders == []
+    # Every public name resolves.
+    assert all(getattr(automl, name) is not None for name in automl.__all__)

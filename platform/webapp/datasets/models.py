@@ -9,8 +9,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from automl.kinds import KINDS
-from automl.profiling import suggest_targets
+from automl import KINDS, suggest_targets
 from webapp.accounts import quotas
 from webapp.lib import broker
 from webapp.lib.files import folder_for, remove_directory_on_commit, size_on_disk, store_upload

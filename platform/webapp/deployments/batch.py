@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from automl import count_rows, read_batches, sniff
-from automl.wording import QUOTED_CHARACTERS, listing, quoted, shortened
+from automl import QUOTED_CHARACTERS, count_rows, listing, quoted, read_batches, shortened, sniff
 from webapp.deployments import serving
 from webapp.deployments.models import Batch
 from webapp.lib.files import written_whole

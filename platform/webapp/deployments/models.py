@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.text import slugify
 
-from automl.artifacts import read_manifest
+from automl import read_manifest
 from webapp.accounts import quotas
 from webapp.deployments import serving
 from webapp.deployments.schema import column as request_column

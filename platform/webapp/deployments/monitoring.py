@@ -269,6 +269,6 @@ def _stability(expected: list[int], actual: list[int]) -> float | None:
 def _as_booleans(labels: list[str]) -> list:
     import pandas as pd
 
-    from automl import kinds as K
+    from automl import parse_booleans
 
-    return K.convert(pd.Series(labels, dtype=object), "boolean").tolist()
+    return parse_booleans(pd.Series(labels, dtype=object)).tolist()

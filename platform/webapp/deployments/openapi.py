@@ -11,7 +11,7 @@ import re
 
 from django.conf import settings
 
-from automl.kinds import MAX_MAGNITUDE
+from automl import MAX_MAGNITUDE
 from webapp.deployments.models import Deployment, Version
 from webapp.deployments.serving import TOP_REASONS
 

@@ -69,7 +69,7 @@ def _numbers(values: list) -> list[float]:
 def _typical_boolean(stats: dict) -> bool:
     import pandas as pd
 
-    from automl.kinds import parse_booleans
+    from automl import parse_booleans
 
     top = stats.get("top") or []
     if not top:

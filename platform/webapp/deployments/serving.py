@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from automl.wording import QUOTED_CHARACTERS, listing, plain, quoted, shortened
+from automl import QUOTED_CHARACTERS, listing, plain, quoted, shortened
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
@@ -68,8 +68,7 @@ def cached_version(version_id: int):
 
 def model_for(version) -> Served:
     """The version's model, loaded on first use; ``RequestError(503)`` if it cannot load."""
-    from automl import ArtifactError
-    from automl.fast import compile_rows, single_threaded
+    from automl import ArtifactError, compile_rows, single_threaded
 
     key = str(version.candidate.artifact_path)  # unique to the model, unlike a row id
     served = _models.get(key)
@@ -277,7 +276,7 @@ def _answer(served: Served, columns: dict[str, list]) -> dict:
 
 
 def _predicted(served: Served, columns: dict[str, list], method: str):
-    from automl.fast import Unsupported
+    from automl import Unsupported
 
     n_rows = len(next(iter(columns.values()), []))
     if served.fast is not None and n_rows <= FAST_ROWS:

@@ -79,8 +79,7 @@ class ExperimentForm(forms.Form):
     )
 
     def __init__(self, dataset: Dataset, *args, **kwargs):
-        from automl.learners import LEARNERS
-        from automl.metrics import METRICS
+        from automl import LEARNERS, METRICS
 
         super().__init__(*args, **kwargs)
         self.dataset = dataset

@@ -407,7 +407,7 @@ class Candidate(models.Model):
 
     @property
     def is_ensemble(self) -> bool:
-        from automl.learners import ENSEMBLE  # on use: the web process starts without sklearn
+        from automl import ENSEMBLE  # on use: the web process starts without sklearn
 
         return self.family == ENSEMBLE
 

@@ -34,7 +34,7 @@ def create_tables() -> None:
     not race to create them."""
     url = storage_url()
     if url:
-        from automl.study import close_storage, open_storage
+        from automl import close_storage, open_storage
 
         close_storage(open_storage(url))
 
@@ -46,7 +46,7 @@ def delete_study(name: str) -> None:
         return  # the journal goes with the search's folder
     import optuna
 
-    from automl.study import close_storage, open_storage
+    from automl import close_storage, open_storage
 
     storage = None
     try:

@@ -27,9 +27,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from automl import AutoML, AutoMLError, join_search
-from automl.fairness import by_group
-from automl.features import describe_preprocessor
+from automl import AutoML, AutoMLError, by_group, describe_preprocessor, join_search
 from webapp.experiments import studies
 from webapp.experiments.models import LAST_PRIORITY, Candidate, Experiment
 from webapp.lib import broker, memory

@@ -170,7 +170,7 @@ def report(request, candidate_id: int):
 
 def _schema(candidate: Candidate) -> list[dict] | None:
     """The columns a deployment of the model takes, once it is built."""
-    from automl.artifacts import read_manifest
+    from automl import read_manifest
     from webapp.deployments.models import input_schema  # deployments build on experiments
 
     if candidate.artifact != Candidate.Artifact.READY:

@@ -70,7 +70,7 @@ def task_label(task: str) -> str:
 
 @register.filter
 def family_label(family: str) -> str:
-    from automl.learners import family_title
+    from automl import family_title
 
     return family_title(family)
 
