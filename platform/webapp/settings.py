@@ -308,6 +308,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY", default=10 * 1024**2)
 # Prediction requests one deployment key may send per minute, unless the key says otherwise
 # (0: no limit).
 PREDICT_RATE_LIMIT = env.int("PREDICT_RATE_LIMIT", default=600)
+# GET /metrics (Prometheus) answers only "Authorization: Bearer <METRICS_TOKEN>"; off if empty.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 if not MAX_TIME_BUDGET * 1.5 <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         "MAX_TIME_BUDGET must leave room within TASK_SOFT_TIME_LIMIT: at most two thirds of it."

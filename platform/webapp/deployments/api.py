@@ -21,6 +21,7 @@ from webapp.deployments import monitoring, openapi, serving
 from webapp.deployments.models import Batch, Deployment, DeploymentKey, Version
 from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
+from webapp.health import metrics
 from webapp.lib import limits
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.uploads import upload_refusal
@@ -330,13 +331,15 @@ def predict(request, slug: str):
         explain = serving.wants_explanation(request, payload)
         rows = serving.read_rows(payload, version, key=request.GET.get("key"))
         answer = serving.predict(serving.model_for(version), rows.columns, explain)
-    except serving.RequestError:
+    except serving.RequestError as err:
         if deployment_id is not None:
-            monitoring.record(deployment_id, ok=False, columns=None,
-                              seconds=time.perf_counter() - started)  # fmt: skip
+            seconds = time.perf_counter() - started
+            monitoring.record(deployment_id, ok=False, columns=None, seconds=seconds)
+            metrics.prediction(slug, err.status, seconds)
         raise  # answered by the API's handler, like every RequestError
-    monitoring.record(deployment_id, ok=True, columns=rows.columns,
-                      seconds=time.perf_counter() - started)  # fmt: skip
+    seconds = time.perf_counter() - started
+    monitoring.record(deployment_id, ok=True, columns=rows.columns, seconds=seconds)
+    metrics.prediction(slug, 200, seconds)
     answer["ignored_columns"] = rows.ignored
     if rows.keys is not None:
         answer["keys"] = rows.keys

@@ -51,12 +51,18 @@ WAITING = {
 }
 
 
-def workers() -> Status:
-    """Whether every queue has a worker that answers (only ask when Redis is up)."""
+def served_queues() -> list[str]:
+    """The queue each answering worker serves, once per worker and queue (ask only when
+    Redis is up)."""
     with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
         inspect = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT, connection=connection)
         replies = inspect.active_queues() or {}
-    served = {queue["name"] for queues in replies.values() for queue in queues}
+    return [queue["name"] for queues in replies.values() for queue in queues]
+
+
+def workers() -> Status:
+    """Whether every queue has a worker that answers (only ask when Redis is up)."""
+    served = set(served_queues())
     if not served:
         return Status(
             False, "No Celery worker is running: jobs wait in the queue until one starts."

@@ -7,4 +7,5 @@ app_name = "health"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("healthz/badge", views.worker_badge, name="worker_badge"),
+    path("metrics", views.prometheus, name="metrics"),
 ]

@@ -1,8 +1,8 @@
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from webapp.health import checks
+from webapp.health import checks, metrics
 
 
 @never_cache
@@ -23,3 +23,19 @@ def worker_badge(request):
     redis_status = checks.broker()
     status = checks.workers() if redis_status.ok else redis_status
     return render(request, "health/_worker_badge.html", {"status": status})
+
+
+@never_cache
+def prometheus(request):
+    """``/metrics`` in Prometheus text format, for the bearer of ``METRICS_TOKEN``."""
+    allowed = metrics.allowed(request.headers.get("Authorization", ""))
+    if allowed is None:
+        message = "Metrics are off: set METRICS_TOKEN on the server to turn them on."
+        return JsonResponse({"detail": message, "errors": []}, status=404)
+    if not allowed:
+        message = "Send the metrics token: 'Authorization: Bearer <METRICS_TOKEN>'."
+        response = JsonResponse({"detail": message, "errors": []}, status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)

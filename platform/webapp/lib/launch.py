@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.dev:
         env["DEBUG"] = "true"
     port = env.get("PORT", "8000")
+    if not args.dev:  # gunicorn's processes share their metrics through this folder
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(directory / "prometheus"))
 
     processes = ["web", "short", "training", "beat"]  # a worker for each queue
     if not env.get("REDIS_URL"):
