@@ -10,7 +10,7 @@ import contextvars
 import functools
 
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, ValidationError
 
 from webapp.accounts.api import SessionAuth, TokenAuth, request_user
 from webapp.accounts.api import router as accounts_router
@@ -21,6 +21,7 @@ from webapp.deployments.api import router as deployments_router
 from webapp.deployments.models import Deployment
 from webapp.deployments.serving import RequestError
 from webapp.experiments.api import router as experiments_router
+from webapp.lib.errors import problems
 
 # Who is reading the schema: their deployments are added to it, with their real columns.
 reader = contextvars.ContextVar("reader", default=None)
@@ -39,6 +40,15 @@ def _read_by(view):
 
 
 class PlatformAPI(NinjaAPI):
+    def create_response(self, request, data, *, status=None, temporal_response=None):
+        # One error shape whoever answers (ninja's own 404s too): see ErrorOut.
+        code = temporal_response.status_code if temporal_response else status
+        if code >= 400 and isinstance(data, dict) and "detail" in data:
+            data = {"errors": [], **data}
+        return super().create_response(
+            request, data, status=status, temporal_response=temporal_response
+        )
+
     def get_openapi_schema(self, *args, **kwargs):
         schema = super().get_openapi_schema(*args, **kwargs)
         user = reader.get()
@@ -59,19 +69,11 @@ class PlatformAPI(NinjaAPI):
         return schema
 
 
-MESSAGE = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
-# A field-by-field list from validation, or one message from the endpoint's own checks.
-INVALID = {
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
-    },
-}
+ERROR = {"$ref": "#/components/schemas/ErrorOut"}
 COMMON_ERRORS = {
-    "401": ("Not authenticated", MESSAGE),
-    "404": ("Not found, or not yours", MESSAGE),
-    "422": ("The request does not fit this schema", INVALID),
+    "401": "Not authenticated",
+    "404": "Not found, or not yours",
+    "422": "The request does not fit this schema: each line of errors names a field",
 }
 
 
@@ -93,10 +95,9 @@ def _declare_common_errors(schema: dict) -> None:
             # or the JSON holds "401" twice and Swagger UI refuses to render the document.
             operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
             for status in statuses:
-                description, body = COMMON_ERRORS[status]
                 operation["responses"].setdefault(status, {
-                    "description": description,
-                    "content": {"application/json": {"schema": body}},
+                    "description": COMMON_ERRORS[status],
+                    "content": {"application/json": {"schema": ERROR}},
                 })  # fmt: skip
 
 
@@ -128,7 +129,22 @@ def request_error(request, exc: RequestError):
 
 @api.exception_handler(QuotaExceeded)
 def over_quota(request, exc: QuotaExceeded):
-    return api.create_response(request, {"detail": str(exc)}, status=exc.status)
+    return api.create_response(request, {"detail": str(exc), "errors": []}, status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, exc: ValidationError):
+    """ninja's validation errors in the API's one shape: a line per field, named as sent."""
+    lines = [f"{_field(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+             for error in exc.errors]  # fmt: skip
+    return api.create_response(request, problems(lines or ["invalid request"]), status=422)
+
+
+def _field(location) -> str:
+    parts = [str(part) for part in location]
+    while parts and parts[0] in ("body", "payload", "query", "path", "form", "file"):
+        parts.pop(0)
+    return ".".join(parts) or "request"
 
 
 @api.exception_handler(AuthenticationError)
@@ -137,4 +153,4 @@ def unauthenticated(request, exc):
         "Authentication required: send 'Authorization: Bearer <token>' with a token from "
         "your account page, or log in."
     )
-    return api.create_response(request, {"detail": message}, status=401)
+    return api.create_response(request, {"detail": message, "errors": []}, status=401)

@@ -96,7 +96,7 @@ def test_revoked_token_is_refused(client, alice):
 def test_api_lists_and_revokes_tokens(client, alice):
     token, key = ApiToken.issue(alice, "script")
     ApiToken.issue(alice, "notebook")
-    listed = client.get("/api/v1/tokens", headers=bearer(key)).json()
+    listed = client.get("/api/v1/tokens", headers=bearer(key)).json()["items"]
     assert {t["name"] for t in listed} == {"script", "notebook"}
     assert all(set(t) == {"id", "name", "prefix", "created", "last_used"} for t in listed)
 

@@ -225,7 +225,7 @@ def test_the_api_scores_files_for_batch_key_holders(client, served, bob):
     assert body["status"] == "finished" and body["progress"] == 1 and body["rows_done"] == 150
     assert body["result"] == result
     assert len(rows_of(client.get(result, headers=auth))) == 150
-    assert [b["id"] for b in client.get(url, headers=auth).json()] == [created["id"]]
+    assert [b["id"] for b in client.get(url, headers=auth).json()["items"]] == [created["id"]]
     assert client.get(f"{url}/999999", headers=auth).status_code == 404
 
     client.force_login(bob)  # someone else's session opens nothing
@@ -256,12 +256,12 @@ def test_a_predict_key_cannot_touch_batches_nor_a_key_see_anothers(client, serve
     assert upload_by_predict_key.status_code == 403
 
     other = {"Authorization": f"Bearer {theirs}"}
-    assert client.get(url, headers=other).json() == []  # neither the owner's nor mine
+    assert client.get(url, headers=other).json()["items"] == []  # neither the owner's nor mine
     for batch_id in (owners.pk, sent["id"]):
         assert client.get(f"{url}/{batch_id}", headers=other).status_code == 404
         assert client.delete(f"{url}/{batch_id}", headers=other).status_code == 404
     own = {"Authorization": f"Bearer {mine}"}
-    assert [b["id"] for b in client.get(url, headers=own).json()] == [sent["id"]]
+    assert [b["id"] for b in client.get(url, headers=own).json()["items"]] == [sent["id"]]
     assert client.get(f"{url}/{owners.pk}/result", headers=own).status_code == 404
     assert Batch.objects.count() == 2
 

@@ -212,7 +212,7 @@ def test_api_upload_and_read(client, alice, eager, django_capture_on_commit_call
     assert detail["n_rows"] == 80
     kinds = {c["name"]: c["kind"] for c in detail["columns"]}
     assert kinds == {"age": "numeric", "city": "categorical", "bought": "boolean"}
-    assert [d["id"] for d in client.get("/api/v1/datasets", headers=headers).json()] == [
+    assert [d["id"] for d in client.get("/api/v1/datasets", headers=headers).json()["items"]] == [
         created["id"]
     ]
 
@@ -269,7 +269,7 @@ def test_api_is_owner_only(client, ready, bob):
         headers=headers,
     )
     assert patch.status_code == 404
-    assert client.get("/api/v1/datasets", headers=headers).json() == []
+    assert client.get("/api/v1/datasets", headers=headers).json()["items"] == []
 
 
 def test_a_stalled_ingestion_can_be_started_again(

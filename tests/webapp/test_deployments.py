@@ -298,7 +298,7 @@ def test_others_cannot_manage_or_see_deployments(client, deployed, bob):
     client.force_login(bob)
     assert client.get(reverse("deployments:detail", args=[deployment.slug])).status_code == 404
     assert client.post(reverse("deployments:delete", args=[deployment.slug])).status_code == 404
-    assert client.get("/api/v1/deployments").json() == []
+    assert client.get("/api/v1/deployments").json()["items"] == []
     assert client.delete(f"/api/v1/deployments/{deployment.slug}").status_code == 404
     assert Deployment.objects.exists()
 
@@ -362,7 +362,7 @@ def test_each_deployment_is_documented_with_its_columns(client, deployed, bob):
     assert client.get(own).status_code == 401
     document = client.get(own, headers={"Authorization": f"Bearer {key}"}).json()
     assert list(document["paths"]) == [path]
-    assert "PredictionError" in document["components"]["schemas"]
+    assert "ErrorOut" in document["components"]["schemas"]
 
 
 def test_models_are_loaded_once_per_version(client, deployed, monkeypatch):

@@ -431,7 +431,7 @@ def test_api_launches_reports_and_downloads(
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
     other = next(r["model_id"] for r in body["leaderboard"] if r["rank"] == 2)
     assert client.get(f"/api/v1/models/{other}/artifact").status_code == 409
-    listing = api(client, "get", "/experiments").json()
+    listing = api(client, "get", "/experiments").json()["items"]
     assert [e["id"] for e in listing] == [experiment_id]
     assert api(client, "delete", f"/experiments/{experiment_id}").status_code == 204
 
@@ -469,15 +469,15 @@ def test_api_rejects_bad_launches_naming_the_field(client, alice, dataset, body,
     response = api(client, "post", "/experiments",
                    {"dataset": dataset.pk, "target": "churned", **body})  # fmt: skip
     assert response.status_code == 422
-    errors = response.json()["detail"]
-    assert any(e["loc"][2:] == loc and message in e["msg"] for e in errors), errors
+    errors = response.json()["errors"]
+    assert any(e.startswith(f"{'.'.join(loc)}: ") and message in e for e in errors), errors
 
 
 def test_api_refuses_a_dataset_not_ready(client, alice, dataset):
     Dataset.objects.filter(pk=dataset.pk).update(status="failed")
     client.force_login(alice)
     response = api(client, "post", "/experiments", {"dataset": dataset.pk, "target": "churned"})
-    assert response.status_code == 422 and "failed" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 422 and "failed" in response.json()["errors"][0]
 
 
 def test_api_cancel(client, alice, dataset):

@@ -29,6 +29,7 @@ def test_lists_show_only_your_own_objects(client, alice, bob):
     ApiToken.issue(alice, "alice's script")
     _, bob_key = ApiToken.issue(bob, "bob's script")
     listed = client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {bob_key}"}).json()
+    listed = listed["items"]
     assert [t["name"] for t in listed] == ["bob's script"]
 
     client.force_login(bob)

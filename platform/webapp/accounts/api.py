@@ -1,15 +1,15 @@
 """Account endpoints of the JSON API, and the bearer-token authentication it uses."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from django.conf import settings
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 from ninja.security import APIKeyCookie, HttpBearer
 
 from webapp.accounts.models import ApiToken
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import Page
 
 
 class TokenAuth(HttpBearer):
@@ -75,6 +75,7 @@ def me(request):
 
 
 @router.get("/tokens", response=list[TokenOut], summary="Your API tokens (never their keys)")
+@paginate(Page)
 def list_tokens(request):
     return ApiToken.objects.owned_by(request.user)
 

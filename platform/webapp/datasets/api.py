@@ -1,14 +1,15 @@
 """Dataset endpoints of the JSON API."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
-from ninja import Field, File, Form, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
+from ninja.pagination import paginate
 
 from webapp.datasets.models import Dataset
+from webapp.lib.errors import ErrorOut
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import SEARCH, Page, search
 from webapp.lib.uploads import FILE_REQUIRED, upload_refusal
 
 router = Router(tags=["datasets"])
@@ -69,8 +70,9 @@ class DatasetDetail(DatasetOut):
         return dataset.checks()
 
 
-class Message(Schema):
-    detail: str
+class DatasetFilters(Schema):
+    status: Dataset.Status | None = None
+    q: str = Field("", description=SEARCH)
 
 
 class ColumnsIn(Schema):
@@ -82,7 +84,7 @@ class ColumnsIn(Schema):
 
 @router.post(
     "/datasets",
-    response={201: DatasetOut, 400: Message, 413: Message, 429: Message, 507: Message},
+    response={201: DatasetOut, 400: ErrorOut, 413: ErrorOut, 429: ErrorOut, 507: ErrorOut},
     summary="Upload a table (multipart field `file`); it is ingested on a worker",
     openapi_extra=FILE_REQUIRED,
 )
@@ -100,8 +102,10 @@ def create_dataset(request, file: File[UploadedFile] = None, name: Form[str] = "
 
 
 @router.get("/datasets", response=list[DatasetOut], summary="Your datasets, newest first")
-def list_datasets(request):
-    return Dataset.objects.owned_by(request.user)
+@paginate(Page)
+def list_datasets(request, filters: Query[DatasetFilters]):
+    datasets = search(Dataset.objects.owned_by(request.user), filters.q, "name")
+    return datasets.filter(status=filters.status) if filters.status else datasets
 
 
 @router.get("/datasets/{dataset_id}", response=DatasetDetail, summary="A dataset and its profile")
@@ -111,7 +115,7 @@ def get_dataset(request, dataset_id: int):
 
 @router.patch(
     "/datasets/{dataset_id}/columns",
-    response={200: DatasetDetail, 400: Message, 409: Message},
+    response={200: DatasetDetail, 400: ErrorOut, 409: ErrorOut},
     summary="Correct column kinds (`kinds`), leave columns out (`exclude`), or use columns as "
     "they are whatever the checks say (`keep`)",
 )
@@ -130,7 +134,7 @@ def update_columns(request, dataset_id: int, payload: ColumnsIn):
 
 @router.delete(
     "/datasets/{dataset_id}",
-    response={204: None, 409: Message},
+    response={204: None, 409: ErrorOut},
     summary="Delete a dataset, its files and its experiments",
 )
 def delete_dataset(request, dataset_id: int):

@@ -5,15 +5,14 @@ deployment's columns differ; every error it can answer is declared in the OpenAP
 ``serving.RequestError`` raised anywhere here becomes its JSON answer (see ``webapp.api``).
 """
 
-from __future__ import annotations
-
 import math
 import time
 from datetime import datetime
 from typing import NamedTuple
 
 from django.http import JsonResponse
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import paginate
 
 from webapp.accounts.api import bearer, request_user
 from webapp.accounts.quotas import QuotaExceeded
@@ -23,7 +22,9 @@ from webapp.deployments.views import result_response
 from webapp.experiments.models import Candidate
 from webapp.health import metrics
 from webapp.lib import limits
+from webapp.lib.errors import ErrorOut
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import SEARCH, Page, search
 from webapp.lib.uploads import upload_refusal
 
 router = Router(tags=["deployments"])
@@ -33,13 +34,13 @@ OWNER_QUOTA = (
 )
 
 
-class Message(Schema):
-    detail: str
+class DeploymentFilters(Schema):
+    status: Deployment.Status | None = None
+    q: str = Field("", description=SEARCH)
 
 
-class PredictionError(Schema):
-    detail: str
-    errors: list[str] = Field([], description="One line per problem, naming row and column")
+class BatchFilters(Schema):
+    status: Batch.Status | None = None
 
 
 class DeployIn(Schema):
@@ -119,7 +120,7 @@ def _candidate(request, model_id: int) -> Candidate | None:
 
 @router.post(
     "/deployments",
-    response={201: Created, 422: Message},
+    response={201: Created, 422: ErrorOut},
     summary="Deploy a built model behind a prediction endpoint",
 )
 def create_deployment(request, payload: DeployIn):
@@ -138,13 +139,16 @@ def create_deployment(request, payload: DeployIn):
 
 
 @router.get("/deployments", response=list[DeploymentOut], summary="Your deployments")
-def list_deployments(request):
-    return Deployment.objects.owned_by(request.user).select_related("current")
+@paginate(Page)
+def list_deployments(request, filters: Query[DeploymentFilters]):
+    owned = Deployment.objects.owned_by(request.user).select_related("current")
+    owned = search(owned, filters.q, "slug", "name")
+    return owned.filter(status=filters.status) if filters.status else owned
 
 
 @router.post(
     "/deployments/{slug}/versions",
-    response={201: DeploymentOut, 422: Message},
+    response={201: DeploymentOut, 422: ErrorOut},
     summary="Serve another model as the next version; traffic switches at once",
 )
 def add_version(request, slug: str, payload: VersionIn):
@@ -161,7 +165,7 @@ def add_version(request, slug: str, payload: VersionIn):
 
 @router.post(
     "/deployments/{slug}/rollback",
-    response={200: DeploymentOut, 422: Message},
+    response={200: DeploymentOut, 422: ErrorOut},
     summary="Serve an earlier version again",
 )
 def rollback(request, slug: str, payload: RollbackIn):
@@ -308,9 +312,9 @@ class PredictionOut(Schema):
 @router.post(
     "/deployments/{slug}/predict",
     auth=None,
-    response={200: PredictionOut, 400: PredictionError, 401: PredictionError,
-              404: PredictionError, 413: PredictionError, 422: PredictionError,
-              429: PredictionError, 503: PredictionError},
+    response={200: PredictionOut, 400: ErrorOut, 401: ErrorOut,
+              404: ErrorOut, 413: ErrorOut, 422: ErrorOut,
+              429: ErrorOut, 503: ErrorOut},
     summary="Predict: send rows, get predictions (deployment key)",
     openapi_extra=PREDICT_BODY,
 )  # fmt: skip
@@ -369,7 +373,7 @@ def monitor(request, slug: str):
 @router.get(
     "/deployments/{slug}",
     auth=None,
-    response={200: DeploymentDetail, 401: PredictionError, 404: PredictionError},
+    response={200: DeploymentDetail, 401: ErrorOut, 404: ErrorOut},
     summary="What a deployment expects and how good its model is (key holder or owner)",
     openapi_extra={"security": [{"DeploymentKey": []}]},
 )
@@ -399,7 +403,7 @@ class ReadyOut(Schema):
 @router.get(
     "/deployments/{slug}/ready",
     auth=None,
-    response={200: ReadyOut, 404: PredictionError, 503: ReadyOut},
+    response={200: ReadyOut, 404: ErrorOut, 503: ReadyOut},
     summary="200 when the deployment can answer, 503 when paused or without a model (no key)",
 )
 def ready(request, slug: str):
@@ -463,7 +467,7 @@ UPLOAD_BODY = {
         },
     }
 }
-BATCH_ERRORS = {401: PredictionError, 403: PredictionError, 404: PredictionError}
+BATCH_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
 def _batches(access: Access):
@@ -482,8 +486,8 @@ def _batch(request, slug: str, batch_id: int) -> Batch:
 @router.post(
     "/deployments/{slug}/batches",
     auth=None,
-    response={202: BatchOut, 400: PredictionError, **BATCH_ERRORS, 413: PredictionError,
-              429: PredictionError, 503: PredictionError, 507: PredictionError},
+    response={202: BatchOut, 400: ErrorOut, **BATCH_ERRORS, 413: ErrorOut,
+              429: ErrorOut, 503: ErrorOut, 507: ErrorOut},
     summary="Score a CSV file on a worker (batch key or owner)",
     openapi_extra={**BATCH_ACCESS, **UPLOAD_BODY},
 )  # fmt: skip
@@ -519,8 +523,10 @@ def create_batch(request, slug: str):
     summary="The files scored by a deployment, newest first (a batch key sees its own)",
     openapi_extra=BATCH_ACCESS,
 )
-def list_batches(request, slug: str):
-    return _batches(_access(request, slug, files=True))
+@paginate(Page)
+def list_batches(request, slug: str, filters: Query[BatchFilters]):
+    batches = _batches(_access(request, slug, files=True))
+    return batches.filter(status=filters.status) if filters.status else batches
 
 
 @router.get(
@@ -537,7 +543,7 @@ def get_batch(request, slug: str, batch_id: int):
 @router.get(
     "/deployments/{slug}/batches/{batch_id}/result",
     auth=None,
-    response={200: None, **BATCH_ERRORS, 409: PredictionError},
+    response={200: None, **BATCH_ERRORS, 409: ErrorOut},
     summary="Download the scored file (CSV): the input columns and the predictions",
     openapi_extra={**BATCH_ACCESS, "responses": {"200": {
         "description": "The scored file", "content": {"text/csv": {}}}}},
@@ -564,7 +570,7 @@ def delete_batch(request, slug: str, batch_id: int):
 @router.get(
     "/deployments/{slug}/openapi.json",
     auth=None,
-    response={200: dict, 401: PredictionError, 404: PredictionError},
+    response={200: dict, 401: ErrorOut, 404: ErrorOut},
     summary="This deployment's own OpenAPI document, with its columns (key holder or owner)",
     openapi_extra=BATCH_ACCESS,
 )

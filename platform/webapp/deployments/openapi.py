@@ -15,7 +15,7 @@ from automl import MAX_MAGNITUDE
 from webapp.deployments.models import Deployment, Version
 from webapp.deployments.serving import TOP_REASONS
 
-ERROR = {"$ref": "#/components/schemas/PredictionError"}
+ERROR = {"$ref": "#/components/schemas/ErrorOut"}
 ERRORS = {
     "400": "Not JSON, or not an object with a list of rows",
     "401": "No key, or not a live key of this deployment",
@@ -84,7 +84,7 @@ def document(deployment: Deployment, components: dict) -> dict:
         },
         "paths": paths(deployment),
         "components": {
-            "schemas": {"PredictionError": components["schemas"]["PredictionError"]},
+            "schemas": {"ErrorOut": components["schemas"]["ErrorOut"]},
             "securitySchemes": {"DeploymentKey": components["securitySchemes"]["DeploymentKey"]},
         },
     }

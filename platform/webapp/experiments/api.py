@@ -1,34 +1,27 @@
 """Experiment and model endpoints of the JSON API."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Literal
 
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import paginate
 
 from webapp.datasets.api import CheckOut
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import TEST_MIN_ROWS, Candidate, Experiment
 from webapp.experiments.views import artifact_response
+from webapp.lib.errors import ErrorOut, problems
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import SEARCH, Page, search
 
 router = Router(tags=["experiments"])
 
 
-class Message(Schema):
-    detail: str
-
-
-class FieldError(Schema):
-    loc: list[str]
-    msg: str
-    type: str = "value_error"
-
-
-class Invalid(Schema):
-    detail: list[FieldError]
+class ExperimentFilters(Schema):
+    status: Experiment.Status | None = None
+    dataset: int | None = Field(None, description="Only the experiments of this dataset")
+    q: str = Field("", description=SEARCH)
 
 
 class ValidationIn(Schema):
@@ -187,7 +180,7 @@ class FairnessIn(Schema):
 
 @router.post(
     "/experiments",
-    response={201: ExperimentDetail, 413: Message, 422: Invalid, 429: Message},
+    response={201: ExperimentDetail, 413: ErrorOut, 422: ErrorOut, 429: ErrorOut},
     summary="Train models on a dataset; the run is queued on a worker",
 )
 def create_experiment(request, payload: ExperimentIn):
@@ -236,19 +229,24 @@ API_FIELDS = {
 
 
 def _invalid(errors: dict) -> dict:
-    """Errors in the shape of django-ninja's own 422s, each naming its field."""
-    return {
-        "detail": [
-            {"loc": ["body", "payload", *API_FIELDS.get(field, [field])], "msg": str(message)}
-            for field, messages in errors.items()
-            for message in messages
-        ]
-    }
+    """The form's errors in the API's error shape, each line naming its field as the payload
+    names it."""
+    return problems([
+        f"{'.'.join(API_FIELDS.get(field, [field]))}: {message}"
+        for field, messages in errors.items()
+        for message in messages
+    ])  # fmt: skip
 
 
 @router.get("/experiments", response=list[ExperimentOut], summary="Your experiments, newest first")
-def list_experiments(request):
-    return Experiment.objects.owned_by(request.user)
+@paginate(Page)
+def list_experiments(request, filters: Query[ExperimentFilters]):
+    experiments = search(Experiment.objects.owned_by(request.user), filters.q, "name", "target")
+    if filters.status:
+        experiments = experiments.filter(status=filters.status)
+    if filters.dataset:
+        experiments = experiments.filter(dataset_id=filters.dataset)
+    return experiments
 
 
 @router.get(
@@ -273,7 +271,7 @@ def cancel_experiment(request, experiment_id: int):
 
 @router.post(
     "/experiments/{experiment_id}/restart",
-    response={200: ExperimentDetail, 409: Message},
+    response={200: ExperimentDetail, 409: ErrorOut},
     summary="Send again a run whose worker stopped or whose queued message was lost",
 )
 def restart_experiment(request, experiment_id: int):
@@ -286,7 +284,7 @@ def restart_experiment(request, experiment_id: int):
 
 @router.delete(
     "/experiments/{experiment_id}",
-    response={204: None, 409: Message},
+    response={204: None, 409: ErrorOut},
     summary="Delete an ended experiment and its models",
 )
 def delete_experiment(request, experiment_id: int):
@@ -305,7 +303,7 @@ def get_model(request, model_id: int):
 
 @router.post(
     "/models/{model_id}/build",
-    response={202: ModelOut, 409: Message, 413: Message, 429: Message},
+    response={202: ModelOut, 409: ErrorOut, 413: ErrorOut, 429: ErrorOut},
     summary="Train a leaderboard model on all rows so it can be downloaded",
 )
 def build_model(request, model_id: int):
@@ -318,7 +316,7 @@ def build_model(request, model_id: int):
 
 @router.post(
     "/models/{model_id}/fairness",
-    response={202: ModelOut, 409: Message, 422: Message},
+    response={202: ModelOut, 409: ErrorOut, 422: ErrorOut},
     summary="Compare the model's answers across the groups of a column, on a worker",
 )
 def measure_fairness(request, model_id: int, payload: FairnessIn):
@@ -333,7 +331,7 @@ def measure_fairness(request, model_id: int, payload: FairnessIn):
 
 @router.get(
     "/models/{model_id}/artifact",
-    response={200: None, 409: Message},
+    response={200: None, 409: ErrorOut},
     summary="Download the model: a zip of the folder that automl.load reads",
     openapi_extra={"responses": {200: {"content": {"application/zip": {}}}}},
 )

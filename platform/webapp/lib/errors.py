@@ -3,8 +3,8 @@ answer is a 503 saying so, not a 500.
 
 Django answers some requests before any API code runs (an unknown path, a body over the size
 limit, a failed CSRF check) and ninja answers a wrong method with plain text; ``JsonErrors``
-turns those answers into ``{"detail": "..."}`` with the same status. ``server_error`` is the
-project's 500 handler: it tells a lost database connection from a bug.
+turns those answers into the API's one error shape (``ErrorOut``) with the same status.
+``server_error`` is the project's 500 handler: it tells a lost database connection from a bug.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
+from ninja import Field, Schema
 
 from webapp.lib.files import human_size
 
@@ -37,8 +38,24 @@ def is_api(request) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-def json_error(status: int, message: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"detail": message}, status=status)
+class ErrorOut(Schema):
+    """Every error of the API: one sentence, and one line per problem where there are several
+    (a field, or a row and column, first)."""
+
+    detail: str = Field(..., description="What went wrong, in one sentence")
+    errors: list[str] = Field(
+        [], description="One line per problem, each naming its field, or its row and column"
+    )
+
+
+def problems(lines: list[str]) -> dict:
+    """An ``ErrorOut`` body for a request with several problems: the count and the first in
+    ``detail``, each one in ``errors``."""
+    return {"detail": f"{len(lines)} problem(s) in the request: {lines[0]}.", "errors": lines}
+
+
+def json_error(status: int, message: str, errors: list[str] = (), **headers: str) -> JsonResponse:
+    response = JsonResponse({"detail": message, "errors": list(errors)}, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response

@@ -1,0 +1,45 @@
+"""Long lists, in pages: ``?limit=&offset=`` on every list endpoint of the API, answered as
+``{"items", "total", "limit", "offset"}``, and the search every list offers (API and pages)."""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+# ``?q=``: the words a list's items must contain.
+SEARCH = "Words every item found contains (in its name, any case)"
+
+
+class Page(LimitOffsetPagination):
+    class Input(Schema):
+        limit: int = Field(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Items per page")
+        offset: int = Field(0, ge=0, description="Items skipped: the page's first is offset + 1")
+
+    class Output(Schema):
+        items: list[Any]
+        total: int = Field(..., description="Items in all pages (with the filters)")
+        limit: int
+        offset: int
+
+    def paginate_queryset(self, queryset: QuerySet, pagination: Input, request, **params):
+        limit, offset = pagination.limit, pagination.offset
+        return {
+            "items": queryset[offset : offset + limit],
+            "total": self._items_count(queryset),
+            "limit": limit,
+            "offset": offset,
+        }
+
+
+def search(queryset: QuerySet, text: str, *fields: str) -> QuerySet:
+    """The rows whose ``fields`` contain every word of ``text`` (any case)."""
+    for word in text.split():
+        queryset = queryset.filter(reduce(or_, (Q(**{f"{f}__icontains": word}) for f in fields)))
+    return queryset
