@@ -19,14 +19,14 @@ from sklearn.utils import ClassifierTags, RegressorTags
 
 from automl import kinds as K
 from automl.checks import ordered, shared_ids
-from automl.ensemble import Blend
+from automl.ensemble import Blend, predict
 from automl.evaluation import permutation_importance
 from automl.exceptions import AutoMLError, DataError, NotFittedError
 from automl.learners import ENSEMBLE, LEARNERS
 from automl.metrics import get_metric
 from automl.model import Model
 from automl.profiling import DatasetProfile, profile
-from automl.search import Event, Search, fit_pipeline, fold_fit_seconds, predict
+from automl.search import Event, Search, fit_pipeline, fold_fit_seconds
 from automl.splits import make_splits, split_rows
 from automl.study import Workdir
 

@@ -109,8 +109,6 @@ class Blend:
         self.n_classes = n_classes
 
     def _average(self, X) -> np.ndarray:
-        from automl.search import predict  # the one place that aligns class columns
-
         return blend([predict(p, X, self.n_classes) for p in self.pipelines], self.weights)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -120,3 +118,17 @@ class Blend:
         if self.n_classes is None:
             return self._average(X)
         return self._average(X).argmax(axis=1)
+
+
+def predict(pipeline, X, n_classes: int | None) -> np.ndarray:
+    """A pipeline's answers for ``X``: values for regression; for classification,
+    probabilities with one column per class, even for a class the pipeline never saw in its
+    training rows (the one place that aligns class columns, for the search and the blend)."""
+    if n_classes is None:
+        return pipeline.predict(X)
+    proba = pipeline.predict_proba(X)
+    if proba.shape[1] == n_classes:
+        return proba
+    full = np.zeros((len(X), n_classes))
+    full[:, pipeline.classes_] = proba
+    return full

@@ -88,7 +88,7 @@ class RowPredictor:
         n_classes = len(self.model.classes_)
         if proba.shape[1] == n_classes:
             return proba
-        # A model that never saw a class: zero for it, as ``automl.search.predict``.
+        # A model that never saw a class: zero for it, as ``automl.ensemble.predict``.
         full = np.zeros((len(proba), n_classes))
         full[:, self.estimator.classes_] = proba
         return full

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from automl.ensemble import ROUNDS, Blend, blend, lighten, score, select_weights
+from automl.ensemble import ROUNDS, Blend, blend, lighten, predict, score, select_weights
 from automl.evaluation import evaluate
 from automl.learners import (
     ENSEMBLE,
@@ -1017,16 +1016,3 @@ def _validated(oof: np.ndarray, n_rows: int) -> np.ndarray:
 
 def _release(candidate: Candidate) -> None:
     candidate._oof, candidate._test, candidate._first_fold = None, None, None
-
-
-def predict(pipeline, X: pd.DataFrame, n_classes: int | None) -> np.ndarray:
-    """Values for regression; for classification, probabilities with one column per class,
-    even for a class the pipeline never saw in its training rows."""
-    if n_classes is None:
-        return pipeline.predict(X)
-    proba = pipeline.predict_proba(X)
-    if proba.shape[1] == n_classes:
-        return proba
-    full = np.zeros((len(X), n_classes))
-    full[:, pipeline.classes_] = proba
-    return full

@@ -78,3 +78,25 @@ def test_the_web_app_reaches_the_engine_only_through_its_public_names():
     assert offenders == []
     # Every public name resolves.
     assert all(getattr(automl, name) is not None for name in automl.__all__)
+
+
+def test_serving_an_ensemble_never_imports_the_search():
+    """A model (an ensemble among them) loads, compiles its fast path, predicts and explains
+    without Optuna or the search: serving needs none of them."""
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "from automl.ensemble import Blend\n"
+        "from automl import model, fast, explain, rows\n"
+        "X = pd.DataFrame({'a': np.arange(40.0) % 7, 'b': np.arange(40.0) % 3})\n"
+        "y = (X['a'] > 3).astype(int)\n"
+        "members = [LogisticRegression().fit(X, y), DecisionTreeClassifier().fit(X, y)]\n"
+        "assert Blend(members, [0.5, 0.5], 2).predict_proba(X).shape == (40, 2)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'automl')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = result.stdout.strip()
+    assert "optuna" not in loaded and "automl.search" not in loaded and "automl.study" not in loaded

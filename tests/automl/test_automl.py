@@ -313,7 +313,7 @@ def test_build_trains_any_leaderboard_row_later():
 def test_a_class_missing_from_a_fold_still_gets_a_probability_column():
     from sklearn.linear_model import LogisticRegression
 
-    from automl.search import predict
+    from automl.ensemble import predict
 
     X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
     fitted = LogisticRegression().fit(X, [0, 2, 0, 2])  # class 1 absent from these rows
