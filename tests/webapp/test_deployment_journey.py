@@ -60,18 +60,34 @@ def test_deploy_try_and_call_from_a_shell(page, web_server):
     key = page.locator("#new-key").input_value()
     assert key.startswith("dep_")
 
-    page.get_by_role("button", name="Send").click()  # the key is filled in for this visit
+    # "Try it": one field per column, filled with typical values; the key is filled in for
+    # this visit. Categories are a select, yes/no too, dates a date input.
+    form = page.locator("#try-form")
+    assert form.locator("select[data-column=plan] option").count() >= 3
+    assert form.locator("input[data-column=signup_date]").get_attribute("type") == "date"
+    form.locator("select[data-column=plan]").select_option("premium")
+    form.locator("select[data-column=newsletter]").select_option("false")
+    form.locator("input[data-column=age]").fill("")  # missing: the model fills it in
+    page.get_by_role("button", name="Predict").click()
     expect(page.locator("#try-status")).to_contain_text("200", timeout=30_000)
     answer = json.loads(page.locator("#try-response").text_content())
     assert answer["predictions"][0] in ("yes", "no") and answer["version"] == 1
+    sent = json.loads(page.locator("#try-body").input_value())["rows"][0]
+    assert sent["plan"] == "premium" and sent["newsletter"] is False and sent["age"] is None
+    assert isinstance(sent["monthly_fee"], float | int) and sent["signup_date"]
+    shown = page.locator("#try-answer")
+    expect(shown).to_contain_text(f"Prediction: {answer['predictions'][0]}")
+    yes = answer["probabilities"][0]["yes"]
+    expect(shown).to_contain_text(f"{100 * yes:.1f} %")
     # What moved the answer, as bars: one per column the endpoint named.
     expect(page.locator("#try-reasons")).to_contain_text("Why: the probability of yes")
     bars = page.locator("#try-reasons .reason")
     assert bars.count() == len(answer["explanations"][0]["contributions"]) > 0
 
     page.locator("#try-key").fill("dep_not-the-key")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Predict").click()
     expect(page.locator("#try-status")).to_contain_text("401")
+    expect(page.locator("#try-answer")).to_be_hidden()
 
     curl = page.locator("#curl-example").text_content()
     assert curl.startswith(f"curl -X POST {web_server}/api/v1/deployments/")

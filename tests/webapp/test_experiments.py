@@ -522,3 +522,23 @@ def test_a_persons_second_run_waits_behind_another_persons_first(alice, bob, dat
     body = client.get(f"/api/v1/experiments/{second.pk}").json()
     assert body["status"] == "queued" and body["queue_position"] == 2
     assert client.get(f"/api/v1/experiments/{first.pk}").json()["queue_position"] is None
+
+
+def test_the_leaderboard_downloads_as_csv_with_formulas_neutralised(client, finished, bob):
+    import csv
+    import io
+
+    worst = finished.leaderboard()[-1]
+    Candidate.objects.filter(pk=worst.pk).update(error='=HYPERLINK("http://x.example","y")')
+    response = client.get(reverse("experiments:leaderboard_csv", args=[finished.pk]))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "leaderboard.csv" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == finished.candidates.count()
+    assert rows[0]["rank"] == "1" and rows[0]["model"] == finished.best.model_id
+    assert float(rows[0]["roc_auc (validation)"]) == pytest.approx(finished.best.score)
+    assert rows[-1]["error"] == "'" + '=HYPERLINK("http://x.example","y")'
+    page = client.get(reverse("experiments:detail", args=[finished.pk])).content.decode()
+    assert "Download leaderboard (CSV)" in page
+    client.force_login(bob)
+    assert client.get(reverse("experiments:leaderboard_csv", args=[finished.pk])).status_code == 404

@@ -17,14 +17,10 @@ from automl import QUOTED_CHARACTERS, count_rows, listing, quoted, read_batches,
 from webapp.deployments import serving
 from webapp.deployments.models import Batch
 from webapp.lib.files import written_whole
+from webapp.lib.spreadsheets import ENCODING, neutralised
 
 # Rows per slice: large enough that per-call overhead vanishes, small enough to stay a few MB.
 SLICE_ROWS = 10_000
-# What a spreadsheet runs as a formula when a cell starts with it (CSV injection).
-FORMULA_START = r"^[=+\-@\t\r]"
-PLAIN_NUMBER = r"\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*"
-# Excel reads a UTF-8 file as UTF-8 only when it starts with a byte-order mark.
-ENCODING = "utf-8-sig"
 READ_AS = {"numeric": "a number", "boolean": "yes or no", "datetime": "a date"}
 # Reasons added per row when asked: the columns that moved the prediction most.
 REASONS = 3
@@ -111,10 +107,7 @@ def _with_predictions(text, values, model, invalid, reasons: bool) -> pd.DataFra
         while name in result.columns:
             name += " (model)"  # an input column of the same name stays as it was
         result[name] = column
-    result.columns = neutralise(pd.Series(result.columns, dtype=str)).tolist()
-    for name in result.columns[[not pd.api.types.is_numeric_dtype(d) for d in result.dtypes]]:
-        result[name] = neutralise(result[name])
-    return result
+    return neutralised(result)
 
 
 def _reasons(explained: list[dict], text: pd.DataFrame) -> dict[str, list[str]]:
@@ -140,11 +133,3 @@ def _problems(invalid: pd.DataFrame, text: pd.DataFrame, kinds: dict[str, str]) 
         message = message.where(invalid[name], "")
         problems += np.where((problems != "") & (message != ""), "; ", "") + message
     return problems
-
-
-def neutralise(cells: pd.Series) -> pd.Series:
-    """Text cells a spreadsheet would run as formulas, prefixed with ``'`` so they show as
-    text; numbers such as ``-5`` are left alone."""
-    as_text = cells.astype(str)
-    risky = as_text.str.match(FORMULA_START) & ~as_text.str.fullmatch(PLAIN_NUMBER)
-    return cells.where(~risky | cells.isna(), "'" + as_text)

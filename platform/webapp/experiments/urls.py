@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:experiment_id>/restart", views.restart, name="restart"),
     path("<int:experiment_id>/delete", views.delete, name="delete"),
     path("<int:experiment_id>/compare", views.compare, name="compare"),
+    path("<int:experiment_id>/leaderboard.csv", views.leaderboard_csv, name="leaderboard_csv"),
     path("models/<int:candidate_id>/", views.model, name="model"),
     path("models/<int:candidate_id>/build", views.build, name="build"),
     path("models/<int:candidate_id>/artifact", views.artifact, name="artifact"),

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
-from django.http import FileResponse, Http404, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +19,7 @@ from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import SORT_KEYS, Candidate, Experiment
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.spreadsheets import ENCODING, neutralised
 
 # Most models shown side by side on the compare page.
 MAX_COMPARED = 6
@@ -193,6 +194,37 @@ def artifact_response(candidate: Candidate) -> FileResponse:
     """The model's zip as a download named after its experiment."""
     name = f"{candidate.experiment.name}-{candidate.model_id}.zip"
     return FileResponse(candidate.archive_path.open("rb"), as_attachment=True, filename=name)
+
+
+@login_required
+def leaderboard_csv(request, experiment_id: int):
+    """The leaderboard as a CSV file for a spreadsheet: every candidate, best first, with no
+    cell a spreadsheet would run as a formula (model names and errors come from data)."""
+    import json
+
+    import pandas as pd
+
+    from automl import family_title
+
+    experiment = get_owned_or_404(Experiment, request.user, pk=experiment_id)
+    metric = experiment.metric_name
+    rows = [
+        {
+            "rank": c.rank, "model": c.model_id, "family": family_title(c.family),
+            "state": c.state, f"{metric} (validation)": c.score,
+            f"{metric} (spread across folds)": c.score_std, f"{metric} (test)": c.test_score,
+            "fit seconds": c.fit_seconds, "predict ms per 1,000 rows": c.predict_ms_per_1k,
+            "settings": json.dumps(c.params, sort_keys=True), "error": c.error,
+        }
+        for c in experiment.leaderboard()
+    ]  # fmt: skip
+    table = neutralised(pd.DataFrame(rows, columns=list(rows[0]) if rows else ["rank"]))
+    response = HttpResponse(
+        table.to_csv(index=False).encode(ENCODING), content_type="text/csv; charset=utf-8"
+    )
+    name = f"{experiment.name}-leaderboard.csv"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
 
 
 @login_required

@@ -8,10 +8,10 @@ from webapp.lib import charts
 register = template.Library()
 
 JSON_TYPES = {
-    "numeric": "number",
-    "boolean": "true or false",
+    "numeric": "number (or text as written in training)",
+    "boolean": "true or false (or 1/0, yes/no as written)",
     "categorical": "string (a category)",
-    "datetime": "string (a date)",
+    "datetime": "string (a date, written as in training)",
     "text": "string (free text)",
 }
 
@@ -20,6 +20,21 @@ JSON_TYPES = {
 def json_type(kind: str) -> str:
     """What a request sends for a column of ``kind``."""
     return JSON_TYPES.get(kind, "string")
+
+
+@register.filter
+def iso_day(column: dict) -> str:
+    """A date column's example as a date input's value (``YYYY-MM-DD``), read as the column
+    writes dates; empty when the example is not a whole day (a time of day matters)."""
+    example, written = column.get("example"), column.get("date_format")
+    try:
+        if written and written != "ISO8601":
+            moment = datetime.strptime(str(example), written)
+        else:
+            moment = datetime.fromisoformat(str(example))
+    except ValueError:
+        return ""
+    return moment.date().isoformat() if moment.time() == datetime.min.time() else ""
 
 
 @register.filter
