@@ -62,7 +62,13 @@ def test_upload_explore_correct_and_pick_a_target(page):
 
     kind = page.get_by_label("Kind of support_calls")
     expect(kind).to_have_value("numeric")
-    kind.select_option("categorical")
+    save = page.get_by_role("button", name="Save support_calls as this kind")
+    expect(save).to_be_hidden()
+    kind.select_option("categorical")  # nothing is sent until the change is saved
+    expect(save).to_be_visible()
+    assert page.get_by_label("Kind of support_calls").input_value() == "categorical"
+    save.click()
+    expect(page.locator("table.columns tr", has_text="support_calls")).to_contain_text("changed")
     expect(page.get_by_label("Kind of support_calls")).to_have_value("categorical")
 
     page.get_by_label("Target column").select_option("churned")
