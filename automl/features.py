@@ -1,6 +1,7 @@
 """Feature engineering as scikit-learn transformers, fitted inside each validation fold.
 
-``make_preprocessor(profile, family)`` turns raw table columns into model inputs: it reads each
+``make_preprocessor(profile, inputs)`` turns raw table columns into model inputs, as a model
+family's ``Inputs`` (its traits) ask: it reads each
 column as its profiled kind, imputes with missing-value indicators, one-hot encodes
 low-cardinality categories (or codes them, for histogram boosting's own category splits),
 target-encodes high-cardinality ones (scikit-learn's
@@ -9,6 +10,8 @@ parts and text into TF-IDF terms. Linear models get scaled inputs; trees do not 
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,9 +29,21 @@ from automl.wording import listing
 
 # Above this many categories one-hot columns outnumber what trees can use: target-encode.
 MAX_ONE_HOT = 20
-# Families that split on categories themselves, grouping them as the data says, from codes.
-NATIVE_CATEGORIES = ("hist_gradient_boosting",)
 DATE_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour")
+
+
+class Inputs(NamedTuple):
+    """What a model family needs of its inputs: a learner's traits.
+
+    ``scaled``: a model of weights (linear), whose numbers and encodings are standardised,
+    rare categories grouped (they make unstable weights) and text read as many terms (cheap in
+    a sparse matrix). ``native_categories``: it splits on categories itself, from codes in the
+    leading columns. ``dense``: it takes no sparse matrix.
+    """
+
+    scaled: bool = False
+    native_categories: bool = False
+    dense: bool = False
 
 
 class KindReader(BaseEstimator, TransformerMixin):
@@ -91,16 +106,16 @@ def _as_text(X) -> np.ndarray:
     return pd.Series(np.asarray(X).ravel()).fillna("").astype(str).to_numpy()
 
 
-def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
-    """The feature pipeline for one model ``family`` ("linear" or a tree family)."""
-    is_linear = family == "linear"
+def make_preprocessor(profile: DatasetProfile, inputs: Inputs) -> Pipeline:
+    """The feature pipeline for a model family that needs ``inputs``."""
+    scaled = inputs.scaled
     by_kind = _by_kind(profile)
     numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]
-    if is_linear:
+    if scaled:
         numeric_steps.append(StandardScaler())
     blocks = []
     # Categories come first: a model that splits them itself finds them in the leading columns.
-    if by_kind.get("categorical") and family in NATIVE_CATEGORIES:
+    if by_kind.get("categorical") and inputs.native_categories:
         # Unseen categories get -1, which histogram boosting reads as missing.
         codes = make_pipeline(
             SimpleImputer(strategy="constant", fill_value="(missing)"),
@@ -108,8 +123,8 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
         )
         blocks.append(("categories", codes, by_kind["categorical"]))
     elif by_kind.get("categorical"):
-        # Rare categories make unstable one-hot weights for linear models; trees shrug them off.
-        min_frequency = 5 if is_linear else 1
+        # Rare categories make unstable one-hot weights; trees shrug them off.
+        min_frequency = 5 if scaled else 1
         categories = make_pipeline(
             SimpleImputer(strategy="constant", fill_value="(missing)"),
             OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency),
@@ -124,7 +139,7 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
             TargetEncoder(
                 target_type=_target_type(profile), cv=KFold(5, shuffle=True, random_state=0)
             ),
-            *([StandardScaler()] if is_linear else []),
+            *([StandardScaler()] if scaled else []),
         )
         blocks.append(("many_categories", encoded, by_kind["many_categories"]))
     if by_kind.get("datetime"):
@@ -132,7 +147,7 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
         blocks.append(("dates", dates, by_kind["datetime"]))
     for name in by_kind.get("text", []):
         tfidf = TfidfVectorizer(
-            max_features=20000 if is_linear else 300,
+            max_features=20000 if scaled else 300,
             ngram_range=(1, 2),
             min_df=2,
             sublinear_tf=True,
@@ -151,10 +166,10 @@ def make_preprocessor(profile: DatasetProfile, family: str) -> Pipeline:
          "missing_values": list(c.missing_values)}
         for c in profile.features
     ]  # fmt: skip
-    # Histogram boosting needs dense input; the others take sparse matrices as they come.
+    # Some models need dense input; the others take sparse matrices as they come.
     columns = ColumnTransformer(
         blocks,
-        sparse_threshold=0.0 if family == "hist_gradient_boosting" else 0.3,
+        sparse_threshold=0.0 if inputs.dense else 0.3,
         verbose_feature_names_out=False,
     )
     return Pipeline([("read", KindReader(schema)), ("columns", columns)])
@@ -203,22 +218,22 @@ def _indicated(imputer: SimpleImputer) -> list[int]:
     return list(imputer.indicator_.features_) if imputer.add_indicator else []
 
 
-def native_categories(profile: DatasetProfile, family: str) -> int:
+def native_categories(profile: DatasetProfile, inputs: Inputs) -> int:
     """How many leading columns of ``make_preprocessor``'s output are category codes that the
-    model of ``family`` splits on as categories (0 for families that get one-hot columns)."""
-    return len(_by_kind(profile).get("categorical", [])) if family in NATIVE_CATEGORIES else 0
+    model splits on as categories (0 for families that get one-hot columns)."""
+    return len(_by_kind(profile).get("categorical", [])) if inputs.native_categories else 0
 
 
-def describe_preprocessor(profile: DatasetProfile, family: str) -> list[str]:
+def describe_preprocessor(profile: DatasetProfile, inputs: Inputs) -> list[str]:
     """What ``make_preprocessor`` does to the columns, in sentences an analyst can read."""
-    scaled = " and scaled" if family == "linear" else ""
+    scaled = " and scaled" if inputs.scaled else ""
     steps = {
         "numeric": "numbers: missing values filled with the median, with a missing flag" + scaled,
         "boolean": "yes/no values: read as 1/0, missing filled with the median" + scaled,
         "categorical": "categories: split by the model itself, in groups of categories"
-        if family in NATIVE_CATEGORIES
+        if inputs.native_categories
         else "categories: one column per category (one-hot)"
-        + (", rare ones (under 5 rows) grouped" if family == "linear" else ""),
+        + (", rare ones (under 5 rows) grouped" if inputs.scaled else ""),
         "many_categories": f"categories with more than {MAX_ONE_HOT} values: replaced by the "
         "average target of their category, computed on other rows (target encoding)" + scaled,
         "datetime": "dates: split into year, month, day, weekday, day of year (and hour)" + scaled,

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from automl.features import make_preprocessor, native_categories
+from automl.features import Inputs, make_preprocessor, native_categories
 
 # A regression target never below 0 and at least this skewed (a long right tail: prices,
 # claims, counts) is also tried on a log scale, candidate by candidate.
@@ -40,6 +40,7 @@ class Learner:
     name: str
     title: str  # what people read
     portfolio: list[dict] = []
+    inputs = Inputs()  # what it needs of its features (automl.features.Inputs)
 
     def make(self, params: dict, profile, seed: int, n_jobs: int, categories: int = 0):
         """The model for ``profile``'s task and size; ``categories``: how many leading input
@@ -53,6 +54,7 @@ class Learner:
 class Linear(Learner):
     name = "linear"
     title = "Linear model (logistic or ridge regression)"
+    inputs = Inputs(scaled=True)
     portfolio = [{"C": 1.0}]
 
     def make(self, params, profile, seed, n_jobs, categories=0):
@@ -193,6 +195,9 @@ class ExtraTrees(_Forest):
 class HistGradientBoosting(Learner):
     name = "hist_gradient_boosting"
     title = "Gradient boosting (scikit-learn)"
+    # It splits on category codes itself, grouping them as the data says, and needs a dense
+    # matrix.
+    inputs = Inputs(native_categories=True, dense=True)
     # The first is scikit-learn's default, the floor every search must reach.
     portfolio = [
         {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "min_samples_leaf": 20,
@@ -458,12 +463,13 @@ def make_pipeline(profile, family: str, params: dict, seed: int, n_jobs: int) ->
     params = dict(params)
     scale = params.pop("target_scale", "raw")
     params.pop("sample_rows", None)  # the rows a search trained it on: the caller's choice
-    model = LEARNERS[family].make(
-        params, profile, seed, n_jobs, categories=native_categories(profile, family)
+    learner = LEARNERS[family]
+    model = learner.make(
+        params, profile, seed, n_jobs, categories=native_categories(profile, learner.inputs)
     )
     if scale == "log":
         model = LogTarget(model)
-    return Pipeline([("features", make_preprocessor(profile, family)), ("model", model)])
+    return Pipeline([("features", make_preprocessor(profile, learner.inputs)), ("model", model)])
 
 
 # Not a learner: the leaderboard's name for a weighted blend of other candidates.

@@ -7,6 +7,7 @@ import pytest
 
 from automl import AutoML, profile
 from automl.features import make_preprocessor
+from automl.learners import LEARNERS
 from automl.splits import make_splits, split_rows
 from tests.automl.conftest import make_table
 
@@ -128,7 +129,7 @@ def test_zeros_that_mean_not_measured_are_read_as_missing():
     assert p.column("insulin").missing_values == (0,)
     assert p.column("insulin").stats["disguised"][0][0] == 0
     assert p.column("pregnancies").missing_values == ()
-    reader = make_preprocessor(p, "random_forest").steps[0][1].fit(None)
+    reader = make_preprocessor(p, LEARNERS["random_forest"].inputs).steps[0][1].fit(None)
     read = reader.transform(pd.DataFrame({"pregnancies": [0], "glucose": [0], "insulin": [0]}))
     assert read.isna().to_numpy().tolist() == [[False, True, True]]
 

@@ -6,13 +6,14 @@ import pytest
 
 from automl import profile
 from automl.features import DateParts, KindReader, make_preprocessor
+from automl.learners import LEARNERS
 
 
 @pytest.mark.parametrize("family", ["linear", "hist_gradient_boosting", "xgboost"])
 def test_pipeline_turns_every_kind_into_finite_numbers(binary_table, family):
     p = profile(binary_table, "y")
     y = (binary_table["y"] == "churned").astype(int)
-    out = make_preprocessor(p, family).fit(binary_table, y).transform(binary_table)
+    out = make_preprocessor(p, LEARNERS[family].inputs).fit(binary_table, y).transform(binary_table)
     dense = out.toarray() if hasattr(out, "toarray") else out
     assert dense.shape[0] == len(binary_table)
     assert np.isfinite(dense).all()
@@ -20,7 +21,9 @@ def test_pipeline_turns_every_kind_into_finite_numbers(binary_table, family):
 
 def test_missing_values_get_indicators_and_dates_get_parts(binary_table):
     p = profile(binary_table, "y")
-    pre = make_preprocessor(p, "random_forest").fit(binary_table, binary_table["y"] == "churned")
+    pre = make_preprocessor(p, LEARNERS["random_forest"].inputs).fit(
+        binary_table, binary_table["y"] == "churned"
+    )
     names = list(pre.get_feature_names_out())
     assert "missingindicator_x1" in names
     assert {"signup_year", "signup_month", "signup_day_of_week"} <= set(names)
@@ -29,7 +32,9 @@ def test_missing_values_get_indicators_and_dates_get_parts(binary_table):
 
 def test_unseen_categories_and_missing_columns_are_handled(binary_table):
     p = profile(binary_table, "y")
-    pre = make_preprocessor(p, "linear").fit(binary_table, binary_table["y"] == "churned")
+    pre = make_preprocessor(p, LEARNERS["linear"].inputs).fit(
+        binary_table, binary_table["y"] == "churned"
+    )
     new = binary_table.head(3).assign(city=["Tokyo", None, "Paris"]).drop(columns=["member"])
     assert pre.transform(new).shape[0] == 3
 
@@ -38,7 +43,7 @@ def test_imputation_learns_only_from_training_rows():
     df = pd.DataFrame({"x": [1.0, 2.0, 3.0, np.nan, 1000.0, 1000.0], "y": [0, 1, 0, 1, 0, 1]})
     p = profile(df, "y")
     train, valid = df.iloc[:4], df.iloc[4:]
-    pre = make_preprocessor(p, "random_forest").fit(train, train["y"])
+    pre = make_preprocessor(p, LEARNERS["random_forest"].inputs).fit(train, train["y"])
     # The training median is 2; validation rows, however extreme, do not move it.
     assert pre.transform(df.iloc[[3]])[0, 0] == 2.0
     assert pre.transform(valid)[:, 0].tolist() == [1000.0, 1000.0]
@@ -50,9 +55,13 @@ def test_target_encoding_of_a_fold_never_sees_the_validation_targets():
     df = pd.DataFrame({"shop": [f"s{i % 60}" for i in range(n)], "y": rng.integers(0, 2, n)})
     p = profile(df, "y")
     train, valid = df.iloc[:300], df.iloc[300:]
-    encoded = make_preprocessor(p, "xgboost").fit(train, train["y"]).transform(valid)
+    encoded = (
+        make_preprocessor(p, LEARNERS["xgboost"].inputs).fit(train, train["y"]).transform(valid)
+    )
     flipped = valid.assign(y=1 - valid["y"])
-    refit = make_preprocessor(p, "xgboost").fit(train, train["y"]).transform(flipped)
+    refit = (
+        make_preprocessor(p, LEARNERS["xgboost"].inputs).fit(train, train["y"]).transform(flipped)
+    )
     assert np.allclose(encoded, refit)
 
 
@@ -63,7 +72,7 @@ def test_text_becomes_tfidf_terms():
     df = pd.DataFrame({"review": reviews, "y": [1] * 20 + [0] * 20})
     p = profile(df, "y")
     assert p.column("review").kind == "text"
-    pre = make_preprocessor(p, "linear").fit(df, df["y"])
+    pre = make_preprocessor(p, LEARNERS["linear"].inputs).fit(df, df["y"])
     assert {"great", "terrible"} <= set(pre.get_feature_names_out())
 
 

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from automl import AutoML, AutoMLError, by_group, describe_preprocessor, join_search
+from automl import LEARNERS, AutoML, AutoMLError, by_group, describe_preprocessor, join_search
 from webapp.experiments import studies
 from webapp.experiments.models import LAST_PRIORITY, Candidate, Experiment
 from webapp.lib import broker, memory
@@ -342,7 +342,10 @@ class Recorder:
                 detected_task=profile.task,
                 metric_name=self.run.metric_.name,
                 greater_is_better=self.run.metric_.greater_is_better,
-                pipelines={f: describe_preprocessor(profile, f) for f in event.data["families"]},
+                pipelines={
+                    f: describe_preprocessor(profile, LEARNERS[f].inputs)
+                    for f in event.data["families"]
+                },
                 checks=_json([asdict(check) for check in self.run.checks_]),
             )
             # A coordinator taking a search over asks only for the helpers the search lacks
