@@ -99,3 +99,27 @@ def test_the_schema_documents_the_error_shape(client):
                 if code.startswith(("4", "5")) and "content" in response:
                     body = response["content"]["application/json"]["schema"]
                     assert body == {"$ref": "#/components/schemas/ErrorOut"}, (code, operation)
+
+
+def test_the_pages_lists_have_a_search_box_and_pages(client, alice, dataset):
+    from django.urls import reverse
+
+    from webapp.lib.pages import LIST_PAGE_SIZE
+
+    for number in range(LIST_PAGE_SIZE + 3):
+        Experiment.objects.create(owner=alice, dataset=dataset, name=f"run {number:02d}",
+                                  target="churned")  # fmt: skip
+    Experiment.objects.create(owner=alice, dataset=dataset, name="prices", target="price")
+    client.force_login(alice)
+    url = reverse("experiments:index")
+    first = client.get(url).content.decode()
+    assert 'type="search" name="q"' in first and "Page 1 of 2" in first
+    assert "prices" in first and "run 00" not in first  # newest first
+    second = client.get(url, {"page": 2}).content.decode()
+    assert "run 00" in second and "Page 2 of 2" in second
+    found = client.get(url, {"q": "PRICE"}).content.decode()
+    assert "prices" in found and "run 01" not in found and "Page 1 of" not in found
+    nothing = client.get(url, {"q": "nowhere"}).content.decode()
+    assert "Nothing matches “nowhere”" in nothing
+    for name in ("datasets:index", "deployments:index"):
+        assert client.get(reverse(name), {"q": "x", "page": "9"}).status_code == 200

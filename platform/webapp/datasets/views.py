@@ -11,13 +11,14 @@ from webapp.accounts.quotas import QuotaExceeded
 from webapp.datasets.forms import DialectForm
 from webapp.datasets.models import IN_USE, KIND_CHOICES, Dataset
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import listing
 from webapp.lib.uploads import upload_refusal
 
 
 @login_required
 def index(request):
     datasets = Dataset.objects.owned_by(request.user)
-    return render(request, "datasets/index.html", {"datasets": datasets})
+    return render(request, "datasets/index.html", listing(request, datasets, "name"))
 
 
 @login_required

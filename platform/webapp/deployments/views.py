@@ -17,6 +17,7 @@ from webapp.deployments.models import Batch, Deployment, DeploymentKey
 from webapp.deployments.serving import wants_reasons
 from webapp.experiments.models import Candidate
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import listing
 from webapp.lib.uploads import upload_refusal
 
 # Batches listed on a deployment's page; older ones stay reachable through the API.
@@ -27,7 +28,7 @@ MAX_RATE = 1_000_000
 @login_required
 def index(request):
     deployments = Deployment.objects.owned_by(request.user).select_related("current__candidate")
-    return render(request, "deployments/index.html", {"deployments": deployments})
+    return render(request, "deployments/index.html", listing(request, deployments, "slug", "name"))
 
 
 @login_required

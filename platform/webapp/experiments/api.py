@@ -9,7 +9,7 @@ from ninja.pagination import paginate
 from webapp.datasets.api import CheckOut
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
-from webapp.experiments.models import TEST_MIN_ROWS, Candidate, Experiment
+from webapp.experiments.models import SEARCHED, TEST_MIN_ROWS, Candidate, Experiment
 from webapp.experiments.views import artifact_response
 from webapp.lib.errors import ErrorOut, problems
 from webapp.lib.ownership import get_owned_or_404
@@ -241,7 +241,7 @@ def _invalid(errors: dict) -> dict:
 @router.get("/experiments", response=list[ExperimentOut], summary="Your experiments, newest first")
 @paginate(Page)
 def list_experiments(request, filters: Query[ExperimentFilters]):
-    experiments = search(Experiment.objects.owned_by(request.user), filters.q, "name", "target")
+    experiments = search(Experiment.objects.owned_by(request.user), filters.q, *SEARCHED)
     if filters.status:
         experiments = experiments.filter(status=filters.status)
     if filters.dataset:

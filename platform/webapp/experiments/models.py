@@ -526,6 +526,8 @@ class Candidate(models.Model):
         self.refresh_from_db()
 
 
+# What a search of the experiments reads (the list's ``?q=``, page and API).
+SEARCHED = ("name", "target", "dataset__name")
 SORT_KEYS = {
     "family": lambda c: c.family,
     "fit_seconds": lambda c: c.fit_seconds or 0,

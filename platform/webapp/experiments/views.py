@@ -17,8 +17,9 @@ from automl import AutoMLError
 from webapp.accounts.quotas import QuotaExceeded
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
-from webapp.experiments.models import SORT_KEYS, Candidate, Experiment
+from webapp.experiments.models import SEARCHED, SORT_KEYS, Candidate, Experiment
 from webapp.lib.ownership import get_owned_or_404
+from webapp.lib.pages import listing
 from webapp.lib.spreadsheets import ENCODING, neutralised
 
 # Most models shown side by side on the compare page.
@@ -30,7 +31,8 @@ REPORTED_MODELS = 20
 @login_required
 def index(request):
     experiments = Experiment.objects.owned_by(request.user).select_related("dataset", "best")
-    return render(request, "experiments/index.html", {"experiments": experiments})
+    found = listing(request, experiments, *SEARCHED)
+    return render(request, "experiments/index.html", found)
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Long lists, in pages: ``?limit=&offset=`` on every list endpoint of the API, answered as
-``{"items", "total", "limit", "offset"}``, and the search every list offers (API and pages)."""
+``{"items", "total", "limit", "offset"}``, ``?page=`` on the lists of the pages, and the search
+every list offers (``?q=``, API and pages)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 
 PAGE_SIZE = 50
+# Rows on one page of a list in the browser.
+LIST_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 500
 # ``?q=``: the words a list's items must contain.
 SEARCH = "Words every item found contains (in its name, any case)"
@@ -43,3 +47,12 @@ def search(queryset: QuerySet, text: str, *fields: str) -> QuerySet:
     for word in text.split():
         queryset = queryset.filter(reduce(or_, (Q(**{f"{f}__icontains": word}) for f in fields)))
     return queryset
+
+
+def listing(request, queryset: QuerySet, *fields: str) -> dict:
+    """A page's list context: the page asked for (``?page=``) of the rows whose ``fields``
+    contain the words searched (``?q=``), and the words."""
+    query = request.GET.get("q", "").strip()
+    found = search(queryset, query, *fields)
+    return {"page": Paginator(found, LIST_PAGE_SIZE).get_page(request.GET.get("page")),
+            "query": query}  # fmt: skip
