@@ -1,5 +1,0 @@
-import sys
-
-from automl.cli import main
-
-sys.exit(main())
