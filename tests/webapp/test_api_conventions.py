@@ -19,6 +19,9 @@ def test_lists_come_in_pages_with_a_total(client, alice):
     last = client.get("/api/v1/tokens?limit=2&offset=4").json()
     assert [t["name"] for t in last["items"]] == ["script 0"] and last["total"] == 5
     assert client.get("/api/v1/tokens").json()["limit"] == 50
+    # An offset past what the database's integers hold is refused, not a server error.
+    far = client.get("/api/v1/tokens?offset=27079083750240842416128")
+    assert far.status_code == 422 and far.json()["errors"][0].startswith("offset: ")
     too_many = client.get("/api/v1/tokens?limit=100000")
     assert too_many.status_code == 422
     assert too_many.json()["errors"][0].startswith("limit: ")

@@ -17,6 +17,7 @@ PAGE_SIZE = 50
 # Rows on one page of a list in the browser.
 LIST_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 500
+MAX_OFFSET = 10**9
 # ``?q=``: the words a list's items must contain.
 SEARCH = "Words every item found contains (in its name, any case)"
 
@@ -24,7 +25,10 @@ SEARCH = "Words every item found contains (in its name, any case)"
 class Page(LimitOffsetPagination):
     class Input(Schema):
         limit: int = Field(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Items per page")
-        offset: int = Field(0, ge=0, description="Items skipped: the page's first is offset + 1")
+        # Bounded: the database's integers overflow long before a list is that long.
+        offset: int = Field(
+            0, ge=0, le=MAX_OFFSET, description="Items skipped: the page's first is offset + 1"
+        )
 
     class Output(Schema):
         items: list[Any]
