@@ -221,6 +221,8 @@ class AutoML(BaseEstimator):
         self.n_features_in_ = len(inputs)
         if named:
             self.feature_names_in_ = np.asarray(inputs, dtype=object)
+        elif hasattr(self, "feature_names_in_"):  # from an earlier fit on a DataFrame
+            del self.feature_names_in_
         self._profile(data, target)
         prepared = self._prepare(data)
         self.n_search_rows_ = max(len(train) for train, _ in prepared.splits)

@@ -44,7 +44,7 @@ class PlatformAPI(NinjaAPI):
         # One error shape whoever answers (ninja's own 404s too): see ErrorOut.
         code = temporal_response.status_code if temporal_response else status
         if code >= 400 and isinstance(data, dict) and "detail" in data:
-            data = {"errors": [], **data}
+            data = {**data, "errors": data.get("errors", [])}
         return super().create_response(
             request, data, status=status, temporal_response=temporal_response
         )
