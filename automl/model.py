@@ -44,11 +44,6 @@ class Model:
         return self.task != "regression"
 
     @property
-    def ignored_columns(self) -> list[str]:
-        """Columns of the training table the model does not use, the target among them."""
-        return list(self.info.get("ignored_columns", [self.target]))
-
-    @property
     def pipelines(self) -> list:
         """Every fitted pipeline it predicts with: an ensemble's members, else one."""
         return self.pipeline.pipelines if isinstance(self.pipeline, Blend) else [self.pipeline]

@@ -129,7 +129,7 @@ def request_error(request, exc: RequestError):
 
 @api.exception_handler(QuotaExceeded)
 def over_quota(request, exc: QuotaExceeded):
-    return api.create_response(request, {"detail": str(exc), "errors": []}, status=exc.status)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status)
 
 
 @api.exception_handler(ValidationError)
@@ -153,4 +153,4 @@ def unauthenticated(request, exc):
         "Authentication required: send 'Authorization: Bearer <token>' with a token from "
         "your account page, or log in."
     )
-    return api.create_response(request, {"detail": message, "errors": []}, status=401)
+    return api.create_response(request, {"detail": message}, status=401)

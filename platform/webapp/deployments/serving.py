@@ -21,6 +21,7 @@ import pandas as pd
 from django.conf import settings
 
 from automl import QUOTED_CHARACTERS, listing, plain, quoted, shortened
+from automl import read_rows as read_columns
 from webapp.lib.keys import artifact_signing_key
 
 logger = logging.getLogger(__name__)
@@ -212,8 +213,6 @@ def read_rows(payload, version, *, key: str | None = None):
     for required columns; any other field is refused, so that a typo is not silently ignored.
     ``key`` (or the body's ``"key"``) names the field echoed back as each row's key.
     """
-    from automl import read_rows as read_for_model
-
     if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list):
         raise RequestError(400, 'Send a JSON object with a list of rows: {"rows": [{...}]}.')
     unknown_keys = sorted(set(payload) - BODY_FIELDS)
@@ -231,7 +230,7 @@ def read_rows(payload, version, *, key: str | None = None):
     key = payload.get("key", key)
     if key is not None and not isinstance(key, str):
         raise RequestError(422, f"'key' must be the name of a column, not {_json(key)}.")
-    read = read_for_model(rows, version.schema, ignored=version.ignored_columns, key=key)
+    read = read_columns(rows, version.schema, ignored=version.ignored_columns, key=key)
     if read.problems:
         shown = read.problems[:20]
         raise RequestError(422, f"{len(read.problems)} problem(s) in the rows: {shown[0]}.", shown)

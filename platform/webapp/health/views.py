@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from webapp.health import checks, metrics
+from webapp.lib.errors import json_error
 
 
 @never_cache
@@ -30,12 +31,9 @@ def prometheus(request):
     """``/metrics`` in Prometheus text format, for the bearer of ``METRICS_TOKEN``."""
     allowed = metrics.allowed(request.headers.get("Authorization", ""))
     if allowed is None:
-        message = "Metrics are off: set METRICS_TOKEN on the server to turn them on."
-        return JsonResponse({"detail": message, "errors": []}, status=404)
+        return json_error(404, "Metrics are off: set METRICS_TOKEN on the server to turn them on.")
     if not allowed:
         message = "Send the metrics token: 'Authorization: Bearer <METRICS_TOKEN>'."
-        response = JsonResponse({"detail": message, "errors": []}, status=401)
-        response["WWW-Authenticate"] = "Bearer"
-        return response
+        return json_error(401, message, WWW_Authenticate="Bearer")
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)

@@ -54,8 +54,8 @@ def problems(lines: list[str]) -> dict:
     return {"detail": f"{len(lines)} problem(s) in the request: {lines[0]}.", "errors": lines}
 
 
-def json_error(status: int, message: str, errors: list[str] = (), **headers: str) -> JsonResponse:
-    response = JsonResponse({"detail": message, "errors": list(errors)}, status=status)
+def json_error(status: int, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"detail": message, "errors": []}, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
