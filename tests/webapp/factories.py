@@ -14,7 +14,7 @@ def launch(client, dataset, **fields):
     data = {
         "target": "churned", "task": "auto", "metric": "auto", "time_budget": "60",
         "validation": "cv", "n_splits": "3", "holdout_size": "0.2",
-        "families": ["hist_gradient_boosting", "linear", "random_forest"], **fields,
+        "families": ["hist_gradient_boosting", "linear"], **fields,
     }  # fmt: skip
     return client.post(reverse("experiments:new", args=[dataset.pk]), data)
 
