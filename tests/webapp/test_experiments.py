@@ -542,3 +542,56 @@ def test_the_leaderboard_downloads_as_csv_with_formulas_neutralised(client, fini
     assert "Download leaderboard (CSV)" in page
     client.force_login(bob)
     assert client.get(reverse("experiments:leaderboard_csv", args=[finished.pk])).status_code == 404
+
+
+def trained(client, alice, dataset, capture, families):
+    client.force_login(alice)
+    with capture(execute=True):
+        launch(client, dataset, families=families)
+    experiment = Experiment.objects.get()
+    assert experiment.status == "finished", experiment.error
+    return experiment.best
+
+
+def test_a_model_whose_steps_convert_downloads_as_onnx_answering_as_it_does(
+    client, alice, bob, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+):
+    import onnxruntime
+
+    best = trained(client, alice, dataset, django_capture_on_commit_callbacks, ["linear"])
+    assert best.onnx["rows"] == 150 and best.onnx["difference"] < 1e-3
+    page = client.get(reverse("experiments:model", args=[best.pk])).content.decode()
+    assert "Download ONNX" in page and "on 150 training rows its answers match" in page
+    response = client.get(reverse("experiments:onnx", args=[best.pk]))
+    assert response.status_code == 200 and ".onnx" in response["Content-Disposition"]
+    graph = b"".join(response.streaming_content)
+    # The graph, as someone would run it elsewhere, answers as the model does.
+    model = automl.load(best.artifact_path, signing_key=artifact_signing_key())
+    rows = automl.read_table(CUSTOMERS).tail(20)
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    label, probabilities = session.run(None, automl.onnx_inputs(model, model.validate(rows)))
+    assert list(label) == [str(c) for c in model.predict(rows)]
+    assert abs(probabilities - model.predict_proba(rows)).max() < 1e-4
+    api = client.get(f"/api/v1/models/{best.pk}")
+    assert api.json()["onnx"] == best.onnx
+    from_api = client.get(f"/api/v1/models/{best.pk}/onnx")
+    assert b"".join(from_api.streaming_content) == graph
+    client.force_login(bob)
+    assert client.get(reverse("experiments:onnx", args=[best.pk])).status_code == 404
+    assert client.get(f"/api/v1/models/{best.pk}/onnx").status_code == 404
+
+
+def test_a_model_that_does_not_convert_says_which_step_prevents_it(
+    client, alice, dataset, eager, quick_runs, django_capture_on_commit_callbacks
+):
+    best = trained(client, alice, dataset, django_capture_on_commit_callbacks,
+                   ["hist_gradient_boosting"])  # fmt: skip
+    reason = "scikit-learn's gradient boosting splitting on categories itself has no ONNX form"
+    assert best.onnx == {"blocked_by": reason} and not best.onnx_path.exists()
+    page = client.get(reverse("experiments:model", args=[best.pk])).content.decode()
+    assert "Download ONNX" not in page
+    assert f"No ONNX export: {reason}." in page.replace("&#x27;", "'")
+    response = client.get(f"/api/v1/models/{best.pk}/onnx")
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"This model has no ONNX export: {reason}."
+    assert client.get(reverse("experiments:onnx", args=[best.pk])).status_code == 404

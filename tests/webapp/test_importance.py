@@ -3,6 +3,7 @@ measured afterwards on a worker, and the model page says so meanwhile."""
 
 from datetime import timedelta
 
+import pandas as pd
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,7 +25,8 @@ def test_columns_left_unmeasured_are_measured_after_the_run(client, finished):
     assert client.get(f"/api/v1/models/{best.pk}").json()["importance_computing"] is True
 
     model.info["importance"] = partial
-    save_model(best, model)  # sends the measuring job, run here (eager, no transaction)
+    examples = pd.read_parquet(finished.dataset.parquet_path)
+    save_model(best, model, examples)  # sends the measuring job, run here (eager, no transaction)
     best.refresh_from_db()
     assert best.importance_since is None and not best.importance_incomplete
     assert {row["column"] for row in best.importance} == {row["column"] for row in measured}

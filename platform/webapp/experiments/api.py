@@ -10,7 +10,7 @@ from webapp.datasets.api import CheckOut
 from webapp.datasets.models import Dataset
 from webapp.experiments.forms import ExperimentForm
 from webapp.experiments.models import SEARCHED, TEST_MIN_ROWS, Candidate, Experiment
-from webapp.experiments.views import artifact_response
+from webapp.experiments.views import artifact_response, onnx_response
 from webapp.lib.errors import ErrorOut, problems
 from webapp.lib.ownership import get_owned_or_404
 from webapp.lib.pages import SEARCH, Page, search
@@ -161,6 +161,11 @@ class ModelOut(Schema):
         "of them would have run past the time budget)"
     )  # fmt: skip
     training_rows: int | None = Field(None, description="Training rows there were")
+    onnx: dict | None = Field(
+        None, description="Its ONNX export, once built: the largest absolute difference between "
+        "the graph's answers and the model's (difference) on the rows checked (rows), or what "
+        "prevents the export (blocked_by). Download it from /models/{id}/onnx."
+    )  # fmt: skip
 
     @staticmethod
     def resolve_importance_computing(candidate):
@@ -346,3 +351,22 @@ def download_model(request, model_id: int):
             },
         )
     return artifact_response(candidate)
+
+
+@router.get(
+    "/models/{model_id}/onnx",
+    response={200: None, 409: ErrorOut},
+    summary="Download the model as an ONNX graph, where every step converts",
+    openapi_extra={"responses": {200: {"content": {"application/octet-stream": {}}}}},
+)
+def download_onnx(request, model_id: int):
+    candidate = get_owned_or_404(Candidate, request.user, pk=model_id)
+    if not candidate.has_onnx:
+        if not candidate.is_downloadable:
+            detail = (f"This model's file is {candidate.artifact}: build it first with "
+                      f"POST /api/v1/models/{candidate.pk}/build.")  # fmt: skip
+        else:
+            reason = (candidate.onnx or {}).get("blocked_by", "it was built before ONNX export")
+            detail = f"This model has no ONNX export: {reason}."
+        return Status(409, {"detail": detail})
+    return onnx_response(candidate)

@@ -386,7 +386,10 @@ class Candidate(models.Model):
     artifact = models.CharField(max_length=10, choices=Artifact.choices, default=Artifact.NONE)
     artifact_error = models.TextField(blank=True)
     artifact_started = models.DateTimeField(null=True, blank=True)
-    # Bytes its model's folder and zip take, for the owner's storage quota.
+    # Its ONNX export once built (``automl.to_onnx``): ``difference`` and ``rows`` checked, or
+    # ``blocked_by``, what prevents it.
+    onnx = models.JSONField(null=True, blank=True)
+    # Bytes its model's folder, zip and ONNX file take, for the owner's storage quota.
     disk_bytes = models.BigIntegerField(default=0)
     # The rows its built model trained on, of the training rows there were: fewer when
     # training on all of them would have run past the time budget.
@@ -429,8 +432,16 @@ class Candidate(models.Model):
         return self.artifact_path.with_suffix(".zip")
 
     @property
+    def onnx_path(self) -> Path:
+        return self.artifact_path.with_suffix(".onnx")
+
+    @property
     def is_downloadable(self) -> bool:
         return self.artifact == self.Artifact.READY and self.archive_path.exists()
+
+    @property
+    def has_onnx(self) -> bool:
+        return self.is_downloadable and bool(self.onnx) and self.onnx_path.exists()
 
     def request_build(self) -> bool:
         """Queue the training of this candidate on all rows; False when there is nothing to do,

@@ -27,7 +27,15 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from automl import LEARNERS, AutoML, AutoMLError, by_group, describe_preprocessor, join_search
+from automl import (
+    LEARNERS,
+    AutoML,
+    AutoMLError,
+    by_group,
+    describe_preprocessor,
+    join_search,
+    to_onnx,
+)
 from webapp.experiments import studies
 from webapp.experiments.models import LAST_PRIORITY, Candidate, Experiment
 from webapp.lib import broker, memory
@@ -39,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 Status = Experiment.Status
 INTERNAL_ERROR = "Something went wrong on our side while training; it has been logged."
+# Training rows an ONNX export's answers are checked on against the model's.
+EXAMPLE_ROWS = 200
 
 
 @shared_task(bind=True)
@@ -61,13 +71,14 @@ def train_experiment(self, experiment_id: int) -> None:
                 study_name=experiment.study_name,
                 parallelism=parallelism,
             )
+            examples = frame.head(EXAMPLE_ROWS)
         finally:
             del frame
         mine = experiment.mine()
         if not mine.exists():  # the run was handed to another worker meanwhile
             return
         best = experiment.candidates.get(model_id=run.model_.info["model_id"])
-        save_model(best, run.model_)
+        save_model(best, run.model_, examples)
         mine.update(best=best)
         forget_search(experiment)
         experiment.finish(Status.CANCELLED if run.cancelled_ else Status.FINISHED)
@@ -167,8 +178,9 @@ def build_model(candidate_id: int) -> None:
             # A short job: one core, so that it slows no training run down.
             run = AutoML(**experiment.engine_settings(), n_jobs=1)
             model = run.build(frame, candidate.as_row(), target=experiment.target)
+            examples = frame.head(EXAMPLE_ROWS)
             del frame
-            save_model(candidate, model)
+            save_model(candidate, model, examples)
     except Exception as error:
         reason = failure_reason(error)
         if reason is None:
@@ -297,9 +309,10 @@ def reap_experiments() -> None:
         measuring[pk].measure_fairness(asked["column"], asked.get("favourable"))
 
 
-def save_model(candidate: Candidate, model) -> None:
-    """Write ``model`` as ``candidate``'s artifact, with a zip of it for download; on a failure
-    (a full disk) neither is left behind."""
+def save_model(candidate: Candidate, model, examples: pd.DataFrame) -> None:
+    """Write ``model`` as ``candidate``'s artifact, with a zip of it for download and, where
+    every step converts, an ONNX file checked on ``examples``; on a failure (a full disk) none
+    is left behind."""
     path = candidate.artifact_path
     try:
         model.save(path, signing_key=artifact_signing_key())
@@ -309,18 +322,33 @@ def save_model(candidate: Candidate, model) -> None:
         ):
             for file in sorted(path.rglob("*")):
                 archive.write(file, file.relative_to(path))
+        candidate.onnx = export_onnx(candidate, model, examples)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
+        candidate.archive_path.unlink(missing_ok=True)
         raise
     candidate.importance = _json(model.info.get("importance"))
     candidate.artifact, candidate.artifact_error = Candidate.Artifact.READY, ""
-    candidate.disk_bytes = size_on_disk(path) + size_on_disk(candidate.archive_path)
+    candidate.disk_bytes = sum(size_on_disk(p) for p in (path, candidate.archive_path,
+                                                          candidate.onnx_path))  # fmt: skip
     candidate.trained_rows = model.info.get("n_rows")
     candidate.training_rows = model.info.get("n_training_rows")
     candidate.save(update_fields=["importance", "artifact", "artifact_error", "disk_bytes",
-                                  "trained_rows", "training_rows"])  # fmt: skip
+                                  "trained_rows", "training_rows", "onnx"])  # fmt: skip
     if candidate.importance_incomplete:
         candidate.complete_importance()
+
+
+def export_onnx(candidate: Candidate, model, examples: pd.DataFrame) -> dict:
+    """The model as ONNX beside its zip when every step converts and the graph answers as
+    the model does on ``examples``; what the page says either way."""
+    candidate.onnx_path.unlink(missing_ok=True)
+    export = to_onnx(model, examples)
+    if export.onnx is None:
+        return {"blocked_by": export.blocked_by}
+    with written_whole(candidate.onnx_path) as partial:
+        partial.write_bytes(export.onnx)
+    return {"difference": export.difference, "rows": export.rows}
 
 
 class Recorder:

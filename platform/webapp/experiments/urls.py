@@ -16,6 +16,7 @@ urlpatterns = [
     path("models/<int:candidate_id>/", views.model, name="model"),
     path("models/<int:candidate_id>/build", views.build, name="build"),
     path("models/<int:candidate_id>/artifact", views.artifact, name="artifact"),
+    path("models/<int:candidate_id>/onnx", views.onnx, name="onnx"),
     path("models/<int:candidate_id>/fairness", views.fairness, name="fairness"),
     path("models/<int:candidate_id>/report", views.report, name="report"),
 ]

@@ -192,6 +192,21 @@ def artifact(request, candidate_id: int):
     return artifact_response(candidate)
 
 
+@login_required
+def onnx(request, candidate_id: int):
+    candidate = get_owned_or_404(Candidate, request.user, pk=candidate_id)
+    if not candidate.has_onnx:
+        raise Http404("This model has no ONNX export.")
+    return onnx_response(candidate)
+
+
+def onnx_response(candidate: Candidate) -> FileResponse:
+    """The model's ONNX graph as a download named after its experiment."""
+    name = f"{candidate.experiment.name}-{candidate.model_id}.onnx"
+    return FileResponse(candidate.onnx_path.open("rb"), as_attachment=True, filename=name,
+                        content_type="application/octet-stream")  # fmt: skip
+
+
 def artifact_response(candidate: Candidate) -> FileResponse:
     """The model's zip as a download named after its experiment."""
     name = f"{candidate.experiment.name}-{candidate.model_id}.zip"
