@@ -88,6 +88,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "webapp.health.middleware.Liveness",
+    "webapp.lib.logs.RequestId",
     "django.middleware.security.SecurityMiddleware",
     "webapp.lib.security.ContentSecurityPolicy",
     # Inside the two above, so the JSON it answers with carries their headers too.
@@ -315,10 +316,26 @@ if not MAX_TIME_BUDGET * 1.5 <= CELERY_TASK_SOFT_TIME_LIMIT:
         "MAX_TIME_BUDGET must leave room within TASK_SOFT_TIME_LIMIT: at most two thirds of it."
     )
 
+# Logs: plain lines, or one JSON object a line with the request's or task's id (LOG_FORMAT=json,
+# for a log collector). Celery's workers then keep this configuration instead of their own.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "webapp.lib.logs.Context"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "webapp.lib.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

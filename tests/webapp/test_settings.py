@@ -163,3 +163,12 @@ def test_a_worker_runs_as_many_jobs_as_its_queues_allow(settings, queues, given,
     conf = SimpleNamespace(worker_concurrency=None)
     _concurrency_of_its_queues("w@h", conf=conf, options={"queues": queues, "concurrency": given})
     assert conf.worker_concurrency == expected  # a --concurrency given is left to Celery
+
+
+def test_the_format_is_chosen_by_the_environment(load):
+    settings = load(SECRET_KEY="k", LOG_FORMAT="json")
+    assert settings["LOGGING"]["handlers"]["console"]["formatter"] == "json"
+    assert settings["CELERY_WORKER_HIJACK_ROOT_LOGGER"] is False
+    assert load(SECRET_KEY="k")["LOGGING"]["handlers"]["console"]["formatter"] == "plain"
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be plain or json"):
+        load(SECRET_KEY="k", LOG_FORMAT="xml")
