@@ -10,10 +10,10 @@ in plain words, rather than exporting something that answers differently.
 The graph takes one input per model column, its values already read as the column's kind
 (what ``Model.validate`` returns, which ``onnx_inputs`` turns into the graph's feed): numbers
 and yes/no columns as floats (1 and 0, NaN when missing), categories as strings ("" when
-missing), dates as float64 seconds since 1970-01-01 UTC (NaN when missing). It answers
-``label`` (the class, as text) and ``probabilities`` (one column per class, in the order of
-the model's classes) for a classifier, ``prediction`` for a regression. The ONNX packages are
-imported only here, when a model is exported.
+missing), dates as float64 seconds since 1970-01-01 of their time as written, with no time
+zone (NaN when missing). It answers ``label`` (the class, as text) and ``probabilities`` (one
+column per class, in the order of the model's classes) for a classifier, ``prediction`` for a
+regression. The ONNX packages are imported only here, when a model is exported.
 """
 
 from __future__ import annotations
@@ -41,10 +41,20 @@ OPSETS = {"": 19, "ai.onnx.ml": 3}
 # next to a split; more than that is a converter that answers differently.
 TOLERANCE = 1e-3
 SECONDS_PER_DAY = 86400
-# The steps of ``make_preprocessor`` that have an ONNX form, by what a person would call them.
+# The steps of ``make_preprocessor`` that have an ONNX form; and the others, as a person would
+# call them.
 CONVERTED_STEPS = (SimpleImputer, OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder,
                    DateParts)  # fmt: skip
 STEP_NAMES = {FunctionTransformer: "reading text into terms (TF-IDF)"}
+# The models a converter knows: scikit-learn's (skl2onnx), LightGBM's and XGBoost's
+# (onnxmltools).
+CONVERTED_MODELS = {
+    "LogisticRegression", "Ridge", "HistGradientBoostingClassifier",
+    "HistGradientBoostingRegressor", "RandomForestClassifier", "RandomForestRegressor",
+    "ExtraTreesClassifier", "ExtraTreesRegressor", "LGBMClassifier", "LGBMRegressor",
+    "XGBClassifier", "XGBRegressor",
+}  # fmt: skip
+LIBRARIES = ("sklearn", "lightgbm", "xgboost")
 
 
 @dataclass
@@ -139,21 +149,12 @@ def onnx_inputs(model, typed: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _epoch_seconds(values: pd.Series) -> np.ndarray:
+    # The wall-clock time as written, as the model reads its calendar parts: no conversion.
     stamps = pd.to_datetime(values)
     if stamps.dt.tz is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        stamps = stamps.dt.tz_localize(None)
     nanoseconds = stamps.astype("datetime64[ns]").to_numpy().astype("int64").astype(float)
     return np.where(stamps.isna().to_numpy(), np.nan, nanoseconds / 1e9)
-
-
-# The models a converter knows: scikit-learn's (skl2onnx), LightGBM's and XGBoost's
-# (onnxmltools).
-CONVERTED_MODELS = {
-    "LogisticRegression", "Ridge", "HistGradientBoostingClassifier",
-    "HistGradientBoostingRegressor", "RandomForestClassifier", "RandomForestRegressor",
-    "ExtraTreesClassifier", "ExtraTreesRegressor", "LGBMClassifier", "LGBMRegressor",
-    "XGBClassifier", "XGBRegressor",
-}  # fmt: skip
 
 
 def _plain_estimator(estimator) -> tuple[BaseEstimator, tuple | None] | None:
@@ -171,9 +172,6 @@ def _plain_estimator(estimator) -> tuple[BaseEstimator, tuple | None] | None:
                 plain = _best_rounds(plain)
             return plain, limits
     return None
-
-
-LIBRARIES = ("sklearn", "lightgbm", "xgboost")
 
 
 def _best_rounds(model):
