@@ -71,7 +71,7 @@ def train_experiment(self, experiment_id: int) -> None:
                 study_name=experiment.study_name,
                 parallelism=parallelism,
             )
-            examples = frame.head(EXAMPLE_ROWS)
+            examples = frame.head(EXAMPLE_ROWS).copy()  # not a view that keeps every row
         finally:
             del frame
         mine = experiment.mine()
@@ -178,7 +178,7 @@ def build_model(candidate_id: int) -> None:
             # A short job: one core, so that it slows no training run down.
             run = AutoML(**experiment.engine_settings(), n_jobs=1)
             model = run.build(frame, candidate.as_row(), target=experiment.target)
-            examples = frame.head(EXAMPLE_ROWS)
+            examples = frame.head(EXAMPLE_ROWS).copy()  # not a view that keeps every row
             del frame
             save_model(candidate, model, examples)
     except Exception as error:
