@@ -343,13 +343,7 @@ def measure_fairness(request, model_id: int, payload: FairnessIn):
 def download_model(request, model_id: int):
     candidate = get_owned_or_404(Candidate, request.user, pk=model_id)
     if not candidate.is_downloadable:
-        return Status(
-            409,
-            {
-                "detail": f"This model's file is {candidate.artifact}: build it first with "
-                f"POST /api/v1/models/{candidate.pk}/build."
-            },
-        )
+        return Status(409, {"detail": not_built(candidate)})
     return artifact_response(candidate)
 
 
@@ -363,10 +357,14 @@ def download_onnx(request, model_id: int):
     candidate = get_owned_or_404(Candidate, request.user, pk=model_id)
     if not candidate.has_onnx:
         if not candidate.is_downloadable:
-            detail = (f"This model's file is {candidate.artifact}: build it first with "
-                      f"POST /api/v1/models/{candidate.pk}/build.")  # fmt: skip
+            detail = not_built(candidate)
         else:
             reason = (candidate.onnx or {}).get("blocked_by", "it was built before ONNX export")
             detail = f"This model has no ONNX export: {reason}."
         return Status(409, {"detail": detail})
     return onnx_response(candidate)
+
+
+def not_built(candidate: Candidate) -> str:
+    return (f"This model's file is {candidate.artifact}: build it first with "
+            f"POST /api/v1/models/{candidate.pk}/build.")  # fmt: skip

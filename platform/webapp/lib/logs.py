@@ -13,6 +13,7 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from celery import current_task
 from django.core.signals import request_finished
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -49,11 +50,8 @@ class Context(logging.Filter):
     """Adds ``request_id`` and ``task_id`` (None outside a request or a task) to each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from celery import current_task
-
         record.request_id = REQUEST_ID.get()
-        task = current_task
-        record.task_id = getattr(task.request, "id", None) if task else None
+        record.task_id = getattr(current_task.request, "id", None) if current_task else None
         return True
 
 
